@@ -1,0 +1,142 @@
+"""Layers: each ``backward`` sits right below its ``forward``.
+
+Notation for a batch of N rows: the layer maps input ``x`` to output ``a``; backward
+receives ``g = dL/da`` (the error signal from above) and returns ``dL/dx``. Parameter
+gradients are stored in ``self.grads`` under the same keys as ``self.params``.
+The loss already divides by N, so no layer divides again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from .init import initial_weights
+
+
+class Layer:
+    """A differentiable map with a cached forward pass."""
+
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    #: True for activations with a kink (ReLU, LeakyReLU) where the derivative jumps.
+    has_kink = False
+
+    def __init__(self) -> None:
+        self.params, self.grads = {}, {}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Dense(Layer):
+    """Affine map ``z = x W + b`` with W of shape (n_in, n_out) and b of shape (n_out,)."""
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        init: str = "he",
+        rng: np.random.Generator | int | None = 0,
+        dtype: type = np.float64,
+    ) -> None:
+        super().__init__()
+        rng = np.random.default_rng(rng)
+        self.params = {
+            "W": initial_weights(init, n_in, n_out, rng, dtype),
+            "b": np.zeros(n_out, dtype=dtype),
+        }
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """z = x W + b"""
+        self.x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, g: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """dL/dW = x^T g,   dL/db = sum over rows of g,   dL/dx = g W^T"""
+        self.grads["W"] = self.x.T @ g
+        self.grads["b"] = g.sum(axis=0)
+        return g @ self.params["W"].T if need_input_grad else None
+
+    def __repr__(self) -> str:
+        n_in, n_out = self.params["W"].shape
+        return f"Dense({n_in}, {n_out})"
+
+
+class ReLU(Layer):
+    """a = max(0, x)."""
+
+    has_kink = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """a = max(0, x); remembers x for the kink test of the gradient check."""
+        self.x = x
+        return np.maximum(x, 0.0)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        """dL/dx = g * ReLU'(x), with ReLU'(x) = 1 if x > 0 else 0."""
+        return g * (self.x > 0)
+
+
+class LeakyReLU(Layer):
+    """a = x if x > 0 else slope * x."""
+
+    has_kink = True
+
+    def __init__(self, slope: float = 0.01) -> None:
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """a = x if x > 0 else slope * x"""
+        self.x = x
+        return np.where(x > 0, x, self.slope * x)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        """dL/dx = g * (1 if x > 0 else slope)"""
+        return g * np.where(self.x > 0, 1.0, self.slope).astype(g.dtype)
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU({self.slope})"
+
+
+class Tanh(Layer):
+    """a = tanh(x)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """a = tanh(x); remembers a, since tanh'(x) = 1 - a^2."""
+        self.a = np.tanh(x)
+        return self.a
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        """dL/dx = g * (1 - a^2)"""
+        return g * (1.0 - self.a * self.a)
+
+
+class Sigmoid(Layer):
+    """a = 1 / (1 + exp(-x)), computed without overflow (scipy's expit)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """a = sigmoid(x); remembers a, since sigmoid'(x) = a (1 - a)."""
+        self.a = expit(x)
+        return self.a
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        """dL/dx = g * a * (1 - a)"""
+        return g * self.a * (1.0 - self.a)
+
+
+ACTIVATIONS: dict[str, type[Layer]] = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+}

@@ -1,0 +1,205 @@
+"""Training loops: full batch (the tutorial's) or shuffled mini-batches, with or without backprop.
+
+One epoch, for each batch B (the whole data set when ``batch_size`` is None):
+
+    z = model.forward(X_B);  J = L(z, y_B) + (l2/2) sum ||W||^2        (forward)
+    g = dJ/dtheta by model.backward                                    (backprop)
+    theta <- optimizer.step(theta, g)                                  (update)
+
+``History.loss[e]`` is the objective J of epoch e: for full batch, computed by the
+forward pass at the start of the epoch, before its update (as the tutorial records it);
+for mini-batches, the row-weighted mean over the epoch's batches. Validation metrics
+are computed with the weights at the start of each epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike
+from tqdm.auto import tqdm
+
+from .nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy, get_loss
+from .nn.model import Sequential
+from .optim import GradientDescent, Optimizer
+from .validation import (
+    check_binary_labels,
+    check_class_indices,
+    check_features,
+    check_sample_weight,
+)
+
+
+class TrainingDiverged(FloatingPointError):
+    """Raised (with ``on_divergence='raise'``) when the loss blows up or turns NaN/inf."""
+
+    def __init__(self, epoch: int, loss: float, reason: str) -> None:
+        self.epoch, self.loss = epoch, loss
+        super().__init__(f"training diverged at epoch {epoch}: {reason}; lower the learning rate")
+
+
+@dataclass
+class History:
+    """Per-epoch record of a training run. ``status`` is 'completed' or 'diverged'."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    grad_norms: dict[str, list[float]] = field(default_factory=dict)
+    status: str = "completed"
+    diverged_at: int | None = None
+    divergence_reason: str | None = None
+    engine: str = "reference"
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def prepare_targets(loss: Loss, y: ArrayLike, n_rows: int, n_outputs: int) -> np.ndarray:
+    """Check targets against the loss: 0/1 column for BCE, class indices for softmax."""
+    if isinstance(loss, SoftmaxCrossEntropy):
+        return check_class_indices(y, n_classes=n_outputs, n_rows=n_rows)
+    if n_outputs == 1 and isinstance(loss, BinaryCrossEntropy):
+        return check_binary_labels(y, n_rows=n_rows)
+    t = np.asarray(y, dtype=np.float64).reshape(n_rows, -1) if np.size(y) else np.asarray(y)
+    if np.size(t) == 0 or t.shape != (n_rows, n_outputs):
+        raise ValueError(f"targets must have shape ({n_rows}, {n_outputs}); got {np.shape(y)}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("targets contain NaN or infinity")
+    return t
+
+
+def _divergence(loss: float, first: float | None, factor: float | None) -> str | None:
+    if not np.isfinite(loss):
+        return f"loss became {loss}"
+    if factor is not None and first is not None and loss > factor * max(first, 1e-12):
+        return f"loss {loss:.4g} exceeds {factor:g} x the first epoch's {first:.4g}"
+    return None
+
+
+def train(
+    model: Sequential,
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    loss: str | Loss = "bce",
+    optimizer: Optimizer | None = None,
+    epochs: int = 100,
+    batch_size: int | None = None,
+    backprop: bool = True,
+    l2: float = 0.0,
+    sample_weight: ArrayLike | None = None,
+    seed: int | np.random.Generator = 0,
+    validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+    track_gradients: bool = False,
+    on_divergence: str = "stop",
+    divergence_factor: float | None = 10.0,
+    callback: Callable[[int, Sequential, History], bool | None] | None = None,
+    progress: bool = False,
+) -> History:
+    """Train ``model`` in place and return its History.
+
+    ``backprop=False`` runs only forward passes (the tutorial's no-learning baseline).
+    Divergence (a NaN/inf loss or gradient, or a loss above ``divergence_factor`` times
+    the first epoch's) stops training with ``status='diverged'``, or raises
+    :class:`TrainingDiverged` when ``on_divergence='raise'``. ``callback(epoch, model,
+    history)`` runs after each epoch; returning True stops training.
+    """
+    if on_divergence not in ("stop", "raise"):
+        raise ValueError("on_divergence must be 'stop' or 'raise'")
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0; got {epochs}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or None; got {batch_size}")
+    loss = get_loss(loss)
+    optimizer = optimizer or GradientDescent(0.01)
+    X = check_features(X, n_features=model.n_inputs, dtype=model.dtype)
+    y = prepare_targets(loss, y, X.shape[0], model.n_outputs)
+    w = check_sample_weight(sample_weight, X.shape[0])
+    if validation_data is not None:
+        X_val = check_features(
+            validation_data[0], n_features=model.n_inputs, name="X_val", dtype=model.dtype
+        )
+        y_val = prepare_targets(loss, validation_data[1], X_val.shape[0], model.n_outputs)
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    history = History()
+
+    for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress):
+        if validation_data is not None:
+            z_val = model.forward(X_val)
+            history.val_loss.append(loss.forward(z_val, y_val) + _penalty(model, l2))
+            history.val_accuracy.append(loss.accuracy(z_val, y_val))
+        order = None if batch_size is None or batch_size >= n else rng.permutation(n)
+        step = n if order is None else batch_size
+        epoch_loss = epoch_acc = 0.0
+        grad_sums: dict[str, np.ndarray] = {}
+        reason = None
+        for start in range(0, n, step):
+            idx = slice(None) if order is None else order[start : start + step]
+            Xb, yb = X[idx], y[idx]
+            wb = None if w is None else w[idx]
+            share = (Xb.shape[0] / n) if w is None else (wb.sum() / w.sum())
+            if backprop:
+                value, grads = model.loss_and_gradients(Xb, yb, loss, l2=l2, sample_weight=wb)
+                reason = _divergence(value, None, None) or _nonfinite(grads)
+            else:
+                value = loss.forward(model.forward(Xb), yb, wb) + _penalty(model, l2)
+                reason = _divergence(value, None, None)
+            if reason is not None:
+                break
+            epoch_loss += share * value
+            epoch_acc += share * loss.accuracy(loss.z, yb, wb)
+            if backprop:
+                if track_gradients:
+                    for name, g in grads.items():
+                        grad_sums[name] = grad_sums.get(name, 0.0) + share * g
+                optimizer.step(model.params, grads)
+
+        first = history.loss[0] if history.loss else None
+        reason = reason or _divergence(epoch_loss, first, divergence_factor)
+        if reason is None:
+            history.loss.append(float(epoch_loss))
+            history.accuracy.append(float(epoch_acc))
+            for name, g in grad_sums.items():
+                history.grad_norms.setdefault(name, []).append(float(np.linalg.norm(g)))
+            reason = _nonfinite(model.params)
+        if reason is not None:
+            history.status, history.diverged_at, history.divergence_reason = (
+                "diverged",
+                epoch,
+                reason,
+            )
+            if on_divergence == "raise":
+                raise TrainingDiverged(epoch, epoch_loss, reason)
+            break
+        if callback is not None and callback(epoch, model, history):
+            break
+    return history
+
+
+def _penalty(model: Sequential, l2: float) -> float:
+    """(l2 / 2) sum_l ||W_l||^2"""
+    if not l2:
+        return 0.0
+    return (
+        0.5 * l2 * sum(float(np.sum(W * W)) for k, W in model.params.items() if k.startswith("W"))
+    )
+
+
+def _nonfinite(arrays: dict[str, np.ndarray]) -> str | None:
+    for name, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            return f"{name} became NaN or infinite"
+    return None

@@ -1,0 +1,129 @@
+"""Input checks shared by every layer of the package.
+
+Each check raises :class:`ValueError` (or its subclass :class:`InputError`) with a
+message that names the problem: which array or file, which column, which row.
+This module imports nothing else from the package, so anything may use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+class InputError(ValueError):
+    """Bad input, with the place it was found (file, column, row) in the message."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        column: str | None = None,
+        row: int | None = None,
+    ) -> None:
+        where = []
+        if file is not None:
+            where.append(str(file))
+        if column is not None:
+            where.append(f"column '{column}'")
+        if row is not None:
+            where.append(f"row {row}")
+        self.file, self.column, self.row = file, column, row
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+def check_features(
+    X: ArrayLike,
+    *,
+    n_features: int | None = None,
+    name: str = "X",
+    dtype: type | np.dtype = np.float64,
+) -> np.ndarray:
+    """Return ``X`` as a finite 2-D array of ``dtype``, or raise a ValueError naming the fault.
+
+    Checks, in order: 2-D, at least one row, the expected number of columns, numeric,
+    and finite (the first NaN or infinity is reported by row and column).
+    """
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array (rows x features); got {arr.ndim} dimension(s)"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 rows")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features but {n_features} were expected")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} must be numeric; got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        what = "NaN" if np.isnan(arr[row, col]) else "infinity"
+        raise ValueError(f"{name} contains {what} at row {row}, column {col}")
+    return arr
+
+
+def check_binary_labels(y: ArrayLike, *, n_rows: int | None = None, name: str = "y") -> np.ndarray:
+    """Return 0/1 labels as a float column vector of shape (N, 1), or raise a ValueError.
+
+    Accepts shape (N,) or (N, 1): the reshape to (N, 1) is explicit here so that no
+    later arithmetic ever broadcasts (N,) against (N, 1) into an (N, N) matrix.
+    """
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must have shape (N,) or (N, 1); got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 labels")
+    if n_rows is not None and arr.shape[0] != n_rows:
+        raise ValueError(f"X has {n_rows} rows but {name} has {arr.shape[0]} labels")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} must hold 0/1 labels; got dtype {arr.dtype}")
+    values = arr.astype(np.float64)
+    bad = ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"{name} must hold only 0 and 1; found {arr[row]!r} at row {row}")
+    return values.reshape(-1, 1)
+
+
+def check_class_indices(
+    y: ArrayLike, *, n_classes: int, n_rows: int | None = None, name: str = "y"
+) -> np.ndarray:
+    """Return integer class indices in ``[0, n_classes)`` of shape (N,), or raise a ValueError."""
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of class indices; got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 labels")
+    if n_rows is not None and arr.shape[0] != n_rows:
+        raise ValueError(f"X has {n_rows} rows but {name} has {arr.shape[0]} labels")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.floating) or np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must hold integer class indices; got dtype {arr.dtype}")
+    bad = (arr < 0) | (arr >= n_classes)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(
+            f"{name} must hold class indices 0..{n_classes - 1}; found {arr[row]!r} at row {row}"
+        )
+    return arr.astype(np.intp)
+
+
+def check_sample_weight(sample_weight: ArrayLike | None, n_rows: int) -> np.ndarray | None:
+    """Return non-negative finite weights of shape (N,) with a positive sum, or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim != 1 or w.shape[0] != n_rows:
+        raise ValueError(f"sample_weight must have shape ({n_rows},); got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    if w.sum() <= 0:
+        raise ValueError("sample_weight must not be all zero")
+    return w
