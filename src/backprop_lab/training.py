@@ -88,6 +88,9 @@ def _divergence(loss: float, first: float | None, factor: float | None) -> str |
     return None
 
 
+# A diverging run overflows on its way to inf/NaN; that is detected and reported below,
+# so the floating-point warnings it would print are silenced.
+@np.errstate(over="ignore", invalid="ignore")
 def train(
     model: Sequential,
     X: ArrayLike,
@@ -141,13 +144,16 @@ def train(
             z_val = model.forward(X_val)
             history.val_loss.append(loss.forward(z_val, y_val) + _penalty(model, l2))
             history.val_accuracy.append(loss.accuracy(z_val, y_val))
-        order = None if batch_size is None or batch_size >= n else rng.permutation(n)
-        step = n if order is None else batch_size
+        # Shuffle only when learning: forward-only epochs then sum the same batches in the
+        # same order, so their loss is bit-for-bit constant.
+        shuffle = backprop and batch_size is not None and batch_size < n
+        order = rng.permutation(n) if shuffle else None
+        step = n if batch_size is None else min(batch_size, n)
         epoch_loss = epoch_acc = 0.0
         grad_sums: dict[str, np.ndarray] = {}
         reason = None
         for start in range(0, n, step):
-            idx = slice(None) if order is None else order[start : start + step]
+            idx = slice(start, start + step) if order is None else order[start : start + step]
             Xb, yb = X[idx], y[idx]
             wb = None if w is None else w[idx]
             share = (Xb.shape[0] / n) if w is None else (wb.sum() / w.sum())
