@@ -74,6 +74,11 @@ LOW_INCOME = 40_000.0  # "low income" ramps in below 40k, fully on at 30k
 # sample, rounded), subtracted so that `intercept` keeps its meaning.
 _NONLINEAR_CENTRE = 2.12
 
+# Planted bias (see make_credit_risk): a group attribute drawn independently of the
+# seven features, whose members get a higher hidden risk score.
+GROUP_COLUMN = "group"
+DEFAULT_BIAS_GROUP_SHARE = 0.3
+
 
 class CreditRiskData(NamedTuple):
     """Features ``X``, labels ``y`` ("default") and true ``p_default``."""
@@ -138,6 +143,26 @@ def _nonlinear_terms(X: pd.DataFrame) -> np.ndarray:
     )
 
 
+def _risk_score(X: pd.DataFrame, intercept: float, nonlinear: bool) -> np.ndarray:
+    """The hidden score s of make_credit_risk, before any planted bias."""
+    if nonlinear:
+        return intercept + 0.6 * _linear_score(X) + _nonlinear_terms(X)
+    return intercept + _linear_score(X)
+
+
+def _draw_group(n: int, seed: int, share: float) -> np.ndarray:
+    """group ~ Bernoulli(share), from a stream of its own (spawn key 1 of ``seed``)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+    return (rng.random(n) < share).astype(np.int64)
+
+
+def _check_bias_arguments(planted_bias: float | None, share: float) -> None:
+    if planted_bias is not None and not math.isfinite(planted_bias):
+        raise ValueError(f"planted_bias must be finite, got {planted_bias!r}")
+    if not (math.isfinite(share) and 0.0 < share < 1.0):
+        raise ValueError(f"bias_group_share must be strictly between 0 and 1, got {share!r}")
+
+
 def make_credit_risk(
     n: int,
     seed: int = 0,
@@ -145,6 +170,8 @@ def make_credit_risk(
     noise: float = DEFAULT_NOISE,
     intercept: float = DEFAULT_INTERCEPT,
     nonlinear: bool = False,
+    planted_bias: float | None = None,
+    bias_group_share: float = DEFAULT_BIAS_GROUP_SHARE,
 ) -> CreditRiskData:
     """Draw ``n`` synthetic borrowers and their default labels.
 
@@ -178,6 +205,22 @@ def make_credit_risk(
     before labels, so they do not depend on ``noise``, ``intercept`` or
     ``nonlinear``.
 
+    Planted bias (off unless ``planted_bias`` is given): ``X`` gains an eighth
+    column ``group`` (int 0/1), ``group ~ Bernoulli(bias_group_share)`` drawn
+    independently of the seven features, and the score becomes::
+
+        s = (the score above) + planted_bias * group
+
+    So the *size* of the bias is ``planted_bias`` on the score scale: all else
+    equal, a member of group 1 has log-odds of default higher by
+    ``planted_bias / noise`` (exactly ``planted_bias`` at the default noise 1).
+    Because the group is independent of the features, the groups are alike in
+    every feature and differ only by the planted term; ``planted_bias=0`` adds
+    the column with no effect (a control). On the approval scale (approve when
+    ``p_default < threshold``) the size is :func:`planted_approval_gap`. The
+    group is drawn from its own random stream, so the seven features, and the
+    labels of group 0, are bit-identical to the draw without a planted bias.
+
     Measured at n = 20000, seed 0: at the defaults (noise 1, intercept -0.25)
     45.4% default (44.0% nonlinear) and the Bayes-optimal accuracy is 0.760
     (0.776 nonlinear).  ``intercept`` shifts the class balance: 0 gives 49.4%
@@ -193,14 +236,16 @@ def make_credit_risk(
         raise ValueError(f"noise must be finite and >= 0, got {noise!r}")
     if not math.isfinite(intercept):
         raise ValueError(f"intercept must be finite, got {intercept!r}")
+    _check_bias_arguments(planted_bias, bias_group_share)
 
     rng = np.random.default_rng(int(seed))
     X = _draw_features(int(n), rng)
     eps = rng.logistic(0.0, 1.0, int(n))
-    if nonlinear:
-        s = intercept + 0.6 * _linear_score(X) + _nonlinear_terms(X)
-    else:
-        s = intercept + _linear_score(X)
+    s = _risk_score(X, intercept, nonlinear)
+    if planted_bias is not None:
+        group = _draw_group(int(n), int(seed), bias_group_share)
+        X[GROUP_COLUMN] = group
+        s = s + planted_bias * group
     if noise > 0:
         with np.errstate(over="ignore"):  # tiny noise: s / noise = +-inf, sigma exact
             p = expit(s / noise)
@@ -210,6 +255,50 @@ def make_credit_risk(
         label = s > 0
     y = pd.Series(label.astype(np.int64), name="default")
     return CreditRiskData(X, y, pd.Series(p, name="p_default"))
+
+
+def planted_approval_gap(
+    planted_bias: float,
+    *,
+    threshold: float = 0.5,
+    noise: float = DEFAULT_NOISE,
+    intercept: float = DEFAULT_INTERCEPT,
+    nonlinear: bool = False,
+    n: int = 400_000,
+    seed: int = 20_240_601,
+) -> float:
+    """The size of a planted bias in approval-rate points: what it costs group 1.
+
+    A lender that knew the true probabilities approves when
+    ``p_default < threshold``. With ``p(s) = sigma(s / noise)`` and the unbiased
+    score ``s`` of make_credit_risk, the planted bias lowers the approval rate of
+    group 1 by::
+
+        gap = P(p(s) < threshold) - P(p(s + planted_bias) < threshold)
+
+    (the groups share one feature distribution, so this is also the expected
+    approval-rate difference between group 0 and group 1 under that rule: the
+    demographic-parity difference a perfect model shows). The probabilities are
+    population averages, estimated on ``n`` fresh borrowers, each scored both
+    ways (Monte Carlo error below 0.001 at the default ``n``).
+    """
+    _check_bias_arguments(planted_bias, DEFAULT_BIAS_GROUP_SHARE)
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    if not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be finite and >= 0, got {noise!r}")
+    X = _draw_features(int(n), np.random.default_rng(int(seed)))
+    s = _risk_score(X, intercept, nonlinear)
+
+    def approval_rate(score: np.ndarray) -> float:
+        if noise == 0:
+            p = (score > 0).astype(np.float64)
+        else:
+            with np.errstate(over="ignore"):
+                p = expit(score / noise)
+        return float(np.mean(p < threshold))
+
+    return approval_rate(s) - approval_rate(s + planted_bias)
 
 
 def _check_labels_probs(
