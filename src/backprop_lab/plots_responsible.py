@@ -1,0 +1,213 @@
+"""Figures for explanations, fairness audits and calibration.
+
+Plotting only: every function takes the tables that ``explain``, ``fairness`` and
+``calibration`` compute and returns a matplotlib ``Figure`` (built without pyplot, so
+no global state and no display needed). Colours are the Okabe-Ito palette, which
+stays distinguishable under the common colour-vision deficiencies; bars and lines also
+differ in hatching or marker, not only in colour.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from .atomic import atomic_write_bytes
+
+#: Okabe-Ito colours.
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+}
+_SERIES = ["blue", "orange", "green", "purple", "sky_blue", "vermillion"]
+_HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
+_MARKERS = ["o", "s", "^", "D", "v", "P"]
+
+_PLAIN_NAMES = {
+    "selection_rate": "approval rate",
+    "true_positive_rate": "approval rate among repaid",
+    "false_positive_rate": "approval rate among defaulted",
+    "default_rate": "observed default rate",
+    "mean_predicted": "mean predicted P(default)",
+    "calibration_gap": "calibration gap (predicted - observed)",
+    "brier_score": "Brier score",
+}
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> Path:
+    """Write ``fig`` to ``path`` (format from the suffix: .png, .svg, .pdf) atomically."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def importance_figure(
+    importance: pd.DataFrame,
+    *,
+    title: str = "Which features drive the predicted risk",
+    subtitle: str | None = "mean |integrated gradient| over applicants",
+) -> Figure:
+    """Horizontal bars of mean absolute attribution per feature, largest on top.
+
+    ``importance`` is :func:`backprop_lab.explain.global_importance`'s table. With its
+    ``direction`` column, a bar is vermillion and hatched when higher values of the
+    feature raise the risk, blue when they lower it, grey when unknown.
+    """
+    table = importance.sort_values("mean_abs_attribution", ascending=True, kind="stable")
+    fig = Figure(figsize=(7.0, 0.45 * len(table) + 1.6), layout="constrained")
+    ax = fig.add_subplot()
+    styles = {
+        1: (OKABE_ITO["vermillion"], "//", "higher value raises risk"),
+        -1: (OKABE_ITO["blue"], "", "higher value lowers risk"),
+        0: ("#999999", "..", "direction not defined"),
+    }
+    if "direction" in table.columns:
+        direction = table["direction"].to_numpy(dtype=int)
+    else:
+        direction = np.zeros(len(table), dtype=int)
+        styles[0] = (OKABE_ITO["blue"], "", "")
+    bars = ax.barh(table["feature"], table["mean_abs_attribution"])
+    for bar, d in zip(bars, direction, strict=True):
+        colour, hatch, _ = styles[int(d)]
+        bar.set_facecolor(colour)
+        bar.set_hatch(hatch)
+        bar.set_edgecolor("white")
+    for y, v in enumerate(table["mean_abs_attribution"]):
+        ax.text(v, y, f" {v:.2f}", va="center", fontsize=9)
+    ax.set_xlabel("mean |attribution| (log-odds of default)")
+    ax.set_ylabel("feature")
+    ax.set_xlim(0, float(table["mean_abs_attribution"].max()) * 1.18 or 1.0)
+    ax.set_title(title if subtitle is None else f"{title}\n{subtitle}", fontsize=11)
+    used = [d for d in (1, -1, 0) if d in set(direction.tolist()) and styles[d][2]]
+    if used:
+        handles = [
+            Patch(facecolor=styles[d][0], hatch=styles[d][1], edgecolor="white", label=styles[d][2])
+            for d in used
+        ]
+        ax.legend(handles=handles, loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def audit_figure(
+    audit_table: pd.DataFrame,
+    metrics: Sequence[str] = ("selection_rate", "true_positive_rate", "false_positive_rate"),
+    *,
+    title: str = "Approval by group",
+) -> Figure:
+    """Per-group bars of audit metrics with their bootstrap confidence intervals.
+
+    ``audit_table`` is :func:`backprop_lab.fairness.audit`'s table. One bar per group and
+    metric, error bars from ci_low to ci_high; the demographic-parity difference (with
+    its interval) goes in the subtitle.
+    """
+    rows = audit_table[(audit_table["scope"] == "group") & audit_table["metric"].isin(metrics)]
+    if rows.empty:
+        raise ValueError(f"the audit table has no per-group rows for {list(metrics)}")
+    groups = list(dict.fromkeys(rows["group"]))
+    present = [m for m in metrics if m in set(rows["metric"])]
+    fig = Figure(
+        figsize=(max(6.0, 1.3 * len(groups) * len(present) / 2 + 3), 4.2), layout="constrained"
+    )
+    ax = fig.add_subplot()
+    width = 0.8 / len(present)
+    x = np.arange(len(groups))
+    for k, metric in enumerate(present):
+        sub = rows[rows["metric"] == metric].set_index("group").reindex(groups)
+        value = sub["value"].to_numpy(dtype=float)
+        lo = sub["ci_low"].to_numpy(dtype=float)
+        hi = sub["ci_high"].to_numpy(dtype=float)
+        err = np.vstack([np.nan_to_num(value - lo), np.nan_to_num(hi - value)])
+        ax.bar(
+            x + (k - (len(present) - 1) / 2) * width,
+            value,
+            width,
+            yerr=err,
+            capsize=3,
+            color=OKABE_ITO[_SERIES[k % len(_SERIES)]],
+            hatch=_HATCHES[k % len(_HATCHES)],
+            edgecolor="white",
+            error_kw={"ecolor": "black", "elinewidth": 1},
+            label=_PLAIN_NAMES.get(metric, metric),
+        )
+    ax.set_xticks(x, groups)
+    ax.set_xlabel("group")
+    ax.set_ylabel("rate")
+    ax.set_ylim(0, 1.05)
+    ax.grid(axis="y", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=len(present), fontsize=8)
+    level = audit_table.attrs.get("confidence", 0.95)
+    threshold = audit_table.attrs.get("threshold")
+    lines = [title]
+    dp = audit_table[audit_table["metric"] == "demographic_parity_difference"]
+    if not dp.empty and np.isfinite(dp["value"].iloc[0]):
+        r = dp.iloc[0]
+        lines.append(
+            f"demographic-parity difference {r['value']:.3f} "
+            f"({level:.0%} CI {r['ci_low']:.3f} to {r['ci_high']:.3f})"
+        )
+    if threshold is not None:
+        lines.append(f"approved when P(default) < {threshold:g}; bars: {level:.0%} bootstrap CI")
+    ax.set_title("\n".join(lines), fontsize=10)
+    return fig
+
+
+def reliability_figure(
+    curves: pd.DataFrame | Mapping[str, pd.DataFrame],
+    *,
+    title: str = "Reliability diagram",
+) -> Figure:
+    """Observed default rate against mean predicted probability, per bin.
+
+    ``curves``: one :func:`backprop_lab.calibration.reliability_curve` table, or several
+    by label (e.g. {"before": ..., "after temperature scaling": ...}). The dashed
+    diagonal is perfect calibration; the lower panel shows how many rows fall in
+    each bin (plotted at the bin's mean predicted probability).
+    """
+    if isinstance(curves, pd.DataFrame):
+        curves = {"model": curves}
+    fig = Figure(figsize=(6.0, 6.4), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
+    for k, (label, curve) in enumerate(curves.items()):
+        colour = OKABE_ITO[_SERIES[k % len(_SERIES)]]
+        top.plot(
+            curve["mean_predicted"],
+            curve["observed_rate"],
+            marker=_MARKERS[k % len(_MARKERS)],
+            color=colour,
+            label=label,
+        )
+        bottom.plot(
+            curve["mean_predicted"],
+            curve["count"],
+            marker=_MARKERS[k % len(_MARKERS)],
+            color=colour,
+            linestyle=":",
+        )
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("observed default rate")
+    top.set_title(title, fontsize=11)
+    top.legend(fontsize=8, loc="upper left")
+    top.grid(alpha=0.3)
+    bottom.set_xlabel("mean predicted probability of default (per bin)")
+    bottom.set_ylabel("rows")
+    bottom.set_ylim(bottom=0)
+    bottom.grid(axis="y", alpha=0.3)
+    return fig
