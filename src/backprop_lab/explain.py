@@ -1,0 +1,531 @@
+"""Explanations by backpropagation to the inputs.
+
+Backpropagation computes the gradient of the output with respect to every array the
+output depends on: the weights, which training uses, and the inputs, which explanation
+uses. For one applicant x and the network's logit f(x) (the log-odds of default):
+
+    input gradient           g_j(x) = df/dx_j                 (one backward pass)
+    gradient x input         a_j    = g_j(x) (x_j - x'_j)      (first-order Taylor term)
+    integrated gradients     a_j    = (x_j - x'_j) int_0^1 g_j(x' + t (x - x')) dt
+
+where x' is a baseline applicant. Integrated gradients satisfy *completeness*:
+sum_j a_j = f(x) - f(x') exactly (the fundamental theorem of calculus along the
+straight path); a quadrature rule approximates the integral, so the gap
+sum_j a_j - (f(x) - f(x')) is computed, refined and returned for every row.
+
+Everything here works on *network inputs* (what the network is fed, e.g. standardised
+numbers and one-hot columns) and takes plain arrays and names. Helpers map results
+back to the applicant's own terms: attributions summed over the inputs that come from
+one source column (one-hot columns back to their categorical column), values and
+gradients in original units (x_raw = z * scale + mean, so df/dx_raw = (df/dz) / scale),
+and plain-words reason codes.
+
+A ``model`` is either a network with ``forward(X) -> logits`` and
+``backward(g, need_input_grad=True) -> g . dlogits/dX`` (a :class:`~backprop_lab.nn.Sequential`;
+its gradients are exact and its stored parameter gradients are overwritten), or any
+callable ``X -> logits``, differentiated by central finite differences.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from .validation import check_features
+
+#: A function from network inputs (N, d) to logits (N,) or (N, k).
+LogitFunction = Callable[[np.ndarray], np.ndarray]
+
+#: Default quadrature steps of integrated gradients, and the completeness target.
+DEFAULT_STEPS = 64
+DEFAULT_TOLERANCE = 1e-3
+DEFAULT_MAX_STEPS = 4096
+#: At most this many path points (rows x steps) go through the network at once.
+MAX_POINTS_PER_BATCH = 1 << 16
+
+
+# ---- logits and their input gradients -----------------------------------------------
+
+
+def _is_network(model: object) -> bool:
+    return hasattr(model, "forward") and hasattr(model, "backward")
+
+
+def _n_inputs(model: object) -> int | None:
+    n = getattr(model, "n_inputs", None)
+    return int(n) if n is not None else None
+
+
+def _inputs(model: object, X: ArrayLike, name: str = "X") -> np.ndarray:
+    """X as a finite float (N, d) array of the model's dtype (float64 for callables)."""
+    dtype = getattr(model, "dtype", np.float64) if _is_network(model) else np.float64
+    return check_features(X, n_features=_n_inputs(model), name=name, dtype=dtype)
+
+
+def _as_logit_matrix(Z: np.ndarray, n_rows: int) -> np.ndarray:
+    Z = np.asarray(Z)
+    if Z.ndim == 1:
+        Z = Z.reshape(-1, 1)
+    if Z.ndim != 2 or Z.shape[0] != n_rows:
+        raise ValueError(f"the model returned logits of shape {Z.shape} for {n_rows} rows")
+    return Z
+
+
+def _output_index(n_outputs: int, output: int | None) -> int:
+    if output is None:
+        if n_outputs != 1:
+            raise ValueError(
+                f"the model has {n_outputs} outputs; choose the class to explain with output="
+            )
+        return 0
+    if not 0 <= output < n_outputs:
+        raise ValueError(f"output must be in 0..{n_outputs - 1}; got {output}")
+    return int(output)
+
+
+def _logits(model: object, X: np.ndarray, output: int | None) -> np.ndarray:
+    """f(X): the chosen logit of every row, shape (N,)."""
+    Z = model.forward(X) if _is_network(model) else model(X)
+    Z = _as_logit_matrix(Z, X.shape[0])
+    return Z[:, _output_index(Z.shape[1], output)].astype(np.float64)
+
+
+def _logits_and_gradients(
+    model: object, X: np.ndarray, output: int | None, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """f(X) of shape (N,) and df/dX of shape (N, d).
+
+    Network: one forward pass, then one backward pass seeded with g = e_k for every row
+    (g[i, k] = 1 for the chosen output k, 0 elsewhere). Row i's logit depends on row i
+    only, so the backward pass returns d f(x_i) / d x_i in row i.
+
+    Callable: central differences df/dx_j = (f(x + h e_j) - f(x - h e_j)) / (2 h),
+    all 2 d shifted copies of X in one call.
+    """
+    if _is_network(model):
+        Z = _as_logit_matrix(model.forward(X), X.shape[0])
+        k = _output_index(Z.shape[1], output)
+        g = np.zeros_like(Z)
+        g[:, k] = 1.0
+        grad = model.backward(g, need_input_grad=True)
+        return Z[:, k].astype(np.float64), np.asarray(grad, dtype=np.float64)
+    n, d = X.shape
+    shifts = np.concatenate([np.eye(d), -np.eye(d)]) * eps  # (2d, d)
+    stacked = (X[None, :, :] + shifts[:, None, :]).reshape(2 * d * n, d)
+    f = _logits(model, stacked, output).reshape(2, d, n)
+    grad = ((f[0] - f[1]) / (2.0 * eps)).T
+    return _logits(model, X, output), grad
+
+
+def logits(model: object, X: ArrayLike, *, output: int | None = None) -> np.ndarray:
+    """f(X): the model's logit (log-odds) for every row, shape (N,)."""
+    return _logits(model, _inputs(model, X), output)
+
+
+def input_gradients(
+    model: object, X: ArrayLike, *, output: int | None = None, eps: float = 1e-5
+) -> np.ndarray:
+    """df/dx for every row: shape (N, d), by backpropagation to the inputs.
+
+    For a network with several outputs (softmax), ``output`` chooses the class k whose
+    logit z_k is differentiated. ``eps`` is the finite-difference step, used only for
+    a model that is a plain callable.
+    """
+    X = _inputs(model, X)
+    return _logits_and_gradients(model, X, output, eps)[1]
+
+
+def _baseline_array(baseline: ArrayLike | None, X: np.ndarray) -> np.ndarray:
+    """x' as an (N, d) array: zeros, one row shared by all, or one row per applicant."""
+    if baseline is None:
+        return np.zeros_like(X)
+    B = np.asarray(baseline, dtype=X.dtype)
+    if B.ndim == 1 and B.shape[0] == X.shape[1]:
+        B = np.broadcast_to(B, X.shape)
+    if B.shape != X.shape:
+        raise ValueError(
+            f"baseline must have shape ({X.shape[1]},) or {X.shape}; got {np.shape(baseline)}"
+        )
+    if not np.all(np.isfinite(B)):
+        raise ValueError("baseline contains NaN or infinite values")
+    return np.ascontiguousarray(B)
+
+
+def gradient_times_input(
+    model: object,
+    X: ArrayLike,
+    baseline: ArrayLike | None = None,
+    *,
+    output: int | None = None,
+    eps: float = 1e-5,
+) -> np.ndarray:
+    """a_j = df/dx_j (x) * (x_j - x'_j): shape (N, d). ``baseline`` x' defaults to zeros.
+
+    Exact for a linear model (f(x) - f(x') = sum_j a_j); a first-order approximation
+    otherwise.
+    """
+    X = _inputs(model, X)
+    B = _baseline_array(baseline, X)
+    return _logits_and_gradients(model, X, output, eps)[1] * (X - B)
+
+
+# ---- integrated gradients -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntegratedGradients:
+    """Integrated-gradient attributions and their completeness check.
+
+    ``attributions`` (N, d) on the logit scale; ``logits`` f(x) and ``baseline_logits``
+    f(x') (N,); ``gaps`` = sum_j a_j - (f(x) - f(x')) (N,); ``steps`` the quadrature
+    steps each row needed; ``tolerance`` the completeness target.
+    """
+
+    attributions: np.ndarray
+    logits: np.ndarray
+    baseline_logits: np.ndarray
+    gaps: np.ndarray
+    steps: np.ndarray
+    tolerance: float
+    rule: str
+
+    @property
+    def max_gap(self) -> float:
+        """max_i |gap_i|: the worst completeness gap."""
+        return float(np.max(np.abs(self.gaps)))
+
+    @property
+    def complete(self) -> np.ndarray:
+        """Per row: |gap_i| <= tolerance."""
+        return np.abs(self.gaps) <= self.tolerance
+
+    @property
+    def passed(self) -> bool:
+        """True when every row meets the completeness target."""
+        return bool(np.all(self.complete))
+
+
+def _quadrature(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes t_k in [0, 1] and weights w_k with sum_k w_k h(t_k) ~ int_0^1 h(t) dt.
+
+    trapezoid: t_k = k / m (k = 0..m), w = 1/m except w_0 = w_m = 1 / (2m);
+    riemann:   midpoints t_k = (k + 1/2) / m (k = 0..m-1), w = 1/m.
+    """
+    if rule == "trapezoid":
+        t = np.arange(steps + 1, dtype=np.float64) / steps
+        w = np.full(steps + 1, 1.0 / steps)
+        w[[0, -1]] = 0.5 / steps
+        return t, w
+    if rule == "riemann":
+        return (np.arange(steps, dtype=np.float64) + 0.5) / steps, np.full(steps, 1.0 / steps)
+    raise ValueError(f"rule must be 'trapezoid' or 'riemann'; got {rule!r}")
+
+
+def _path_integral(
+    model: object,
+    X: np.ndarray,
+    B: np.ndarray,
+    steps: int,
+    rule: str,
+    output: int | None,
+    eps: float,
+) -> np.ndarray:
+    """a = (x - x') * sum_k w_k df/dx(x' + t_k (x - x')), batching the path points."""
+    t, w = _quadrature(rule, steps)
+    n, d = X.shape
+    delta = X - B
+    rows = max(1, MAX_POINTS_PER_BATCH // t.size)
+    avg_grad = np.empty((n, d), dtype=np.float64)
+    for start in range(0, n, rows):
+        sl = slice(start, start + rows)
+        # path points, shape (steps, rows, d) flattened to (steps * rows, d)
+        points = B[sl][None] + t[:, None, None] * delta[sl][None]
+        points = points.reshape(-1, d).astype(X.dtype, copy=False)
+        _, grad = _logits_and_gradients(model, points, output, eps)
+        avg_grad[sl] = np.tensordot(w, grad.reshape(t.size, -1, d), axes=1)
+    return delta * avg_grad
+
+
+def integrated_gradients(
+    model: object,
+    X: ArrayLike,
+    baseline: ArrayLike | None = None,
+    *,
+    steps: int = DEFAULT_STEPS,
+    rule: str = "riemann",
+    output: int | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    eps: float = 1e-5,
+) -> IntegratedGradients:
+    """Integrated gradients of the logit from ``baseline`` x' to each row x.
+
+    a_j = (x_j - x'_j) int_0^1 df/dx_j (x' + t (x - x')) dt, approximated by the
+    midpoint Riemann sum (``rule='riemann'``, the default) or the trapezoid rule
+    (``rule='trapezoid'``) with ``steps`` intervals; each integrand evaluation is one
+    batched backward pass to the inputs. The midpoint rule never evaluates the
+    gradient at the end points, where a ReLU network often sits exactly on a kink
+    (an untrained network has zero biases, so every hidden unit is at its kink at the
+    zero baseline, and ReLU'(0) = 0 there).
+
+    Completeness: sum_j a_j should equal f(x) - f(x'). The quadrature error is largest
+    where the path crosses a ReLU kink (the gradient jumps there), so every row whose
+    gap exceeds ``tolerance`` is recomputed with twice the steps, up to ``max_steps``.
+    Rows still over the tolerance then are reported, not hidden: see
+    :attr:`IntegratedGradients.passed` and ``.gaps``.
+
+    ``baseline``: None for all zeros (the training mean, for standardised inputs), one
+    row (d,) shared by everyone (e.g. :func:`reference_baseline`), or one row per
+    applicant (N, d).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    if max_steps < steps:
+        raise ValueError(f"max_steps ({max_steps}) must be at least steps ({steps})")
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise ValueError(f"tolerance must be a positive number; got {tolerance!r}")
+    X = _inputs(model, X)
+    B = _baseline_array(baseline, X)
+    f_x = _logits(model, X, output)
+    f_b = _logits(model, B, output)
+    attributions = _path_integral(model, X, B, steps, rule, output, eps)
+    gaps = attributions.sum(axis=1) - (f_x - f_b)
+    used = np.full(X.shape[0], steps, dtype=np.int64)
+    m = steps
+    while m * 2 <= max_steps:
+        todo = np.flatnonzero(np.abs(gaps) > tolerance)
+        if todo.size == 0:
+            break
+        m *= 2
+        attributions[todo] = _path_integral(model, X[todo], B[todo], m, rule, output, eps)
+        gaps[todo] = attributions[todo].sum(axis=1) - (f_x[todo] - f_b[todo])
+        used[todo] = m
+    return IntegratedGradients(attributions, f_x, f_b, gaps, used, float(tolerance), rule)
+
+
+def reference_baseline(
+    X: ArrayLike,
+    p_default: ArrayLike,
+    threshold: float = 0.5,
+    *,
+    width: float = 0.05,
+    min_rows: int = 20,
+) -> np.ndarray:
+    """The mean network input of approved applicants just inside the cut-off, shape (d,).
+
+    Approved means p_default < threshold. The reference set is the approved rows with
+    threshold - width <= p_default < threshold; if that holds fewer than ``min_rows``,
+    the ``min_rows`` approved rows closest to the threshold instead. Explaining a
+    declined applicant against this baseline answers "what separates you from
+    applicants who were only just approved?"; the attributions then sum to
+    f(x) - f(x'), with f(x') close to the cut-off's log-odds.
+    """
+    A = check_features(X, name="X")
+    p = np.asarray(p_default, dtype=np.float64).ravel()
+    if p.shape[0] != A.shape[0]:
+        raise ValueError(f"X has {A.shape[0]} rows but p_default has {p.shape[0]} values")
+    if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("p_default must contain probabilities in [0, 1]")
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}")
+    if not width > 0:
+        raise ValueError(f"width must be positive; got {width!r}")
+    approved = np.flatnonzero(p < threshold)
+    if approved.size == 0:
+        raise ValueError(f"no applicant is approved (p_default < {threshold:g}) to form a baseline")
+    near = approved[p[approved] >= threshold - width]
+    if near.size < min_rows:
+        order = np.argsort(-p[approved], kind="stable")  # closest to the threshold first
+        near = approved[order[: min(min_rows, approved.size)]]
+    return A[near].mean(axis=0)
+
+
+# ---- back to the applicant's terms --------------------------------------------------
+
+
+def _check_names(names: Sequence[str], d: int, what: str) -> list[str]:
+    names = [str(n) for n in names]
+    if len(names) != d:
+        raise ValueError(f"{what} has {len(names)} names but there are {d} network inputs")
+    return names
+
+
+def attributions_by_feature(
+    attributions: ArrayLike,
+    feature_names: Sequence[str],
+    source_columns: Sequence[str] | None = None,
+    *,
+    index: ArrayLike | None = None,
+) -> pd.DataFrame:
+    """Attributions as a DataFrame with one column per source feature.
+
+    ``feature_names`` names each network input; ``source_columns`` gives the source
+    column of each input (default: the input's own name). Inputs that share a source,
+    such as the one-hot columns of one categorical feature, are summed:
+    A[i, c] = sum over inputs j with source(j) = c of a[i, j]. By completeness of the
+    per-input attributions, the sum is the source column's contribution. Columns keep
+    the order in which sources first appear.
+    """
+    a = np.asarray(attributions, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"attributions must be 2-D (rows x inputs); got shape {a.shape}")
+    names = _check_names(feature_names, a.shape[1], "feature_names")
+    sources = (
+        names
+        if source_columns is None
+        else _check_names(source_columns, a.shape[1], "source_columns")
+    )
+    frame = pd.DataFrame(a, columns=names, index=index)
+    order = list(dict.fromkeys(sources))
+    summed = frame.T.groupby(np.asarray(sources), sort=False).sum().T
+    return summed[order]
+
+
+def to_original_units(Z: ArrayLike, mean: ArrayLike, scale: ArrayLike) -> np.ndarray:
+    """x_raw = z * scale + mean: standardised network inputs back in original units."""
+    Z = np.asarray(Z, dtype=np.float64)
+    return Z * np.asarray(scale, dtype=np.float64) + np.asarray(mean, dtype=np.float64)
+
+
+def gradients_per_original_unit(gradients: ArrayLike, scale: ArrayLike) -> np.ndarray:
+    """df/dx_raw = (df/dz) / scale, since z = (x_raw - mean) / scale.
+
+    E.g. with ``scale`` the standard deviation of income, the change in log-odds per
+    one unit (one currency unit) of income. One-hot inputs have scale 1.
+    """
+    scale = np.asarray(scale, dtype=np.float64)
+    if np.any(scale == 0) or not np.all(np.isfinite(scale)):
+        raise ValueError("scale must be finite and non-zero")
+    return np.asarray(gradients, dtype=np.float64) / scale
+
+
+def _format_value(value: object) -> str:
+    """A feature value for a sentence: 6, 0.357, 13.8, 51,580, or the category."""
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if not math.isfinite(v):
+            return str(v)
+        if v == round(v) and abs(v) < 10_000:
+            return str(round(v))
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.3g}"
+    return str(value)
+
+
+def reason_text(feature: str, value: object, contribution: float) -> str:
+    """'late_payments = 6 (raised risk by +0.84 on the log-odds scale)'."""
+    verb = "raised" if contribution >= 0 else "lowered"
+    return f"{feature} = {_format_value(value)} ({verb} risk by {contribution:+.2f} on the log-odds scale)"
+
+
+def top_reasons(
+    attributions_by_feature: pd.DataFrame,
+    values: pd.DataFrame,
+    k: int = 4,
+    *,
+    min_contribution: float = 0.01,
+) -> pd.DataFrame:
+    """The top ``k`` reasons that raised each applicant's risk, as a tidy DataFrame.
+
+    A reason is a source feature whose attribution (contribution to the log-odds of
+    default) is above ``min_contribution`` (0.01 by default, so that no reason reads
+    "+0.00"; never below 0); reasons are ranked by
+    contribution, largest first, and at most ``k`` are kept (four by default: more
+    reasons are not more helpful to an applicant). ``values`` holds each applicant's
+    feature values in original units (or categories), same index, one column per
+    source feature.
+
+    Columns: applicant (the row label), rank (1 = strongest), feature, value,
+    contribution, reason (a sentence). Applicants with no risk-raising feature have
+    no rows.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    A = attributions_by_feature
+    missing = [c for c in A.columns if c not in values.columns]
+    if missing:
+        raise ValueError(f"values has no column for feature(s) {missing}")
+    if not A.index.equals(values.index):
+        raise ValueError("attributions and values must have the same index (one row per applicant)")
+    columns = ["applicant", "rank", "feature", "value", "contribution", "reason"]
+    long = pd.DataFrame(
+        {
+            "row": np.repeat(np.arange(len(A)), A.shape[1]),
+            "applicant": np.repeat(A.index.to_numpy(), A.shape[1]),
+            "order": np.tile(np.arange(A.shape[1]), len(A)),
+            "feature": np.tile(A.columns.to_numpy(dtype=object), len(A)),
+            "contribution": A.to_numpy(dtype=np.float64).ravel(),
+        }
+    )
+    long = long[long["contribution"] > max(min_contribution, 0.0)]
+    long = long.sort_values(
+        ["row", "contribution", "order"], ascending=[True, False, True], kind="stable"
+    )
+    long = long.groupby("row", sort=False).head(k).copy()
+    long["rank"] = long.groupby("row", sort=False).cumcount() + 1
+    raw = values[list(A.columns)]
+    long["value"] = pd.Series(
+        [raw.iat[r, o] for r, o in zip(long["row"], long["order"], strict=True)],
+        index=long.index,
+        dtype=object,
+    )
+    long["reason"] = [
+        reason_text(f, v, c)
+        for f, v, c in zip(long["feature"], long["value"], long["contribution"], strict=True)
+    ]
+    return long[columns].reset_index(drop=True)
+
+
+def global_importance(
+    attributions_by_feature: pd.DataFrame, values: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Mean absolute attribution per feature, largest first.
+
+    Columns: feature, mean_abs_attribution = (1/N) sum_i |A[i, c]|, mean_attribution =
+    (1/N) sum_i A[i, c], share = mean_abs_attribution / sum over features, and, when the
+    applicants' ``values`` are given, direction = the sign of the correlation between a
+    feature's value and its attribution: +1 when higher values raise the risk, -1 when
+    they lower it, 0 when unknown (a categorical or constant column).
+    """
+    A = attributions_by_feature.to_numpy(dtype=np.float64)
+    if A.shape[0] == 0:
+        raise ValueError("no attributions to summarise: 0 rows")
+    mean_abs = np.abs(A).mean(axis=0)
+    total = mean_abs.sum()
+    table = pd.DataFrame(
+        {
+            "feature": attributions_by_feature.columns.astype(str),
+            "mean_abs_attribution": mean_abs,
+            "mean_attribution": A.mean(axis=0),
+            "share": mean_abs / total if total > 0 else np.zeros_like(mean_abs),
+        }
+    )
+    if values is not None:
+        table["direction"] = [
+            _direction(values[c], attributions_by_feature[c]) if c in values.columns else 0
+            for c in attributions_by_feature.columns
+        ]
+    return table.sort_values("mean_abs_attribution", ascending=False, kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _direction(value: pd.Series, attribution: pd.Series) -> int:
+    """sign(corr(value, attribution)), or 0 for a non-numeric or constant column."""
+    if not (pd.api.types.is_numeric_dtype(value) or pd.api.types.is_bool_dtype(value)):
+        return 0
+    v = value.to_numpy(dtype=np.float64)
+    a = attribution.to_numpy(dtype=np.float64)
+    if v.std() == 0 or a.std() == 0:
+        return 0
+    return int(np.sign(np.corrcoef(v, a)[0, 1]))
