@@ -1,0 +1,632 @@
+"""Fairness audit of a credit model's decisions across groups of applicants.
+
+Conventions, used throughout and stated in every table this module writes:
+
+- the model gives ``p_default``, the probability of default; an applicant is
+  APPROVED when p_default < threshold, declined otherwise;
+- in fairlearn's terms the favourable outcome, approval, is the *positive
+  prediction* (y_pred = 1 when approved) and repaying is the *positive label*
+  (y_true = 1 when the applicant did not default). Hence:
+
+  selection_rate        P(approved | group)                     (approval rate)
+  true_positive_rate    P(approved | repaid, group)             (equal opportunity)
+  false_positive_rate   P(approved | defaulted, group)
+
+- score metrics are about default, the model's own target: observed default rate,
+  mean predicted p_default, ROC AUC and Brier score of p_default against default,
+  calibration gap = mean p_default - observed default rate (> 0: risk overstated).
+
+Across groups (fairlearn's definitions, between groups):
+
+  demographic_parity_difference = max_g selection_rate - min_g selection_rate
+  demographic_parity_ratio      = min_g selection_rate / max_g selection_rate
+  equal_opportunity_difference  = max_g TPR - min_g TPR
+  equalized_odds_difference     = max(TPR difference, FPR difference)
+
+Those are never negative (ratios never above 1), so their confidence intervals never
+reach 0 (1) exactly, even for groups treated alike. Signed differences to a reference
+group (``*_diff`` rows: group minus reference) can be either sign, and a 95 % interval
+that covers 0 says the data are consistent with no gap.
+
+Confidence intervals: percentile bootstrap, resampling rows with replacement *within
+each group* (group sizes fixed, so every replicate has every group), seeded. Point
+estimates come from fairlearn's ``MetricFrame`` and fairness functions; the bootstrap
+replicates recompute the same rates from counts, vectorised over replicates (a test
+checks the two agree), since a MetricFrame per replicate would be slow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import (
+    MetricFrame,
+    count,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equal_opportunity_difference,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from numpy.typing import ArrayLike
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from .validation import InputError
+
+#: Age bands used on the synthetic data: under 25, 25-39, 40-61, 62 and over.
+AGE_BINS: tuple[float, ...] = (25, 40, 62)
+#: Age from which US Regulation B counts an applicant as elderly.
+ELDERLY_AGE = 62
+
+METRIC_DESCRIPTIONS: dict[str, str] = {
+    "count": "number of applicants in the group",
+    "default_rate": "observed default rate",
+    "mean_predicted": "mean predicted probability of default",
+    "selection_rate": "approval rate: share with p_default < threshold",
+    "true_positive_rate": "approval rate among applicants who repaid",
+    "false_positive_rate": "approval rate among applicants who defaulted",
+    "roc_auc": "ROC AUC of p_default for default within the group",
+    "brier_score": "mean (p_default - default)^2",
+    "calibration_gap": "mean predicted minus observed default rate (> 0: risk overstated)",
+    "selection_rate_diff": "approval rate minus the reference group's",
+    "true_positive_rate_diff": "approval rate among repaid minus the reference group's",
+    "false_positive_rate_diff": "approval rate among defaulted minus the reference group's",
+    "demographic_parity_difference": "largest minus smallest approval rate across groups",
+    "demographic_parity_ratio": "smallest over largest approval rate across groups",
+    "equal_opportunity_difference": "largest minus smallest approval rate among repaid",
+    "equalized_odds_difference": "larger of the TPR and FPR differences across groups",
+}
+
+#: Per-group rates with bootstrap intervals, in table order.
+_RATES = (
+    "default_rate",
+    "mean_predicted",
+    "selection_rate",
+    "true_positive_rate",
+    "false_positive_rate",
+    "brier_score",
+    "calibration_gap",
+)
+_DIFFS = ("selection_rate", "true_positive_rate", "false_positive_rate")
+_ACROSS = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equal_opportunity_difference",
+    "equalized_odds_difference",
+)
+COLUMNS = ["scope", "group", "metric", "value", "ci_low", "ci_high", "note"]
+
+
+# ---- groups ---------------------------------------------------------------------
+
+
+def _band_labels(bins: Sequence[float]) -> list[str]:
+    """'under 25', '25-39', '40-61', '62 and over' (integer edges) or 'a to under b'."""
+
+    def show(v: float) -> str:
+        return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+    labels = [f"under {show(bins[0])}"]
+    for lo, hi in itertools.pairwise(bins):
+        if float(lo).is_integer() and float(hi).is_integer():
+            labels.append(f"{show(lo)}-{show(hi - 1)}")
+        else:
+            labels.append(f"{show(lo)} to under {show(hi)}")
+    labels.append(f"{show(bins[-1])} and over")
+    return labels
+
+
+def age_bands(
+    ages: ArrayLike,
+    bins: Sequence[float] = AGE_BINS,
+    labels: Sequence[str] | None = None,
+) -> pd.Series:
+    """Cut a numeric column into bands [-inf, b0), [b0, b1), ..., [b_last, inf).
+
+    With the default edges (25, 40, 62): 'under 25', '25-39', '40-61', '62 and over'.
+    Returns an ordered categorical Series (same index as ``ages`` if it is a Series).
+    """
+    edges = [float(b) for b in bins]
+    if not edges or any(not math.isfinite(b) for b in edges) or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bins must be finite and strictly increasing; got {list(bins)}")
+    names = _band_labels(edges) if labels is None else [str(s) for s in labels]
+    if len(names) != len(edges) + 1:
+        raise ValueError(
+            f"{len(edges)} bin edges make {len(edges) + 1} bands; got {len(names)} labels"
+        )
+    index = ages.index if isinstance(ages, pd.Series) else None
+    name = ages.name if isinstance(ages, pd.Series) and ages.name is not None else "age"
+    values = np.asarray(ages, dtype=np.float64).ravel()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise InputError("must hold finite numbers", column=str(name), row=int(np.argmax(bad)))
+    codes = np.searchsorted(np.asarray(edges), values, side="right")
+    cat = pd.Categorical.from_codes(codes, categories=names, ordered=True)
+    return pd.Series(cat, index=index, name=f"{name}_band")
+
+
+def _group_labels(groups: ArrayLike, n: int) -> pd.Categorical:
+    """Groups as a Categorical of the observed groups, in their natural order."""
+    values = (
+        groups if isinstance(groups, pd.Series | pd.Categorical) else np.asarray(groups).ravel()
+    )
+    cat = pd.Categorical(values)
+    if len(cat) != n:
+        raise ValueError(f"groups has {len(cat)} values but there are {n} applicants")
+    missing = np.asarray(cat.isna())
+    if missing.any():
+        raise InputError("group is missing", column="groups", row=int(np.argmax(missing)))
+    return cat.remove_unused_categories()
+
+
+# ---- the audit ------------------------------------------------------------------
+
+
+def _check_inputs(
+    y_true: ArrayLike, p_pred: ArrayLike, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true).ravel()
+    p = np.asarray(p_pred, dtype=np.float64).ravel()
+    if y.shape != p.shape:
+        raise ValueError(f"y_true has {y.size} labels but p_pred has {p.size} probabilities")
+    if y.size == 0:
+        raise ValueError("no applicants to audit")
+    bad = ~np.isin(y, (0, 1))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(f"must hold 0 or 1 (default); found {y[row]!r}", column="y_true", row=row)
+    bad = ~(np.isfinite(p) & (p >= 0) & (p <= 1))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(
+            f"must be a probability in [0, 1]; found {p[row]!r}", column="p_pred", row=row
+        )
+    if not (math.isfinite(threshold) and 0 < threshold <= 1):
+        raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}")
+    return y.astype(np.int64), p
+
+
+def _roc_auc(y_true: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC, NaN when only one class is present (AUC is then undefined)."""
+    if np.unique(y_true).size < 2:
+        return math.nan
+    return float(roc_auc_score(y_true, p))
+
+
+def _brier(y_true: np.ndarray, p: np.ndarray) -> float:
+    return float(brier_score_loss(y_true, p, labels=[0, 1]))
+
+
+def _mean_predicted(y_true: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(p))
+
+
+def _default_rate(y_true: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(y_true))
+
+
+def _calibration_gap(y_true: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(p) - np.mean(y_true))
+
+
+def _replicate_rates(
+    default: np.ndarray, p: np.ndarray, approved: np.ndarray, idx: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-replicate rates of one group from row indices ``idx`` (B, n_g), vectorised.
+
+    Same definitions as the fairlearn/sklearn metrics of the point estimate:
+    selection rate = mean(approved); TPR = sum(approved & repaid) / sum(repaid);
+    FPR = sum(approved & defaulted) / sum(defaulted); Brier = mean((p - default)^2).
+    NaN where a replicate has no repaid (TPR) or no defaulted (FPR) applicant.
+    """
+    d = default[idx].astype(np.float64)
+    a = approved[idx].astype(np.float64)
+    q = p[idx]
+    n_def = d.sum(axis=1)
+    n_rep = d.shape[1] - n_def
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr = np.where(n_rep > 0, (a * (1 - d)).sum(axis=1) / n_rep, np.nan)
+        fpr = np.where(n_def > 0, (a * d).sum(axis=1) / n_def, np.nan)
+    return {
+        "default_rate": d.mean(axis=1),
+        "mean_predicted": q.mean(axis=1),
+        "selection_rate": a.mean(axis=1),
+        "true_positive_rate": tpr,
+        "false_positive_rate": fpr,
+        "brier_score": ((q - d) ** 2).mean(axis=1),
+        "calibration_gap": q.mean(axis=1) - d.mean(axis=1),
+    }
+
+
+def _across(rates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Across-group summaries from per-group rates of shape (..., G), ignoring NaN groups."""
+    sel, tpr, fpr = (
+        rates["selection_rate"],
+        rates["true_positive_rate"],
+        rates["false_positive_rate"],
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr_d = np.nanmax(tpr, axis=-1) - np.nanmin(tpr, axis=-1)
+        fpr_d = np.nanmax(fpr, axis=-1) - np.nanmin(fpr, axis=-1)
+        ratio = np.where(sel.max(axis=-1) > 0, sel.min(axis=-1) / sel.max(axis=-1), np.nan)
+    return {
+        "demographic_parity_difference": sel.max(axis=-1) - sel.min(axis=-1),
+        "demographic_parity_ratio": ratio,
+        "equal_opportunity_difference": tpr_d,
+        "equalized_odds_difference": np.maximum(tpr_d, fpr_d),
+    }
+
+
+def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return math.nan, math.nan
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(samples, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def _across_point(
+    repaid: np.ndarray,
+    approved: np.ndarray,
+    labels: pd.Series,
+    codes: np.ndarray,
+    names: list[str],
+    n_def: np.ndarray,
+    sizes: np.ndarray,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Across-group metrics with fairlearn; groups without repaid (defaulted) applicants
+    have no TPR (FPR) and are left out of the metrics that need it, with a note."""
+    values = {m: math.nan for m in _ACROSS}
+    notes: dict[str, str] = {}
+    if len(names) < 2:
+        return values, dict.fromkeys(_ACROSS, "only one group: nothing to compare")
+    values["demographic_parity_difference"] = demographic_parity_difference(
+        repaid, approved, sensitive_features=labels
+    )
+    values["demographic_parity_ratio"] = demographic_parity_ratio(
+        repaid, approved, sensitive_features=labels
+    )
+    has_repaid = np.isin(codes, np.flatnonzero(n_def < sizes))
+    has_default = np.isin(codes, np.flatnonzero(n_def > 0))
+
+    def left_out(mask: np.ndarray) -> str:
+        return "left out (one class only): " + ", ".join(
+            names[c] for c in sorted(set(codes[~mask].tolist()))
+        )
+
+    if np.unique(codes[has_repaid]).size >= 2:
+        values["equal_opportunity_difference"] = equal_opportunity_difference(
+            repaid[has_repaid], approved[has_repaid], sensitive_features=labels[has_repaid]
+        )
+        if not has_repaid.all():
+            notes["equal_opportunity_difference"] = left_out(has_repaid)
+    else:
+        notes["equal_opportunity_difference"] = "fewer than two groups have repaid applicants"
+    if has_repaid.all() and has_default.all():
+        values["equalized_odds_difference"] = equalized_odds_difference(
+            repaid, approved, sensitive_features=labels
+        )
+    elif np.unique(codes[has_repaid]).size >= 2 and np.unique(codes[has_default]).size >= 2:
+        fpr = MetricFrame(
+            metrics=false_positive_rate,
+            y_true=repaid[has_default],
+            y_pred=approved[has_default],
+            sensitive_features=labels[has_default],
+        ).difference()
+        values["equalized_odds_difference"] = max(values["equal_opportunity_difference"], fpr)
+        notes["equalized_odds_difference"] = left_out(has_repaid & has_default)
+    else:
+        notes["equalized_odds_difference"] = (
+            "fewer than two groups have both repaid and defaulted applicants"
+        )
+    return values, notes
+
+
+def audit(
+    y_true: ArrayLike,
+    p_pred: ArrayLike,
+    groups: ArrayLike,
+    *,
+    threshold: float = 0.5,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    reference: object | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Audit decisions and probabilities by group; a tidy DataFrame.
+
+    ``y_true``: 1 if the applicant defaulted; ``p_pred``: predicted probability of
+    default; ``groups``: the group of each applicant (e.g. :func:`age_bands`);
+    approval when p_pred < ``threshold``. ``reference``: the group the ``*_diff`` rows
+    compare against (default: the largest group; ties go to the first in order).
+
+    One row per group and metric (scope 'group': count, default_rate, mean_predicted,
+    selection_rate, true_positive_rate, false_positive_rate, roc_auc, brier_score,
+    calibration_gap, and for non-reference groups the signed ``*_diff`` rows) and one
+    per across-group metric (scope 'across_groups', group None). Columns: scope, group,
+    metric, value, ci_low, ci_high, note. ``ci_low``/``ci_high`` are the bootstrap
+    interval at ``confidence`` (NaN for count and roc_auc, or when ``n_bootstrap`` is
+    0); ``note`` says why a value is missing (e.g. a group with one class only has no
+    ROC AUC or no TPR). ``df.attrs`` records threshold, confidence, n_bootstrap, seed
+    and reference. See :func:`audit_to_json` for a JSON export without NaN.
+    """
+    y, p = _check_inputs(y_true, p_pred, threshold)
+    cat = _group_labels(groups, y.size)
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer; got {n_bootstrap!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1; got {confidence!r}")
+    names = [str(c) for c in cat.categories]
+    codes = np.asarray(cat.codes)
+    sizes = np.bincount(codes, minlength=len(names))
+    if reference is None:
+        ref = int(np.argmax(sizes))
+    elif str(reference) in names:
+        ref = names.index(str(reference))
+    else:
+        raise ValueError(f"reference group {reference!r} is not among the groups {names}")
+
+    approved = (p < threshold).astype(np.int64)
+    repaid = 1 - y
+    labels = pd.Series(np.asarray(names, dtype=object)[codes], name="group")
+
+    # ---- point estimates with fairlearn ----
+    decisions = MetricFrame(
+        metrics={
+            "count": count,
+            "selection_rate": selection_rate,
+            "true_positive_rate": true_positive_rate,
+            "false_positive_rate": false_positive_rate,
+        },
+        y_true=repaid,
+        y_pred=approved,
+        sensitive_features=labels,
+    )
+    scores = MetricFrame(
+        metrics={
+            "default_rate": _default_rate,
+            "mean_predicted": _mean_predicted,
+            "roc_auc": _roc_auc,
+            "brier_score": _brier,
+            "calibration_gap": _calibration_gap,
+        },
+        y_true=y,
+        y_pred=p,
+        sensitive_features=labels,
+    )
+    by_group = pd.concat([decisions.by_group, scores.by_group], axis=1).loc[names]
+    notes: dict[tuple[str, str], str] = {}
+    # Groups lacking repaid (defaulted) applicants have no TPR (FPR); fairlearn reports 0.
+    n_def = np.bincount(codes, weights=y, minlength=len(names))
+    for g, name in enumerate(names):
+        if n_def[g] == sizes[g]:
+            by_group.loc[name, "true_positive_rate"] = math.nan
+            notes[name, "true_positive_rate"] = "no applicant in the group repaid"
+        if n_def[g] == 0:
+            by_group.loc[name, "false_positive_rate"] = math.nan
+            notes[name, "false_positive_rate"] = "no applicant in the group defaulted"
+        if n_def[g] in (0, sizes[g]):
+            notes[name, "roc_auc"] = "only one class in the group: ROC AUC is undefined"
+
+    across, across_notes = _across_point(repaid, approved, labels, codes, names, n_def, sizes)
+
+    # ---- bootstrap, stratified by group ----
+    boot: dict[str, np.ndarray] = {}
+    if n_bootstrap > 0:
+        rng = np.random.default_rng(seed)
+        per_group = []
+        for g in range(len(names)):
+            rows = np.flatnonzero(codes == g)
+            idx = rows[rng.integers(0, rows.size, size=(n_bootstrap, rows.size))]
+            per_group.append(_replicate_rates(y, p, approved, idx))
+        boot = {m: np.stack([r[m] for r in per_group], axis=1) for m in _RATES}  # (B, G)
+        for m in _DIFFS:
+            boot[f"{m}_diff"] = boot[m] - boot[m][:, [ref]]
+        boot.update(_across(boot))
+
+    def ci(metric: str, column: int | None = None) -> tuple[float, float]:
+        if metric not in boot:
+            return math.nan, math.nan
+        samples = boot[metric] if column is None else boot[metric][:, column]
+        return _interval(samples, confidence)
+
+    rows: list[dict] = []
+    for g, name in enumerate(names):
+        row = by_group.loc[name]
+        for metric in ("count", *_RATES[:5], "roc_auc", *_RATES[5:]):
+            value = float(row[metric])
+            lo, hi = ci(metric, g) if metric in _RATES else (math.nan, math.nan)
+            note = notes.get((name, metric), "")
+            rows.append(_row("group", name, metric, value, lo, hi, note))
+        if g != ref:
+            for m in _DIFFS:
+                value = float(row[m] - by_group.iloc[ref][m])
+                lo, hi = ci(f"{m}_diff", g)
+                note = f"{name} minus {names[ref]}"
+                if not math.isfinite(value):
+                    note += "; undefined: " + (
+                        notes.get((name, m)) or notes.get((names[ref], m), "")
+                    )
+                rows.append(_row("group", name, f"{m}_diff", value, lo, hi, note))
+    for metric in _ACROSS:
+        value = float(across[metric])
+        lo, hi = ci(metric) if len(names) >= 2 else (math.nan, math.nan)
+        rows.append(
+            _row("across_groups", None, metric, value, lo, hi, across_notes.get(metric, ""))
+        )
+
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table.attrs.update(
+        threshold=float(threshold),
+        confidence=float(confidence),
+        n_bootstrap=int(n_bootstrap),
+        seed=int(seed),
+        reference=names[ref],
+        approval_rule=f"approved when p_default < {threshold:g}",
+    )
+    return table
+
+
+def _row(
+    scope: str, group: str | None, metric: str, value: float, lo: float, hi: float, note: str
+) -> dict:
+    return {
+        "scope": scope,
+        "group": group,
+        "metric": metric,
+        "value": value,
+        "ci_low": lo,
+        "ci_high": hi,
+        "note": note,
+    }
+
+
+def _clean(value: object) -> object:
+    """NaN and infinities become None (JSON null); numpy scalars become Python ones."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def audit_records(table: pd.DataFrame) -> list[dict]:
+    """The audit table as a list of plain dicts, NaN replaced by None."""
+    return [{k: _clean(v) for k, v in rec.items()} for rec in table.to_dict(orient="records")]
+
+
+def audit_to_json(table: pd.DataFrame, *, indent: int | None = 2) -> str:
+    """JSON text: {"settings": df.attrs, "metrics": records, "descriptions": ...}.
+
+    Missing values are ``null``, never ``NaN`` (strict JSON).
+    """
+    used = list(dict.fromkeys(table["metric"]))
+    payload = {
+        "settings": {k: _clean(v) for k, v in table.attrs.items()},
+        "metrics": audit_records(table),
+        "descriptions": {m: METRIC_DESCRIPTIONS[m] for m in used if m in METRIC_DESCRIPTIONS},
+    }
+    return json.dumps(payload, indent=indent, allow_nan=False)
+
+
+# ---- US Regulation B: age of elderly applicants ---------------------------------
+
+
+@dataclass(frozen=True)
+class AgeAdverseResult:
+    """Outcome of :func:`age_adverse_check`; ``passed`` when no elderly applicant is adverse."""
+
+    n_elderly: int
+    n_adverse: int
+    share_adverse: float
+    n_raises_risk: int
+    share_raises_risk: float
+    most_favoured_class: str
+    most_favoured_value: float
+    tolerance: float
+    classes: pd.DataFrame
+
+    @property
+    def passed(self) -> bool:
+        return self.n_adverse == 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready: NaN as None, the class table as a list of records."""
+        out = {k: _clean(v) for k, v in asdict(self).items() if k != "classes"}
+        out["passed"] = self.passed
+        out["classes"] = [
+            {k: _clean(v) for k, v in rec.items()} for rec in self.classes.to_dict(orient="records")
+        ]
+        return out
+
+
+def age_adverse_check(
+    age_attribution: ArrayLike,
+    ages: ArrayLike,
+    *,
+    elderly_age: float = ELDERLY_AGE,
+    bins: Sequence[float] = (25, 40),
+    tolerance: float = 0.0,
+) -> AgeAdverseResult:
+    """Is the model's use of age ever adverse to an elderly applicant?
+
+    US Regulation B lets an empirically derived scoring system use age only if the
+    age of an elderly applicant (62 or over) is not given a *negative factor or
+    value*: a value less favourable than the one given to the class of non-elderly
+    applicants most favoured on the basis of age. Here, with ``age_attribution`` the
+    contribution of age to each applicant's log-odds of default (e.g. integrated
+    gradients, all applicants against one baseline; positive raises risk):
+
+    - the non-elderly applicants are cut into age classes at ``bins`` (default
+      under 25, 25-39, 40-61); a class's value is its median age attribution;
+    - the most favoured class is the one with the lowest median (age lowers its risk
+      the most), its median v*;
+    - an elderly applicant is ADVERSE when their age attribution > v* + ``tolerance``.
+
+    Also reported: how many elderly applicants have a positive age attribution at
+    all (age raises their risk relative to the baseline). Counts and shares are of
+    the elderly applicants.
+    """
+    a = np.asarray(age_attribution, dtype=np.float64).ravel()
+    age = np.asarray(ages, dtype=np.float64).ravel()
+    if a.shape != age.shape:
+        raise ValueError(f"age_attribution has {a.size} values but ages has {age.size}")
+    for arr, column in ((a, "age_attribution"), (age, "age")):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise InputError("must hold finite numbers", column=column, row=int(np.argmax(bad)))
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a non-negative number; got {tolerance!r}")
+    edges = [float(b) for b in bins]
+    if any(b >= elderly_age for b in edges):
+        raise ValueError(f"bins must lie below the elderly age {elderly_age:g}; got {list(bins)}")
+    elderly = age >= elderly_age
+    young = ~elderly
+    if not young.any():
+        raise ValueError(f"no applicant is under {elderly_age:g}: nothing to compare with")
+    bands = age_bands(age[young], bins=[*edges, elderly_age]) if edges else None
+    if bands is not None:
+        classes = (
+            pd.DataFrame({"class": bands.array, "attribution": a[young]})
+            .groupby("class", observed=True, sort=True)["attribution"]
+            .agg(count="size", median_attribution="median")
+            .reset_index()
+        )
+        classes["class"] = classes["class"].astype(str)
+    else:
+        classes = pd.DataFrame(
+            {
+                "class": [f"under {elderly_age:g}"],
+                "count": [int(young.sum())],
+                "median_attribution": [float(np.median(a[young]))],
+            }
+        )
+    best = int(np.argmin(classes["median_attribution"].to_numpy()))
+    v_star = float(classes["median_attribution"].iloc[best])
+    n_elderly = int(elderly.sum())
+    n_adverse = int(np.sum(a[elderly] > v_star + tolerance))
+    n_raises = int(np.sum(a[elderly] > 0))
+
+    def share(k: int) -> float:
+        return k / n_elderly if n_elderly else math.nan
+
+    return AgeAdverseResult(
+        n_elderly=n_elderly,
+        n_adverse=n_adverse,
+        share_adverse=share(n_adverse),
+        n_raises_risk=n_raises,
+        share_raises_risk=share(n_raises),
+        most_favoured_class=str(classes["class"].iloc[best]),
+        most_favoured_value=v_star,
+        tolerance=float(tolerance),
+        classes=classes,
+    )
