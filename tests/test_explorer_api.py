@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from backprop_lab.data import FEATURES, bayes_optimal_accuracy, bayes_optimal_log_loss
 from backprop_lab.explorer import params as P
 from backprop_lab.explorer.server import create_app
-from backprop_lab.explorer.sessions import Session, session_ids
+from backprop_lab.explorer.sessions import Session
 from backprop_lab.optim import GradientDescent
 from backprop_lab.training import train
 
@@ -85,14 +85,24 @@ def test_new_session_holds_the_tutorial_network_and_the_bayes_reference(client):
 
 
 def test_new_session_takes_every_config_field(client):
-    config = {"seed": 7, "n": 300, "noise": 0.5, "nonlinear": True, "hidden": 3,
-              "activation": "tanh", "init": "xavier", "lr": 0.05, "batch_size": 16,
-              "backprop": False}  # fmt: skip
+    config = {
+        "seed": 7,
+        "n": 300,
+        "noise": 0.5,
+        "nonlinear": True,
+        "hidden": 3,
+        "activation": "tanh",
+        "init": "xavier",
+        "lr": 0.05,
+        "batch_size": 16,
+        "backprop": False,
+    }
     snap = new_session(client, **config)
     assert snap["config"] == config
     assert np.shape(snap["network"]["W1"]) == (7, 3)
-    run = engine_run(seed=7, n=300, noise=0.5, nonlinear=True, hidden=3, activation="tanh",
-                     init="xavier")  # fmt: skip
+    run = engine_run(
+        seed=7, n=300, noise=0.5, nonlinear=True, hidden=3, activation="tanh", init="xavier"
+    )
     np.testing.assert_array_equal(snap["network"]["W1"], run.model.params["W1"])
     assert snap["status"]["state"] == "forward-only"
 
@@ -102,8 +112,14 @@ def test_step_records_exactly_what_train_records(client, sid):
     status, reply = api(client, "POST", f"/api/session/{sid}/step", {"epochs": 20})
     assert status == 200
     run = engine_run()
-    history = train(run.model, run.X_train, run.y_train, optimizer=GradientDescent(0.5),
-                    epochs=20, validation_data=(run.X_test, run.y_test))  # fmt: skip
+    history = train(
+        run.model,
+        run.X_train,
+        run.y_train,
+        optimizer=GradientDescent(0.5),
+        epochs=20,
+        validation_data=(run.X_test, run.y_test),
+    )
     assert reply["history"]["epoch"] == list(range(20))
     assert reply["history"]["loss"] == history.loss
     assert reply["history"]["val_loss"] == history.val_loss
@@ -159,6 +175,20 @@ def test_a_too_large_learning_rate_diverges_and_the_session_keeps_working(client
     _, snap = api(client, "POST", f"/api/session/{sid}/reset", {"lr": 0.5})
     assert snap["status"]["state"] == "training" and snap["status"]["epochs"] == 0
     assert api(client, "POST", f"/api/session/{sid}/step", {"epochs": 2})[0] == 200
+
+
+def test_a_non_finite_loss_is_divergence_and_the_json_stays_valid(app, client, sid):
+    with app.extensions["explorer_sessions"].use(sid) as session:
+        session.model.params["W2"][:] = 1e308  # the first forward pass overflows
+    reply = client.post(f"/api/session/{sid}/step", json={"epochs": 3})
+    text = reply.get_data(as_text=True)
+    assert reply.status_code == 200 and "NaN" not in text and "Infinity" not in text
+    payload = json.loads(text)
+    assert payload["status"]["state"] == "diverged" and payload["status"]["diverged_at"] == 0
+    assert payload["status"]["reason"].startswith("loss became")
+    assert payload["history"]["loss"] == [] and payload["history"]["val_loss"] == []
+    assert payload["network"]["W2"] == [1e308] * 8  # the weights it had at the start
+    assert payload["network"]["borrower"]["z2"] is None  # inf is sent as null
 
 
 def test_settings_change_lr_batch_and_mode_without_resetting(client, sid):
@@ -297,7 +327,7 @@ def test_least_recently_used_session_is_evicted():
     second = new_session(client)["session"]
     assert api(client, "GET", f"/api/session/{first}")[0] == 200  # first is now the most recent
     third = new_session(client)["session"]
-    assert session_ids(app.extensions["explorer_sessions"]) == [first, third]
+    assert app.extensions["explorer_sessions"].ids() == [first, third]
     status, reply = api(client, "POST", f"/api/session/{second}/step", {"epochs": 1})
     assert status == 404 and "unknown session" in reply["error"]
 
@@ -388,9 +418,15 @@ def test_bad_step_requests(client, sid, body, message):
     assert api(client, "GET", f"/api/session/{sid}")[1]["status"]["epochs"] == 0  # nothing ran
 
 
-GOOD_FEATURES = {"age": 40.0, "annual_income": 50000.0, "debt_to_income": 0.3,
-                 "credit_history_years": 10.0, "late_payments": 1, "home_owner": 0,
-                 "employment_years": 8.0}  # fmt: skip
+GOOD_FEATURES = {
+    "age": 40.0,
+    "annual_income": 50000.0,
+    "debt_to_income": 0.3,
+    "credit_history_years": 10.0,
+    "late_payments": 1,
+    "home_owner": 0,
+    "employment_years": 8.0,
+}
 
 
 def _with(**changes):
@@ -538,8 +574,10 @@ config_like = st.fixed_dictionaries(
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(body=st.one_of(json_values, config_like), endpoint=st.sampled_from(
-    ["/api/session", "reset", "settings", "step", "network", "trace"]))  # fmt: skip
+@given(
+    body=st.one_of(json_values, config_like),
+    endpoint=st.sampled_from(["/api/session", "reset", "settings", "step", "network", "trace"]),
+)
 def test_any_json_body_gets_a_json_answer_never_a_500(client, sid, body, endpoint):
     path = endpoint if endpoint.startswith("/") else f"/api/session/{sid}/{endpoint}"
     reply = client.post(path, json=body)

@@ -129,8 +129,14 @@ def test_twenty_epochs_make_the_loss_fall(tab):
     last = tab.page.locator("#m-train-loss").inner_text()
     # the displayed numbers are the engine's, and the loss falls
     run = engine_run()
-    history = train(run.model, run.X_train, run.y_train, optimizer=GradientDescent(0.5),
-                    epochs=20, validation_data=(run.X_test, run.y_test))  # fmt: skip
+    history = train(
+        run.model,
+        run.X_train,
+        run.y_train,
+        optimizer=GradientDescent(0.5),
+        epochs=20,
+        validation_data=(run.X_test, run.y_test),
+    )
     assert first == f"{history.loss[0]:.6f}" and last == f"{history.loss[19]:.6f}"
     assert float(last) < float(first) - 0.25
     assert tab.page.locator("#m-test-loss").inner_text() == f"{history.val_loss[19]:.6f}"
@@ -172,6 +178,27 @@ def test_trace_one_borrower_shows_delta2_equal_to_y_hat_minus_y(tab):
             tab.page.click("#btn-step-next")
     assert seen == STEP_KEYS
     tab.screenshot("explorer-trace-update.png")
+    tab.check_clean()
+
+
+def test_a_typed_in_borrower_is_traced_with_its_own_numbers(tab):
+    age = tab.page.locator("#f-age")
+    with tab.page.expect_response(lambda r: r.url.endswith("/network")):
+        age.fill("70")
+    tab.expect(tab.page.locator("#borrower-truth")).to_contain_text("Your own borrower")
+    tab.expect(tab.page.locator("#network-caption")).to_contain_text("your own borrower")
+    tab.page.check("#label-1")
+    tab.page.click("#btn-trace")
+    tab.expect(tab.page.locator("#step-card")).to_have_attribute("data-step", "x")
+    # the standardised age shown is (70 - mean) / std of the training borrowers
+    run = engine_run()
+    age_column = list(run.raw_train.columns).index("age")
+    expected = (70 - run.scaler.mean_[age_column]) / run.scaler.scale_[age_column]
+    cell = tab.page.locator("#step-card table.nums tr").nth(1).locator("td").nth(1)
+    assert float(cell.inner_text().replace("\u2212", "-")) == pytest.approx(expected, abs=5e-5)
+    tab.page.click("#rail button[data-step=delta2]")
+    assert tab.page.locator("#tv-y").inner_text() == "1"
+    assert tab.number("#tv-delta2") == pytest.approx(tab.number("#tv-y_hat") - 1, abs=2e-6)
     tab.check_clean()
 
 

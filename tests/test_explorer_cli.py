@@ -88,3 +88,23 @@ def test_real_server_answers_and_stops_on_ctrl_c():
             process.wait()
         process.stdout.close()
         process.stderr.close()
+
+
+def test_every_page_file_is_packaged():
+    """The wheel must carry the page: each static file matches a package-data pattern."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["backprop_lab"]
+    package = root / "src" / "backprop_lab"
+    files = [
+        p.relative_to(package).as_posix() for p in (package / "explorer" / "static").rglob("*")
+    ]
+    files = [f for f in files if (package / f).is_file()]
+    assert len(files) >= 7
+    unpackaged = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert unpackaged == []

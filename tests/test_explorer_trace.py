@@ -48,14 +48,25 @@ def engine_numbers(model, x_row: np.ndarray, y: int, lr: float) -> dict:
     fprime = {"ReLU": (z1 > 0).astype(float), "Tanh": 1 - h**2, "Sigmoid": h * (1 - h)}[activation]
     dh = delta2 @ before["W2"].T
     return {
-        "x": X[0], "z1": z1[0], "h": h[0], "z2": z2[0, 0], "y_hat": expit(z2[0, 0]),
-        "loss": L, "delta2": delta2[0, 0], "dh": dh[0], "fprime": fprime[0],
+        "x": X[0],
+        "z1": z1[0],
+        "h": h[0],
+        "z2": z2[0, 0],
+        "y_hat": expit(z2[0, 0]),
+        "loss": L,
+        "delta2": delta2[0, 0],
+        "dh": dh[0],
+        "fprime": fprime[0],
         "delta1": (dh * fprime)[0],
-        "dW1": grads["W1"], "db1": grads["b1"], "dW2": grads["W2"][:, 0], "db2": grads["b2"][0],
-        "W1_new": before["W1"] - lr * grads["W1"], "b1_new": before["b1"] - lr * grads["b1"],
+        "dW1": grads["W1"],
+        "db1": grads["b1"],
+        "dW2": grads["W2"][:, 0],
+        "db2": grads["b2"][0],
+        "W1_new": before["W1"] - lr * grads["W1"],
+        "b1_new": before["b1"] - lr * grads["b1"],
         "W2_new": (before["W2"] - lr * grads["W2"])[:, 0],
         "b2_new": (before["b2"] - lr * grads["b2"])[0],
-    }  # fmt: skip
+    }
 
 
 def assert_matches(api_values: dict, expected: dict, rtol: float = 1e-12) -> None:
@@ -81,9 +92,12 @@ def test_traced_borrower_equals_sequential_and_the_textbook(client):
     assert values["y"] == 1.0
 
     # 2. the tutorial's hand-written forward and backward passes
-    params = {"W1": np.asarray(values["W1"]), "b1": np.asarray(values["b1"]).reshape(1, -1),
-              "W2": np.asarray(values["W2"]).reshape(-1, 1),
-              "b2": np.asarray(values["b2"]).reshape(1, 1)}  # fmt: skip
+    params = {
+        "W1": np.asarray(values["W1"]),
+        "b1": np.asarray(values["b1"]).reshape(1, -1),
+        "W2": np.asarray(values["W2"]).reshape(-1, 1),
+        "b2": np.asarray(values["b2"]).reshape(1, 1),
+    }
     X = run.X_train[index : index + 1]
     y = np.array([[1.0]])
     y_hat, cache = textbook.forward(X, params)
@@ -134,9 +148,15 @@ def test_trace_with_other_activations_uses_their_slopes(client, activation):
 
 def test_typed_in_borrower_is_standardised_with_the_training_statistics(client):
     sid = new_session(client, seed=2)["session"]
-    raw = {"age": 33.0, "annual_income": 28000.0, "debt_to_income": 0.62,
-           "credit_history_years": 4.5, "late_payments": 4, "home_owner": 0,
-           "employment_years": 1.5}  # fmt: skip
+    raw = {
+        "age": 33.0,
+        "annual_income": 28000.0,
+        "debt_to_income": 0.62,
+        "credit_history_years": 4.5,
+        "late_payments": 4,
+        "home_owner": 0,
+        "employment_years": 1.5,
+    }
     status, trace = api(client, "POST", f"/api/session/{sid}/trace", {"features": raw, "label": 0})
     assert status == 200 and trace["borrower"]["index"] is None
     assert trace["borrower"]["features"] == raw and trace["borrower"]["p_default"] is None
@@ -186,15 +206,20 @@ def shared():
 @settings(max_examples=25, deadline=None)
 @given(
     raw=st.fixed_dictionaries(
-        {name: st.integers(int(lo), int(hi)) if name in P.INTEGER_FEATURES
-         else st.floats(lo, hi, allow_nan=False) for name, (lo, hi) in P.FEATURE_BOUNDS.items()}
+        {
+            name: st.integers(int(lo), int(hi))
+            if name in P.INTEGER_FEATURES
+            else st.floats(lo, hi, allow_nan=False)
+            for name, (lo, hi) in P.FEATURE_BOUNDS.items()
+        }
     ),
     label=st.integers(0, 1),
-)  # fmt: skip
+)
 def test_any_typed_in_borrower_traces_to_the_engine_numbers(shared, raw, label):
     client, sid, run = shared
-    status, trace = api(client, "POST", f"/api/session/{sid}/trace",
-                        {"features": raw, "label": label})  # fmt: skip
+    status, trace = api(
+        client, "POST", f"/api/session/{sid}/trace", {"features": raw, "label": label}
+    )
     assert status == 200
     x = run.scaler.transform(np.array([[raw[f] for f in FEATURES]]))[0]
     expected = engine_numbers(run.model, x, label, lr=0.5)

@@ -72,8 +72,9 @@ class Session:
     def build(self, config: P.Config) -> None:
         """Draw the data, split 80/20 (stratified), standardise, and build a fresh network."""
         self.config = config
-        data = make_credit_risk(config.n, seed=config.seed, noise=config.noise,
-                                nonlinear=config.nonlinear)  # fmt: skip
+        data = make_credit_risk(
+            config.n, seed=config.seed, noise=config.noise, nonlinear=config.nonlinear
+        )
         X_train, X_test, y_train, y_test = stratified_split(data.X, data.y, seed=config.seed)
         self.raw_train = X_train.reset_index(drop=True)
         self.p_train = data.p_default.loc[X_train.index].to_numpy()
@@ -204,8 +205,12 @@ class Session:
             info = self.borrower(spec.index)
             return self.X_train[spec.index], info["label"], info
         raw = np.array([[spec.features[name] for name in FEATURES]])
-        info = {"index": None, "features": dict(spec.features), "label": spec.label,
-                "p_default": None}  # fmt: skip
+        info = {
+            "index": None,
+            "features": dict(spec.features),
+            "label": spec.label,
+            "p_default": None,  # a typed-in borrower has no true probability
+        }
         return self.scaler.transform(raw)[0], int(spec.label), info
 
     # ---- what the page draws ------------------------------------------------------------
@@ -343,6 +348,11 @@ class SessionStore:
     def __contains__(self, session_id: str) -> bool:
         return session_id in self._sessions
 
+    def ids(self) -> list[str]:
+        """The live session ids, least recently used first."""
+        with self._lock:
+            return list(self._sessions)
+
     def create(self, config: P.Config) -> Session:
         session = Session(secrets.token_urlsafe(12), config)  # built outside the store lock
         with self._lock:
@@ -365,11 +375,6 @@ class SessionStore:
             self._sessions.move_to_end(session_id)
         with session.lock:
             yield session
-
-
-def session_ids(store: SessionStore) -> list[str]:
-    """The live session ids, least recently used first (for tests and diagnostics)."""
-    return list(store._sessions)
 
 
 def check_spec(body: Mapping[str, Any] | None, session: Session) -> P.BorrowerSpec | None:

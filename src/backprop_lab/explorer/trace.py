@@ -85,18 +85,23 @@ def trace_borrower(model: Sequential, x: np.ndarray, y: int, lr: float) -> dict[
     return values
 
 
+#: Row vectors of the single-row batch, and per-unit parameters: shown as plain vectors.
+_VECTORS = {"x", "z1", "h", "dh", "fprime", "delta1", "b1", "db1", "b1_new", "W2", "dW2", "W2_new"}
+#: (7, hidden) matrices, kept as matrices even with one hidden unit.
+_MATRICES = {"W1", "dW1", "W1_new"}
+
+
 def for_display(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The trace in the shapes a reader expects: row vectors as vectors (x, z1, h, dh,
-    fprime, delta1, b1, W2), single numbers as scalars (y, z2, y_hat, loss, delta2, b2),
-    W1 and dW1 as (7, hidden) matrices."""
+    """The trace in the shapes a reader expects: vectors for the rows and per-unit
+    parameters, (7, hidden) matrices for W1, and scalars for the rest (y, z2, y_hat,
+    loss, delta2, b2 and their gradients and updates)."""
     out = {}
     for key, value in values.items():
         value = np.asarray(value)
-        if key in ("W1", "dW1", "W1_new"):
+        if key in _MATRICES:
             out[key] = value
-        elif value.size == 1 and key not in ("z1", "h", "dh", "fprime", "delta1", "b1", "db1",
-                                             "b1_new", "W2", "dW2", "W2_new"):  # fmt: skip
-            out[key] = value.reshape(())
-        else:
+        elif key in _VECTORS:
             out[key] = value.reshape(-1)
+        else:
+            out[key] = value.reshape(())
     return out
