@@ -39,8 +39,8 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _chromium() -> str:
-    path = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
+def _chromium(exists=os.path.exists, which=shutil.which) -> str:
+    path = "/usr/bin/chromium" if exists("/usr/bin/chromium") else which("chromium")
     if path is None:
         _unavailable("Chromium is not installed (Debian package 'chromium')")
     return path
@@ -272,3 +272,15 @@ def test_tabs_are_independent_and_an_evicted_tab_starts_again(browser, playwrigh
             t.check_clean()
         for context in contexts:
             context.close()
+
+
+def test_missing_chromium_skips_here_and_fails_in_ci(monkeypatch):
+    def nowhere(_):
+        return None
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"):
+        _chromium(nowhere, nowhere)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        _chromium(nowhere, nowhere)

@@ -36,9 +36,9 @@ from ..data import (
     stratified_split,
 )
 from ..gradcheck import GOOD, WRONG, gradient_check
-from ..nn import BinaryCrossEntropy, mlp
+from ..nn import BinaryCrossEntropy, Sequential, mlp
 from ..optim import GradientDescent
-from ..training import train
+from ..training import History, train
 from . import params as P
 from .trace import for_display, forward_values, trace_borrower
 
@@ -142,7 +142,8 @@ class Session:
         good = self.model.get_params()  # weights at the start of the current epoch
         flagged: dict[str, Any] = {}
 
-        def watch(epoch: int, model: Any, history: Any) -> bool:
+        def watch(epoch: int, model: Sequential, history: History) -> bool:
+            """After each epoch: stop on divergence, else remember the weights as good."""
             nonlocal good, first
             loss = history.loss[-1]
             first = loss if first is None else first

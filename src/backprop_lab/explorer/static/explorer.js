@@ -812,10 +812,13 @@
     const step = STEPS[S.traceStep];
     const content = step.render(S.trace.values);
     const badge = { forward: "forward pass", backward: "backward pass", update: "update" }[step.phase];
+    const skipped = step.phase !== "forward" && !S.config.backprop
+      ? `<p class="note">Forward-only mode is on: training skips the backward pass and the update. The trace still shows what they would compute.</p>`
+      : "";
     $("step-card").innerHTML =
       `<h3><span class="badge ${step.phase}">${badge}</span> ${esc(step.title)}</h3>` +
       `<div class="eq ${step.phase}" id="step-eq">${content.eq}</div>` +
-      `<p class="explain">${content.explain}</p>${content.body}`;
+      `<p class="explain">${content.explain}</p>${content.body}${skipped}`;
     $("step-card").dataset.step = step.key;
     $("step-count").textContent = `step ${S.traceStep + 1} of ${STEPS.length}`;
     $("btn-step-back").disabled = S.traceStep === 0;
