@@ -168,7 +168,7 @@
     const rate = (100 * S.data.default_rate_train).toFixed(1);
     $("data-summary").textContent =
       `${S.data.n_train} training and ${S.data.n_test} test borrowers; ${rate}% of the training borrowers defaulted. ` +
-      `Noise is the randomness of the outcome given the features: the Bayes-optimal line shows what is left to learn.`;
+      `Noise is the randomness of the outcome given the features; the gap between a curve and the Bayes-optimal line is what is left to learn.`;
     renderStatus();
     renderCurves();
     drawNetwork();
@@ -713,7 +713,7 @@
         return {
           eq: `${F.d2} = ∂${F.L}/∂${F.z2} = ${F.yh} − ${F.y} = ${num(v.y_hat, 6, "tv-y_hat")} − <span id="tv-y">${v.y}</span> = <b>${num(v.delta2, 6, "tv-delta2")}</b>`,
           explain: "The chain rule through the sigmoid and the cross-entropy collapses to prediction minus truth. Positive: the network said “default” too strongly; negative: too weakly. This error signal now flows backwards through the network.",
-          body: `<p class="note">Here δ₂ ${v.delta2 < 0 ? "&lt; 0: the network under-rated this borrower's risk, so gradient descent will move the weights to raise ŷ" : v.delta2 > 0 ? "&gt; 0: the network over-rated this borrower's risk, so gradient descent will move the weights to lower ŷ" : "= 0: the prediction is exact and nothing changes"}.</p>`,
+          body: `<p class="note">Here δ₂ ${v.delta2 < 0 ? "&lt; 0: the network under-rated this borrower's risk; this borrower's gradient pushes the weights towards a higher ŷ" : v.delta2 > 0 ? "&gt; 0: the network over-rated this borrower's risk; this borrower's gradient pushes the weights towards a lower ŷ" : "= 0: the prediction is exact, and this borrower's gradient is zero"}.</p>`,
         };
       },
     },
