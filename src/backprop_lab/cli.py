@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .explorer.command import register as register_explore
 from .validation import InputError
 
 #: Exit status for bad input or a failed check that the user can fix.
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_core(sub)
+    register_explore(sub)
     return parser
 
 

@@ -1,0 +1,10 @@
+"""An interactive explorer in the browser: watch backpropagation compute every number.
+
+``backprop-lab explore`` serves a page that draws the credit-risk network, trains it
+epoch by epoch, traces one borrower through a forward and a backward pass, and runs the
+gradient check, with every number computed by the Python engine (see ``server.py``).
+
+Modules: ``params`` (checks on every request value), ``trace`` (one borrower through
+the engine's layers), ``sessions`` (data, network and curves per browser tab),
+``server`` (Flask app and loopback server), ``command`` (the CLI subcommand).
+"""

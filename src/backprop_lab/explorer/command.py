@@ -1,0 +1,45 @@
+"""``backprop-lab explore``: start the explorer's local web server and open the page."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import webbrowser
+
+from ..validation import InputError
+
+
+def _explore(args: argparse.Namespace) -> int:
+    from .server import ExplorerServer
+
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be between 0 and 65535; got {args.port}")
+    server = ExplorerServer(args.port)
+    print(f"backprop-lab explorer: {server.url}  (Ctrl-C stops it)", flush=True)
+    if not args.no_browser:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()  # returns on Ctrl-C (werkzeug catches the KeyboardInterrupt)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    print("backprop-lab explorer: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``explore`` subcommand."""
+    p = sub.add_parser(
+        "explore",
+        help="watch backprop in the browser: train, trace one borrower, check gradients",
+        description="Start a local web server on 127.0.0.1 with an interactive explorer of "
+        "the credit-risk network: train it epoch by epoch, trace one borrower through a "
+        "forward and a backward pass with every number shown, and run the gradient check. "
+        "Ctrl-C stops the server.",
+    )
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    p.add_argument(
+        "--no-browser", action="store_true", help="print the address but do not open a browser"
+    )
+    p.set_defaults(func=_explore)

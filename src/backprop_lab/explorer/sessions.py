@@ -1,0 +1,383 @@
+"""Explorer sessions: one data set, one network and its training record per browser tab.
+
+A :class:`Session` owns synthetic borrowers split into train and test, a network built by
+``nn.mlp`` and the per-epoch curves, and trains with ``training.train``. A
+:class:`SessionStore` keeps a bounded number of sessions, evicting the least recently
+used, and gives each its own lock so two tabs never share or disturb a network.
+
+The curves follow ``History``: entry e is measured by the forward pass at the start of
+epoch e, that is with the weights after e updates. Training is stepped a few epochs per
+request, and a step of k epochs followed by one of m gives exactly the numbers of one
+run of k + m epochs (the mini-batch shuffling draws from one generator per session).
+
+Divergence uses the engine's rule, measured from the session's first epoch: a loss or
+gradient that is NaN or infinite, or a loss above 10 times epoch 0's. The network then
+keeps the weights it had at the start of the epoch that diverged, and further steps are
+refused until a reset.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..data import (
+    FEATURES,
+    Standardizer,
+    bayes_optimal_accuracy,
+    bayes_optimal_log_loss,
+    make_credit_risk,
+    stratified_split,
+)
+from ..gradcheck import GOOD, WRONG, gradient_check
+from ..nn import BinaryCrossEntropy, Sequential, mlp
+from ..optim import GradientDescent
+from ..training import History, train
+from . import params as P
+from .trace import for_display, forward_values, trace_borrower
+
+#: Divergence: a loss above this many times the first epoch's (the engine's default).
+DIVERGENCE_FACTOR = 10.0
+DEFAULT_MAX_SESSIONS = 16
+
+
+def as_json(a: Any) -> Any:
+    """Nested lists of floats for JSON, with NaN and infinity as None (null)."""
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim == 0:
+        value = float(arr)
+        return value if np.isfinite(value) else None
+    if np.all(np.isfinite(arr)):
+        return arr.tolist()
+    out = arr.astype(object)
+    out[~np.isfinite(arr)] = None
+    return out.tolist()
+
+
+class Session:
+    """One tab's data, network and training record."""
+
+    def __init__(self, session_id: str, config: P.Config) -> None:
+        self.id = session_id
+        self.lock = threading.Lock()
+        self.build(config)
+
+    # ---- building -----------------------------------------------------------------------
+    def build(self, config: P.Config) -> None:
+        """Draw the data, split 80/20 (stratified), standardise, and build a fresh network."""
+        self.config = config
+        data = make_credit_risk(
+            config.n, seed=config.seed, noise=config.noise, nonlinear=config.nonlinear
+        )
+        X_train, X_test, y_train, y_test = stratified_split(data.X, data.y, seed=config.seed)
+        self.raw_train = X_train.reset_index(drop=True)
+        self.p_train = data.p_default.loc[X_train.index].to_numpy()
+        p_test = data.p_default.loc[X_test.index].to_numpy()
+        self.scaler = Standardizer().fit(X_train)
+        self.X_train = self.scaler.transform(X_train)
+        self.X_test = self.scaler.transform(X_test)
+        self.y_train = y_train.to_numpy().astype(np.float64)
+        self.y_test = y_test.to_numpy().astype(np.float64)
+        self.bayes = {
+            "log_loss": bayes_optimal_log_loss(y_test, p_test),
+            "accuracy": bayes_optimal_accuracy(y_test, p_test),
+        }
+        self.model = mlp(
+            len(FEATURES),
+            hidden=(config.hidden,),
+            activation=config.activation,
+            init=config.init,
+            seed=config.seed,
+        )
+        self.rng = np.random.default_rng(config.seed)
+        self.curves: dict[str, list[float]] = {
+            "loss": [],
+            "accuracy": [],
+            "val_loss": [],
+            "val_accuracy": [],
+        }
+        self.diverged_at: int | None = None
+        self.divergence_reason: str | None = None
+
+    @property
+    def n_train(self) -> int:
+        return self.X_train.shape[0]
+
+    @property
+    def epochs(self) -> int:
+        return len(self.curves["loss"])
+
+    def max_epochs_per_step(self) -> int:
+        return P.max_epochs_per_step(self.config.batch_size, self.n_train)
+
+    # ---- training -----------------------------------------------------------------------
+    def step(self, epochs: int) -> dict[str, list]:
+        """Train ``epochs`` more epochs; returns the new entries of the curves."""
+        if self.diverged_at is not None:
+            raise P.ApiError(
+                f"training diverged at epoch {self.diverged_at}; reset to train again "
+                "(a smaller learning rate helps)",
+                status=409,
+            )
+        limit = self.max_epochs_per_step()
+        if epochs > limit:
+            raise P.ApiError(
+                f"epochs must be at most {limit} per step with this batch size "
+                f"({P.MAX_UPDATES_PER_STEP} weight updates per step at most); got {epochs}"
+            )
+        if self.epochs + epochs > P.MAX_EPOCHS_PER_SESSION:
+            raise P.ApiError(
+                f"this session has {self.epochs} of its {P.MAX_EPOCHS_PER_SESSION} epochs; "
+                "reset to start again",
+                status=409,
+            )
+        start = self.epochs
+        first = self.curves["loss"][0] if self.curves["loss"] else None
+        good = self.model.get_params()  # weights at the start of the current epoch
+        flagged: dict[str, Any] = {}
+
+        def watch(epoch: int, model: Sequential, history: History) -> bool:
+            """After each epoch: stop on divergence, else remember the weights as good."""
+            nonlocal good, first
+            loss = history.loss[-1]
+            first = loss if first is None else first
+            if loss > DIVERGENCE_FACTOR * max(first, 1e-12):
+                flagged["epoch"] = epoch
+                flagged["reason"] = (
+                    f"loss {loss:.4g} exceeds {DIVERGENCE_FACTOR:g} x the first epoch's {first:.4g}"
+                )
+                return True
+            good = model.get_params()
+            return False
+
+        history = train(
+            self.model,
+            self.X_train,
+            self.y_train,
+            optimizer=GradientDescent(self.config.lr),
+            epochs=epochs,
+            batch_size=self.config.batch_size,
+            backprop=self.config.backprop,
+            seed=self.rng,
+            validation_data=(self.X_test, self.y_test),
+            divergence_factor=None,
+            callback=watch,
+        )
+        keep = len(history.loss)
+        if flagged:
+            keep = flagged["epoch"]  # the diverging epoch's loss is not recorded
+            self._diverge(start + flagged["epoch"], flagged["reason"], good)
+        elif history.diverged:
+            self._diverge(start + history.diverged_at, history.divergence_reason, good)
+        new = {
+            "loss": history.loss[:keep],
+            "accuracy": history.accuracy[:keep],
+            "val_loss": history.val_loss[:keep],
+            "val_accuracy": history.val_accuracy[:keep],
+        }
+        for key, values in new.items():
+            self.curves[key].extend(values)
+        return {"epoch": list(range(start, start + keep)), **new}
+
+    def _diverge(self, epoch: int, reason: str | None, weights: dict[str, np.ndarray]) -> None:
+        self.diverged_at, self.divergence_reason = epoch, reason
+        self.model.set_params(weights)
+
+    # ---- borrowers ----------------------------------------------------------------------
+    def borrower(self, index: int) -> dict[str, Any]:
+        """A borrower of the training split: raw features, label and true p_default."""
+        row = self.raw_train.iloc[index]
+        return {
+            "index": index,
+            "features": {name: float(row[name]) for name in FEATURES},
+            "label": int(self.y_train[index]),
+            "p_default": float(self.p_train[index]),
+        }
+
+    def resolve(self, spec: P.BorrowerSpec) -> tuple[np.ndarray, int, dict[str, Any]]:
+        """(standardised row, label, description) of a borrower spec."""
+        if spec.index is not None:
+            info = self.borrower(spec.index)
+            return self.X_train[spec.index], info["label"], info
+        raw = np.array([[spec.features[name] for name in FEATURES]])
+        info = {
+            "index": None,
+            "features": dict(spec.features),
+            "label": spec.label,
+            "p_default": None,  # a typed-in borrower has no true probability
+        }
+        return self.scaler.transform(raw)[0], int(spec.label), info
+
+    # ---- what the page draws ------------------------------------------------------------
+    @np.errstate(over="ignore", invalid="ignore")
+    def network(self, spec: P.BorrowerSpec | None = None) -> dict[str, Any]:
+        """Weights, and the selected borrower's value at every neuron."""
+        spec = spec or P.BorrowerSpec(index=0)
+        x, label, info = self.resolve(spec)
+        params = self.model.params
+        out = forward_values(self.model, x.reshape(1, -1))
+        loss = BinaryCrossEntropy().per_row(out["z2"], np.array([[float(label)]]))[0]
+        dead = [False] * self.config.hidden
+        if self.config.activation == "relu":
+            # A dead ReLU unit is off for every training borrower: it passes no signal
+            # forward and no gradient back, so it can never learn again.
+            z1 = forward_values(self.model, self.X_train)["z1"]
+            dead = [bool(v) for v in np.all(z1 <= 0, axis=0)]
+        return {
+            "W1": as_json(params["W1"]),
+            "b1": as_json(params["b1"]),
+            "W2": as_json(params["W2"][:, 0]),
+            "b2": as_json(params["b2"][0]),
+            "dead": dead,
+            "borrower": {
+                **info,
+                "label": label,
+                "x": as_json(x),
+                "z1": as_json(out["z1"][0]),
+                "h": as_json(out["h"][0]),
+                "z2": as_json(out["z2"][0, 0]),
+                "y_hat": as_json(out["y_hat"][0, 0]),
+                "loss": as_json(loss),
+            },
+        }
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def trace(self, spec: P.BorrowerSpec) -> dict[str, Any]:
+        """Every number of one forward and backward pass for the borrower."""
+        x, label, info = self.resolve(spec)
+        values = for_display(trace_borrower(self.model, x, label, self.config.lr))
+        out = {key: as_json(value) for key, value in values.items()}
+        return {
+            "borrower": {**info, "label": label},
+            "activation": self.config.activation,
+            "lr": self.config.lr,
+            "features": list(FEATURES),
+            "values": out,
+        }
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def gradcheck(self) -> dict[str, Any]:
+        """``gradient_check`` of the current weights on the first training rows."""
+        rows = min(P.GRADCHECK_ROWS, self.n_train)
+        result = gradient_check(self.model, self.X_train[:rows], self.y_train[:rows])
+        table = [{**row, "max_rel_error": as_json(row["max_rel_error"])} for row in result.rows()]
+        return {
+            "rows": rows,
+            "table": table,
+            "max_rel_error": as_json(result.max_rel_error),
+            "passed": bool(result.passed),
+            "tolerance": result.tolerance,
+            "eps": result.eps,
+            "good": GOOD,
+            "wrong": WRONG,
+            "n_kinks": result.n_kinks,
+            "text": result.table(),
+        }
+
+    def status(self) -> dict[str, Any]:
+        if self.diverged_at is not None:
+            state = "diverged"
+        else:
+            state = "training" if self.config.backprop else "forward-only"
+        return {
+            "state": state,
+            "epochs": self.epochs,
+            "diverged_at": self.diverged_at,
+            "reason": self.divergence_reason,
+            "max_epochs_per_step": self.max_epochs_per_step(),
+            "max_epochs": P.MAX_EPOCHS_PER_SESSION,
+        }
+
+    def snapshot(self, spec: P.BorrowerSpec | None = None) -> dict[str, Any]:
+        """Everything the page needs to draw this session from scratch."""
+        return {
+            "session": self.id,
+            "config": self.config.to_dict(),
+            "limits": limits(),
+            "data": {
+                "features": list(FEATURES),
+                "n_train": self.n_train,
+                "n_test": int(self.X_test.shape[0]),
+                "default_rate_train": float(self.y_train.mean()),
+                "bayes": self.bayes,
+            },
+            "history": {
+                "epoch": list(range(self.epochs)),
+                **{key: as_json(values) for key, values in self.curves.items()},
+            },
+            "status": self.status(),
+            "network": self.network(spec),
+        }
+
+
+def limits() -> dict[str, Any]:
+    """The ranges the server accepts, so the page can draw its controls to match."""
+    return {
+        "lr": [P.LR_MIN, P.LR_MAX],
+        "hidden": [P.HIDDEN_MIN, P.HIDDEN_MAX],
+        "n": [P.N_MIN, P.N_MAX],
+        "noise": [0.0, P.NOISE_MAX],
+        "seed": [0, P.SEED_MAX],
+        "activation": list(P.ACTIVATIONS),
+        "init": list(P.INITS),
+        "features": {name: list(P.FEATURE_BOUNDS[name]) for name in FEATURES},
+        "integer_features": list(P.INTEGER_FEATURES),
+        "max_epochs_per_step": P.MAX_EPOCHS_PER_STEP,
+        "gradcheck_rows": P.GRADCHECK_ROWS,
+    }
+
+
+class SessionStore:
+    """At most ``max_sessions`` sessions; the least recently used goes first."""
+
+    def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
+        if max_sessions < 1:
+            raise ValueError(f"max_sessions must be at least 1; got {max_sessions}")
+        self.max_sessions = max_sessions
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __contains__(self, session_id: str) -> bool:
+        return session_id in self._sessions
+
+    def ids(self) -> list[str]:
+        """The live session ids, least recently used first."""
+        with self._lock:
+            return list(self._sessions)
+
+    def create(self, config: P.Config) -> Session:
+        session = Session(secrets.token_urlsafe(12), config)  # built outside the store lock
+        with self._lock:
+            self._sessions[session.id] = session
+            while len(self._sessions) > self.max_sessions:
+                self._sessions.popitem(last=False)
+        return session
+
+    @contextmanager
+    def use(self, session_id: str) -> Iterator[Session]:
+        """The session, marked most recently used and locked for the caller."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                raise P.ApiError(
+                    "unknown session (it may have been closed to make room for newer ones); "
+                    "reload the page to start a new one",
+                    status=404,
+                )
+            self._sessions.move_to_end(session_id)
+        with session.lock:
+            yield session
+
+
+def check_spec(body: Mapping[str, Any] | None, session: Session) -> P.BorrowerSpec | None:
+    """Parse an optional borrower spec against this session's training split."""
+    return None if body is None else P.parse_borrower(body, session.n_train)
