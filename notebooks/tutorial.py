@@ -25,6 +25,8 @@
 # as a script.
 
 # %%
+import io
+
 import numpy as np
 from IPython.display import Image, display
 
@@ -32,8 +34,10 @@ from backprop_lab import experiments, plots, textbook
 
 
 def show(fig):
-    """Display a matplotlib figure as a PNG (the same bytes the report embeds)."""
-    display(Image(plots.render(fig)[0]))
+    """Display a matplotlib figure (a plain Figure, no pyplot) as a PNG."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    display(Image(buffer.getvalue()))
 
 
 config = experiments.Config(

@@ -112,8 +112,8 @@ def test_json_safe_turns_non_finite_into_null():
 
 def test_figures_render_to_identical_bytes(tiny_results):
     results, _ = tiny_results
-    first = plots.render(plots.learning_rate_stability(results.learning_rates))
-    second = plots.render(plots.learning_rate_stability(results.learning_rates))
+    first = plots.render(plots.gradient_check(results.gradient_check))
+    second = plots.render(plots.gradient_check(results.gradient_check))
     assert first == second
     assert first[0].startswith(b"\x89PNG") and b"<svg" in first[1]
     assert b"<dc:date>" not in first[1]

@@ -100,10 +100,16 @@ def _figure(ncols: int = 2, height: float = 3.4, width: float = 9.0) -> tuple[Fi
 
 def render(fig: Figure) -> tuple[bytes, bytes]:
     """(PNG bytes, SVG bytes) of ``fig``, reproducible byte for byte."""
+    engine = fig.get_layout_engine()
     with matplotlib.rc_context(STYLE):
         png, svg = io.BytesIO(), io.BytesIO()
         fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
-        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+        # The layout is now computed; keep it for the SVG instead of solving it again.
+        fig.set_layout_engine("none")
+        try:
+            fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+        finally:
+            fig.set_layout_engine(engine)
     return png.getvalue(), svg.getvalue()
 
 
