@@ -1,0 +1,86 @@
+"""``backprop-lab reproduce``: run every experiment and write the report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .experiments import Config
+from .report import reproduce
+
+DEFAULT_OUT = "backprop-lab-report"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    defaults = Config()
+    p = subparsers.add_parser(
+        "reproduce",
+        help="run the tutorial's experiments and write an HTML report",
+        description="Generate the credit-risk data, run every experiment with fixed seeds, "
+        "and write report.html, metrics.json and the figures (PNG and SVG) into --out.",
+    )
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT}/)")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="base random seed (default 0)")
+    p.add_argument(
+        "--n", type=int, default=defaults.n, help=f"number of borrowers (default {defaults.n})"
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=defaults.epochs,
+        help=f"training epochs per run (default {defaults.epochs})",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(func=_reproduce)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    config = Config(n=args.n, seed=args.seed, epochs=args.epochs)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out}: exists and is not a folder")
+    outcome = reproduce(config, out, progress=not args.quiet and sys.stderr.isatty())
+    if not args.quiet:
+        print(summary(outcome.report.metrics, outcome.paths["report.html"], outcome.seconds))
+    return 0
+
+
+def summary(m: dict[str, Any], report_path: Path, seconds: float) -> str:
+    """The one-screen summary printed at the end."""
+    c, fb, lr = m["config"], m["forward_vs_backprop"], m["learning_rates"]
+    gen, gc, hl, ib = (
+        m["generalisation"],
+        m["gradient_check"],
+        m["hidden_layer"],
+        m["inside_backprop"],
+    )
+
+    def rate(entry: dict[str, Any]) -> str:
+        if entry["verdict"] == "diverged":
+            return f"{entry['lr']:g}: diverged (epoch {min(entry['diverged_at'])}+)"
+        word = " (unstable)" if entry["verdict"] == "unstable" else ""
+        return f"{entry['lr']:g}: {entry['final_loss_mean']:.4f}{word}"
+
+    nl = hl["nonlinear"]
+    lines = [
+        f"backprop-lab reproduce: {c['n']} borrowers (seed {c['seed']}), "
+        f"{m['network']['architecture']} network, {c['epochs']} epochs",
+        f"  forward only     loss {fb['forward_only']['loss_first']:.4f} at every epoch: "
+        f"{'flat' if fb['forward_only']['all_losses_identical'] else 'NOT flat'}, "
+        f"accuracy {fb['forward_only']['accuracy_first']:.3f}",
+        f"  backprop         loss {fb['backprop']['loss_first']:.4f} -> "
+        f"{fb['backprop']['loss_last']:.4f}, accuracy {fb['backprop']['accuracy_last']:.3f} "
+        f"(lr {fb['lr']:g})",
+        "  learning rates   final loss " + ", ".join(rate(e) for e in lr["rates"]),
+        f"  gradient check   max relative error {gc['max_rel_error']:.1e} "
+        f"(threshold {gc['threshold']:g}): {'PASS' if gc['passed'] else 'FAIL'}",
+        f"  test set         network {gen['final_test_accuracy']:.3f}, logistic regression "
+        f"{gen['logistic_test_accuracy']:.3f}, Bayes-optimal {gen['bayes_test_accuracy']:.3f}",
+        f"  nonlinear risk   network {nl['network']['test_accuracy']:.3f}, logistic regression "
+        f"{nl['logistic']['test_accuracy']:.3f}, Bayes-optimal {nl['bayes']['test_accuracy']:.3f}",
+        f"  dead ReLU units  {100 * ib['final_dead_share']:.0f}% at the end",
+        f"report: {report_path}  (with metrics.json and figures/, {seconds:.1f} s)",
+    ]
+    return "\n".join(lines)
