@@ -7,8 +7,9 @@ __version__ = "0.1.0"
 # Heavier front ends load on first use, so `import backprop_lab` stays quick.
 _LAZY = {
     "BackpropClassifier": ("estimator", "BackpropClassifier"),
-    "TabularModel": ("modelio", "TabularModel"),
-    "load_model": ("modelio", "load_model"),
+    "TabularModel": ("tabular_model", "TabularModel"),
+    "fit_tabular": ("tabular_model", "fit_tabular"),
+    "load_model": ("tabular_model", "load_model"),
     "credit_metrics": ("metrics", "credit_metrics"),
 }
 

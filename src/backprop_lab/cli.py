@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, cli_tabular
 from .validation import InputError
 
 #: Exit status for bad input or a failed check that the user can fix.
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_core(sub)
+    cli_tabular.register(sub)
     return parser
 
 

@@ -304,10 +304,15 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             init_seed, stream_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
             self.network_ = self._build(sizes, X.shape[1], init_seed)
             self._set_prior_bias(y_index, weights)
-            self._optimizer = get_optimizer(self.optimizer, self.learning_rate)
             self._stream = np.random.default_rng(stream_seed)
             self.loss_curve_, self.validation_scores_ = [], []
             self.n_iter_ = 0
+        if getattr(self, "_optimizer", None) is None:
+            self._optimizer = get_optimizer(self.optimizer, self.learning_rate)
+        if getattr(self, "_stream", None) is None:
+            self._stream = np.random.default_rng(
+                check_random_state(self.random_state).randint(2**31 - 1)
+            )
         history = train(
             self.network_,
             X,
@@ -327,6 +332,34 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.best_loss_ = min(self.loss_curve_)
         self.best_epoch_ = self.n_iter_
         return self
+
+    @classmethod
+    def from_network(
+        cls, network: Sequential, classes: ArrayLike, **params: object
+    ) -> BackpropClassifier:
+        """A fitted classifier around an already trained ``network`` (used to load models).
+
+        ``classes`` are the labels in output order; the network needs one output for two
+        classes and K outputs for K > 2. ``params`` are constructor parameters.
+        """
+        clf = cls(**params)
+        classes = np.asarray(classes)
+        if len(classes) < 2 or len(np.unique(classes)) != len(classes):
+            raise ValueError(f"classes must be two or more distinct labels; got {classes.tolist()}")
+        if not np.array_equal(np.sort(classes), classes):
+            raise ValueError("classes must be sorted, as fit would order them")
+        expected = 1 if len(classes) == 2 else len(classes)
+        if network.n_outputs != expected:
+            raise ValueError(
+                f"a network for {len(classes)} classes needs {expected} output(s); "
+                f"this one has {network.n_outputs}"
+            )
+        clf._start(classes)
+        clf.network_ = network
+        clf.n_features_in_ = network.n_inputs
+        clf.loss_curve_, clf.validation_scores_ = [], []
+        clf.n_iter_ = 0
+        return clf
 
     # ---- pieces of fitting ---------------------------------------------------------------
     def _start(self, classes: np.ndarray) -> None:
@@ -368,7 +401,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping != "auto":
             return bool(self.early_stopping)
         smallest = np.bincount(y_index, minlength=len(self.classes_)).min()
-        return smallest * self.validation_fraction >= MIN_VALIDATION_ROWS
+        return bool(smallest * self.validation_fraction >= MIN_VALIDATION_ROWS)
 
     def _validation_split(self, y_index: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Stratified rows for training and validation (plain random if a class is tiny)."""
@@ -528,5 +561,5 @@ class _Monitor:
 def _diverged_message(history: object) -> str:
     return (
         f"training diverged at epoch {history.diverged_at}: {history.divergence_reason}; "
-        "lower learning_rate"
+        "standardise the inputs (e.g. StandardScaler) or lower learning_rate"
     )

@@ -270,6 +270,14 @@ def infer_column_types(
     return num, cat
 
 
+def check_complete(
+    frame: pd.DataFrame, columns: Sequence[str], *, file: str | Path | None = None
+) -> None:
+    """Raise for the first missing cell (in file order) of the named columns."""
+    for name in columns:
+        _refuse_missing(frame[name].isna().to_numpy(), frame[name], file)
+
+
 # ---- the preprocessor ---------------------------------------------------------------------
 @dataclass
 class NumericColumn:
@@ -319,6 +327,7 @@ class Preprocessor:
 
         mean_j = (1/N) sum_i x_ij and scale_j = sqrt((1/N) sum_i (x_ij - mean_j)^2) over
         the rows after filling (scale 1 for a constant column), as StandardScaler.
+        Categories are sorted, as OneHotEncoder sorts them.
         """
         if impute not in IMPUTE_CHOICES:
             raise InputError(f"impute must be one of {', '.join(IMPUTE_CHOICES)}; got {impute!r}")
@@ -331,9 +340,11 @@ class Preprocessor:
                 x = np.where(np.isnan(x), fill, x)
             else:
                 _refuse_missing(np.isnan(x), frame[name], file)
-            mean = float(np.mean(x))
-            std = float(np.std(x))
-            scale = std if std > 10 * np.finfo(np.float64).eps * max(1.0, abs(mean)) else 1.0
+            mean, var = float(np.mean(x)), float(np.var(x))
+            # constant (up to rounding) columns get scale 1, by StandardScaler's rule
+            n, eps = x.size, np.finfo(np.float64).eps
+            constant = var <= n * eps * var + (n * mean * eps) ** 2
+            scale = 1.0 if constant else math.sqrt(var)
             pre.numeric.append(NumericColumn(name, mean, scale, fill))
         for name in categorical:
             text = to_text(frame[name])
@@ -415,7 +426,7 @@ class Preprocessor:
                     _refuse_missing(missing, frame[col.name], file)
                 text = np.where(missing, col.fill, text)
             k = len(col.categories)
-            codes = pd.Categorical(text, categories=col.categories).codes
+            codes = pd.Index(col.categories).get_indexer(text)
             block = np.zeros((n, k), dtype=np.float64)
             known = codes >= 0
             block[np.flatnonzero(known), codes[known]] = 1.0
@@ -489,4 +500,5 @@ def _most_frequent(values: np.ndarray) -> object:
     if values.size == 0:
         raise InputError("cannot impute a column with no values")
     uniques, counts = np.unique(values, return_counts=True)
-    return uniques[np.argmax(counts)].item() if hasattr(uniques[0], "item") else uniques[0]
+    value = uniques[np.argmax(counts)]
+    return value.item() if isinstance(value, np.generic) else value
