@@ -12,7 +12,7 @@ from backprop_lab import fit_tabular, load_model
 from backprop_lab.cli import main
 from backprop_lab.data import make_credit_risk
 from backprop_lab.metrics import credit_metrics
-from backprop_lab.tabular import read_csv
+from backprop_lab.tabular import DataWarning, read_csv
 from backprop_lab.tabular_model import TabularModel
 
 PURPOSES = ["car", "home", "study", "business"]
@@ -225,6 +225,32 @@ def test_multiclass_train_predict_evaluate(capsys, tmp_path):
     assert code == 0
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
     assert metrics["classes"] == ["A", "B", "C"] and metrics["accuracy"] > 0.8
+
+
+def test_text_labels_and_the_positive_class(capsys, tmp_path):
+    path = tmp_path / "status.csv"
+    frame = loans(500, 7)
+    frame["status"] = np.where(frame.pop("default") == 1, "defaulted", "repaid")
+    frame.to_csv(path, index=False)
+    model_path = tmp_path / "s.blab"
+    argv = ["train", path, "--target", "status", "--positive", "defaulted", "-o", model_path]
+    code, _, err = run(capsys, *argv)
+    assert code == 0
+    # no --id: the id column looks like a category with a value per row
+    assert "column 'loan_id' has 500 distinct values in 500 rows" in err
+    model = load_model(model_path)
+    assert model.positive_class == "defaulted" and model.positive_index == 0
+    with pytest.warns(DataWarning, match=r"column 'loan_id' in 100 row\(s\)"):
+        p = model.p_default(frame)  # the 100 held-out ids were never seen in training
+    frame = frame.assign(loan_id=model.preprocessor.categorical[0].categories[0])
+    np.testing.assert_array_equal(model.p_default(frame), model.predict_proba(frame)[:, 0])
+    # P(defaulted) is higher, on average, for the rows that defaulted
+    assert p[frame["status"] == "defaulted"].mean() > p[frame["status"] == "repaid"].mean() + 0.2
+    msg = error_line(capsys, "train", path, "--target", "status", "--positive", "yes", "-o", "x")
+    assert msg == (
+        f"{path}, column 'status': positive class 'yes' is not one of the target's values "
+        "(defaulted, repaid)"
+    )
 
 
 def test_missing_values_need_an_imputation_option(capsys, tmp_path):

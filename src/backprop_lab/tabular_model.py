@@ -417,6 +417,17 @@ def fit_tabular(
     )
     if impute == "none":  # report the first missing cell of the file, not of a split
         check_complete(frame, [*num, *cat], file=file)
+    for name in cat:
+        levels = frame[name].nunique()
+        if levels > 50 and levels > 0.5 * len(frame):
+            where = f"{file}: " if file is not None else ""
+            warnings.warn(
+                f"{where}column '{name}' has {levels} distinct values in {len(frame)} rows; "
+                "if it identifies rows rather than describing them, pass it as the id column "
+                "or drop it",
+                DataWarning,
+                stacklevel=2,
+            )
 
     rows = np.arange(len(frame))
     if test_size > 0:
