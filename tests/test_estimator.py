@@ -44,6 +44,7 @@ def test_binary_probabilities_are_the_sigmoid_of_the_logit(linear_data):
     np.testing.assert_allclose(proba[:, 1], expit(z), rtol=1e-15)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-15)
     assert np.array_equal(clf.predict(X), clf.classes_[(z > 0).astype(int)])
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-14)
     # the labels come from a logistic model: the network does as well as the right model
     assert clf.score(X, y) >= LogisticRegression().fit(X, y).score(X, y) - 0.01
     assert clf.network_.n_outputs == 1

@@ -45,7 +45,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import expit, logit, softmax
+from scipy.special import expit, log_expit, log_softmax, logit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -55,7 +55,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .nn import ACTIVATIONS, Sequential, get_loss, mlp
-from .optim import OPTIMIZERS, Optimizer, get_optimizer
+from .optim import OPTIMIZERS, get_optimizer
 from .training import train
 from .validation import check_sample_weight
 
@@ -178,7 +178,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
             )
-        if not isinstance(self.optimizer, Optimizer) and self.optimizer not in OPTIMIZERS:
+        if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}"
             )
@@ -423,8 +423,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         return np.sort(train_rows), np.sort(val_rows)
 
     def _set_prior_bias(self, y_index: np.ndarray, w: np.ndarray | None) -> None:
-        """Start the output bias at the training log-odds, b = log(p / (1 - p)) (binary)
-        or b_k = log p_k (softmax), so the untrained network predicts the base rates."""
+        """Zero the output weights and start the output bias at the training log-odds,
+        b = log(p / (1 - p)) (binary) or b_k = log p_k (softmax): the untrained network
+        predicts the base rates for every row."""
         k = len(self.classes_)
         share = np.bincount(y_index, weights=w, minlength=k)
         share = np.clip(share / share.sum(), 1e-6, 1.0)
@@ -462,7 +463,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         return softmax(z, axis=1)
 
     def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
-        return np.log(self.predict_proba(X))
+        """log P(class | x) from the logits (finite even where a probability rounds to 0)."""
+        z = self.decision_function(X)
+        if z.ndim == 1:
+            return np.column_stack([log_expit(-z), log_expit(z)])
+        return log_softmax(z, axis=1)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class: classes_[1] where z > 0 (binary), else argmax_k z_k."""

@@ -260,14 +260,22 @@ def infer_column_types(
             text = series.dropna().to_numpy(dtype=object)
             parsed = pd.to_numeric(text, errors="coerce").astype(np.float64)
             share = float(np.mean(~np.isnan(parsed)))
-            if share == 1.0 or share >= MOSTLY_NUMERIC:
-                to_numbers(series, file=file)  # raises at the first text cell
+            if share == 1.0:
                 num.append(name)
+            elif share >= MOSTLY_NUMERIC:
+                to_numbers(series, file=file)  # raises at the first text cell
             else:
                 cat.append(name)
     if not num and not cat:
         raise InputError("no feature columns left after removing target, id and dropped columns")
     return num, cat
+
+
+def with_numbers(
+    frame: pd.DataFrame, columns: Sequence[str], *, file: str | Path | None = None
+) -> pd.DataFrame:
+    """A copy of ``frame`` with the named columns parsed once into float64 (NaN if missing)."""
+    return frame.assign(**{name: to_numbers(frame[name], file=file) for name in columns})
 
 
 def check_complete(

@@ -44,6 +44,7 @@ from .tabular import (
     to_numbers,
     to_text,
     warn_unseen,
+    with_numbers,
 )
 from .validation import InputError
 
@@ -415,6 +416,7 @@ def fit_tabular(
     num, cat = infer_column_types(
         frame, exclude=ignored, numeric=numeric, categorical=categorical, file=file
     )
+    frame = with_numbers(frame, num, file=file)  # parse text cells once, not per use
     if impute == "none":  # report the first missing cell of the file, not of a split
         check_complete(frame, [*num, *cat], file=file)
     for name in cat:
