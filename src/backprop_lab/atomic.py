@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +26,22 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: object) -> It
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _final_mode(path))  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _final_mode(path: Path) -> int:
+    """The replaced file's permissions, or for a new file 0666 less the umask (as open())."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

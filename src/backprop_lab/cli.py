@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cli_reproduce
+from . import __version__, cli_reproduce, cli_tabular
 from .explorer.command import register as register_explore
 from .validation import InputError
 
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_core(sub)
+    cli_tabular.register(sub)
     cli_reproduce.register(sub)
     register_explore(sub)
     return parser

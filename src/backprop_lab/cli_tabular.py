@@ -1,0 +1,251 @@
+"""Subcommands for your own CSV files: ``train``, ``predict`` and ``evaluate``.
+
+    backprop-lab train loans.csv --target default -o model.blab
+    backprop-lab predict model.blab new_loans.csv -o scores.csv --id loan_id
+    backprop-lab evaluate model.blab test.csv --target default -o metrics.json --plot curves.png
+
+Rows in error messages are data rows counted from 1 (the first line below the header).
+Warnings (extra columns, unseen categories, training stopped by max epochs) print as one
+line each on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+ROWS_NOTE = "Rows in messages are data rows counted from 1 (the first line below the header)."
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show each warning as ``backprop-lab: warning: ...`` on stderr, without source lines."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"backprop-lab: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
+def _architecture(model) -> str:
+    net = model.network
+    sizes = [net.n_inputs, *model.classifier.hidden_layer_sizes, net.n_outputs]
+    return "-".join(map(str, sizes))
+
+
+def _print_metrics(metrics: dict) -> None:
+    from .metrics import format_credit_metrics, format_multiclass_metrics
+
+    text = (
+        format_credit_metrics(metrics)
+        if "roc_auc" in metrics
+        else format_multiclass_metrics(metrics)
+    )
+    print(text)
+
+
+# ---- train -------------------------------------------------------------------------------
+def _train(args: argparse.Namespace) -> int:
+    from .tabular import read_csv
+    from .tabular_model import fit_tabular
+
+    with _one_line_warnings():
+        frame = read_csv(args.csv)
+        params = {
+            "hidden_layer_sizes": tuple(args.hidden),
+            "optimizer": args.optimizer,
+            "learning_rate": args.lr,
+            "max_epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "alpha": args.alpha,
+            "early_stopping": {"auto": "auto", "on": True, "off": False}[args.early_stopping],
+            "verbose": sys.stderr.isatty(),
+        }
+        model = fit_tabular(
+            frame,
+            args.target,
+            numeric=args.numeric,
+            categorical=args.categorical,
+            drop=args.drop,
+            id_column=args.id,
+            impute=args.impute,
+            test_size=args.test_size,
+            seed=args.seed,
+            multiclass=args.multiclass,
+            positive=args.positive,
+            threshold=args.threshold,
+            file=args.csv,
+            **params,
+        )
+        model.save(args.output)
+    clf = model.classifier
+    info = model.training
+    stopping = "early stopping on validation log loss" if clf.early_stopping_ else "training loss"
+    print(
+        f"trained a {_architecture(model)} network on {info['train_rows']} rows of {args.csv}: "
+        f"{len(info['numeric'])} numeric and {len(info['categorical'])} categorical column(s), "
+        f"{model.preprocessor.n_features_out} inputs"
+    )
+    print(f"epochs run {clf.n_iter_}, weights kept from epoch {clf.best_epoch_} ({stopping})")
+    if model.metrics is not None:
+        print(f"held-out rows ({info['test_rows']}):")
+        _print_metrics(model.metrics)
+    print(f"wrote {args.output}")
+    return 0
+
+
+# ---- predict -----------------------------------------------------------------------------
+def _predict(args: argparse.Namespace) -> int:
+    from .tabular_model import load_model
+
+    with _one_line_warnings():
+        model = load_model(args.model)
+        if args.output == "-":
+            n = 0
+            for out, _ in model.iter_csv_predictions(
+                args.csv, id_column=args.id, chunk_size=args.chunk_size
+            ):
+                out.to_csv(sys.stdout, header=n == 0, index=False)
+                n += len(out)
+        else:
+            n = model.predict_csv(
+                args.csv, args.output, id_column=args.id, chunk_size=args.chunk_size
+            )
+            print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
+    return 0
+
+
+# ---- evaluate ----------------------------------------------------------------------------
+def _evaluate(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write_text
+    from .metrics import plot_credit_curves
+    from .tabular_model import load_model
+
+    with _one_line_warnings():
+        model = load_model(args.model)
+        if args.plot and not model.is_binary:
+            raise ValueError("--plot draws ROC and calibration curves for binary models only")
+        metrics, y, p = model.evaluate_csv(
+            args.csv,
+            target_column=args.target,
+            threshold=args.threshold,
+            chunk_size=args.chunk_size,
+        )
+        print(f"{args.model} on {args.csv}:")
+        _print_metrics(metrics)
+        if args.output:
+            report = {"model": str(args.model), "data": str(args.csv), "metrics": metrics}
+            atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
+            print(f"wrote {args.output}", file=sys.stderr)
+        if args.plot:
+            plot_credit_curves(
+                y, p, args.plot, title=f"{Path(args.model).name} on {Path(args.csv).name}"
+            )
+            print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive; got {text}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``predict`` and ``evaluate`` to the command line."""
+    p = sub.add_parser(
+        "train",
+        help="train a network on your CSV file and save it",
+        description="Train a classifier on a CSV file: numeric columns are standardised, "
+        "text columns one-hot encoded (unseen categories at prediction time count as "
+        "unknown), a stratified share of rows is held out and scored. " + ROWS_NOTE,
+    )
+    p.add_argument("csv", help="training data (CSV with a header line)")
+    p.add_argument("--target", required=True, help="column holding the label (e.g. default)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.blab)")
+    p.add_argument(
+        "--numeric", nargs="+", action="extend", default=[], metavar="COL", help="numeric columns"
+    )
+    p.add_argument(
+        "--categorical",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="COL",
+        help="categorical columns (others are inferred: numbers or text)",
+    )
+    p.add_argument(
+        "--drop", nargs="+", action="extend", default=[], metavar="COL", help="columns to ignore"
+    )
+    p.add_argument("--id", metavar="COL", help="row identifier column (not a feature)")
+    p.add_argument(
+        "--impute",
+        default="none",
+        choices=["none", "median", "mean", "most_frequent"],
+        help="fill missing numbers with the training median/mean/most frequent value and "
+        "missing categories with the most frequent one (default none: refuse them)",
+    )
+    p.add_argument("--hidden", type=int, nargs="+", default=[8], help="hidden layer widths")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "momentum", "gd"])
+    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (0.01)")
+    p.add_argument("--epochs", type=int, default=1000, help="most epochs (1000)")
+    p.add_argument("--batch-size", type=int, default=None, help="rows per step (full batch)")
+    p.add_argument("--alpha", type=float, default=10.0, help="L2 strength, per row (10)")
+    p.add_argument(
+        "--early-stopping",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="stop on validation log loss (auto: when every class has 100+ rows)",
+    )
+    p.add_argument("--test-size", type=float, default=0.2, help="held-out share (0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for split and weights (0)")
+    p.add_argument("--multiclass", action="store_true", help="allow more than two target values")
+    p.add_argument(
+        "--positive", metavar="LABEL", help="label meaning default (default: the larger one)"
+    )
+    p.add_argument(
+        "--threshold", type=float, default=0.5, help="threshold for held-out accuracy (0.5)"
+    )
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "predict",
+        help="score a CSV file with a saved model",
+        description="Write the probability of default (p_default; for multiclass models "
+        "one p_<class> column per class) for every row, reading the input in chunks so "
+        "files larger than memory work. Columns are matched by name; extra columns are "
+        "ignored with a warning. " + ROWS_NOTE,
+    )
+    p.add_argument("model", help="model file (.blab)")
+    p.add_argument("csv", help="rows to score (CSV with a header line)")
+    p.add_argument("-o", "--output", required=True, help="output CSV ('-' for stdout)")
+    p.add_argument("--id", metavar="COL", help="copy this column to the output first")
+    p.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk (100000)")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="credit metrics of a saved model on a labelled CSV file",
+        description="ROC AUC, Gini, KS, log loss, Brier score, accuracy and confusion matrix "
+        "at a threshold, and observed versus predicted default rate by decile of "
+        "score. " + ROWS_NOTE,
+    )
+    p.add_argument("model", help="model file (.blab)")
+    p.add_argument("csv", help="labelled rows (CSV with a header line)")
+    p.add_argument("--target", help="label column (default: the training target's name)")
+    p.add_argument(
+        "--threshold", type=float, default=0.5, help="predict default when p >= this (0.5)"
+    )
+    p.add_argument("-o", "--output", help="also write the metrics as JSON")
+    p.add_argument("--plot", metavar="PNG", help="also draw ROC and calibration curves")
+    p.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk (100000)")
+    p.set_defaults(func=_evaluate)

@@ -1,0 +1,223 @@
+"""The numbers a credit modeller asks of a score, from scikit-learn's and SciPy's metrics.
+
+For labels y (1 = default) and predicted probabilities of default p:
+
+* ROC AUC = P(p of a random defaulter > p of a random non-defaulter); Gini = 2 AUC - 1;
+* KS = max_t |F_default(t) - F_good(t)|, the two-sample Kolmogorov-Smirnov statistic
+  between the score distributions of defaulters and non-defaulters;
+* log loss = -(1/N) sum [y log p + (1 - y) log(1 - p)]; Brier = (1/N) sum (p - y)^2;
+* accuracy and the confusion matrix at a threshold (predict default when p >= t);
+* observed versus predicted default rate in each decile of score (calibration).
+
+Nothing here knows about networks: any front end passes (y, p).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.stats import ks_2samp
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    confusion_matrix,
+    log_loss,
+    roc_auc_score,
+    roc_curve,
+)
+
+from .atomic import atomic_write_bytes
+
+
+def _check(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y)
+    p = np.asarray(p, dtype=np.float64)
+    if y.ndim != 1 or p.ndim != 1 or y.shape != p.shape:
+        raise ValueError(f"y and p must be 1-D and of equal length; got {y.shape} and {p.shape}")
+    if y.size == 0:
+        raise ValueError("no rows to evaluate")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("y must hold 0 (no default) and 1 (default) only")
+    if not (np.all(np.isfinite(p)) and np.all((p >= 0) & (p <= 1))):
+        raise ValueError("p must hold probabilities between 0 and 1")
+    return y.astype(np.int64), p
+
+
+def decile_table(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
+    """Rows sorted by score and cut into ``n_bins`` groups of (nearly) equal size.
+
+    Decile 1 holds the lowest scores. Columns: rows, score range, mean predicted
+    probability of default, observed default rate, and defaults.
+    """
+    y, p = _check(y, p)
+    order = np.argsort(p, kind="stable")
+    groups = np.array_split(order, min(n_bins, len(p)))
+    rows = []
+    for k, idx in enumerate(groups, start=1):
+        rows.append(
+            {
+                "decile": k,
+                "rows": int(idx.size),
+                "min_score": float(p[idx].min()),
+                "max_score": float(p[idx].max()),
+                "predicted_rate": float(p[idx].mean()),
+                "observed_rate": float(y[idx].mean()),
+                "defaults": int(y[idx].sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def credit_metrics(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> dict:
+    """Discrimination, calibration and threshold metrics of default probabilities ``p``.
+
+    Returns a JSON-ready dict: ``n``, ``defaults``, ``default_rate``, ``mean_predicted``,
+    ``roc_auc``, ``gini``, ``ks``, ``ks_pvalue``, ``log_loss``, ``brier``, ``threshold``,
+    ``accuracy``, ``confusion_matrix`` ({tn, fp, fn, tp}; predicted default when
+    p >= threshold), ``true_positive_rate``, ``false_positive_rate`` and ``deciles``
+    (see :func:`decile_table`). Metrics that need both classes are None when y has one.
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1; got {threshold}")
+    y, p = _check(y, p)
+    both = 0 < y.sum() < y.size
+    predicted = (p >= threshold).astype(np.int64)
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, predicted, labels=[0, 1]).ravel())
+    auc = float(roc_auc_score(y, p)) if both else None
+    ks = ks_2samp(p[y == 1], p[y == 0]) if both else None
+    return {
+        "n": int(y.size),
+        "defaults": int(y.sum()),
+        "default_rate": float(y.mean()),
+        "mean_predicted": float(p.mean()),
+        "roc_auc": auc,
+        "gini": None if auc is None else 2.0 * auc - 1.0,
+        "ks": None if ks is None else float(ks.statistic),
+        "ks_pvalue": None if ks is None else float(ks.pvalue),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p, pos_label=1)),
+        "threshold": float(threshold),
+        "accuracy": float(accuracy_score(y, predicted)),
+        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+        "true_positive_rate": tp / (tp + fn) if tp + fn else None,
+        "false_positive_rate": fp / (fp + tn) if fp + tn else None,
+        "deciles": decile_table(y, p).to_dict(orient="records"),
+    }
+
+
+def multiclass_metrics(y: ArrayLike, proba: ArrayLike, classes: ArrayLike) -> dict:
+    """Accuracy, log loss, one-vs-rest macro ROC AUC and the confusion matrix for K classes.
+
+    ``y`` holds labels from ``classes``; ``proba[:, k]`` is P(classes[k] | x).
+    """
+    classes = np.asarray(classes)
+    proba = np.asarray(proba, dtype=np.float64)
+    y = np.asarray(y)
+    index = np.searchsorted(classes, y)
+    predicted = np.argmax(proba, axis=1)
+    present = np.unique(index)
+    auc = (
+        float(roc_auc_score(index, proba, multi_class="ovr", labels=np.arange(len(classes))))
+        if len(present) == len(classes)
+        else None
+    )
+    matrix = confusion_matrix(index, predicted, labels=np.arange(len(classes)))
+    return {
+        "n": int(y.size),
+        "classes": [c.item() if hasattr(c, "item") else c for c in classes],
+        "accuracy": float(np.mean(predicted == index)),
+        "log_loss": float(log_loss(index, proba, labels=np.arange(len(classes)))),
+        "roc_auc_ovr_macro": auc,
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def format_credit_metrics(m: dict) -> str:
+    """A plain-text report of :func:`credit_metrics`' output."""
+
+    def num(v: float | None, fmt: str = ".4f") -> str:
+        return "n/a" if v is None else format(v, fmt)
+
+    cm = m["confusion_matrix"]
+    lines = [
+        f"rows {m['n']}, defaults {m['defaults']} ({m['default_rate']:.2%}), "
+        f"mean predicted {m['mean_predicted']:.2%}",
+        f"ROC AUC   {num(m['roc_auc'])}    Gini {num(m['gini'])}    KS {num(m['ks'])}",
+        f"log loss  {num(m['log_loss'])}    Brier {num(m['brier'])}",
+        f"at threshold {m['threshold']:g}: accuracy {m['accuracy']:.4f}, "
+        f"true positive rate {num(m['true_positive_rate'])}, "
+        f"false positive rate {num(m['false_positive_rate'])}",
+        "confusion matrix      predicted 0  predicted 1",
+        f"  actual 0 (no default) {cm['tn']:>11d}  {cm['fp']:>11d}",
+        f"  actual 1 (default)    {cm['fn']:>11d}  {cm['tp']:>11d}",
+        "decile   rows   score range          predicted  observed  defaults",
+    ]
+    for d in m["deciles"]:
+        lines.append(
+            f"{d['decile']:>6d} {d['rows']:>6d}   {d['min_score']:.4f} - {d['max_score']:.4f}"
+            f"    {d['predicted_rate']:>8.2%}  {d['observed_rate']:>8.2%}  {d['defaults']:>8d}"
+        )
+    return "\n".join(lines)
+
+
+def format_multiclass_metrics(m: dict) -> str:
+    lines = [
+        f"rows {m['n']}, classes {', '.join(map(str, m['classes']))}",
+        f"accuracy {m['accuracy']:.4f}    log loss {m['log_loss']:.4f}    "
+        f"ROC AUC (one-vs-rest, macro) "
+        + ("n/a" if m["roc_auc_ovr_macro"] is None else f"{m['roc_auc_ovr_macro']:.4f}"),
+        "confusion matrix (rows: actual, columns: predicted, in class order)",
+    ]
+    lines += ["  " + " ".join(f"{v:>8d}" for v in row) for row in m["confusion_matrix"]]
+    return "\n".join(lines)
+
+
+def plot_credit_curves(
+    y: ArrayLike, p: ArrayLike, path: str | Path, *, title: str | None = None
+) -> None:
+    """Write a PNG with the ROC curve and the calibration curve (10 quantile bins).
+
+    The file is written atomically.
+    """
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    y, p = _check(y, p)
+    if not 0 < y.sum() < y.size:
+        raise ValueError("curves need both defaults and non-defaults among the rows")
+    fpr, tpr, _ = roc_curve(y, p)
+    auc = roc_auc_score(y, p)
+    observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    fig = Figure(figsize=(10, 4.5))
+    left, right = fig.subplots(1, 2)
+    left.plot(fpr, tpr, label=f"model (AUC {auc:.3f}, Gini {2 * auc - 1:.3f})")
+    left.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
+    left.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title="ROC curve",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    left.legend(loc="lower right")
+    top = float(max(predicted.max(), observed.max())) * 1.05
+    right.plot([0, top], [0, top], linestyle="--", color="grey", label="perfect calibration")
+    right.plot(predicted, observed, marker="o", label="model (deciles of score)")
+    right.set(
+        xlabel="mean predicted probability of default",
+        ylabel="observed default rate",
+        title="Calibration",
+        xlim=(0, top),
+        ylim=(0, top),
+    )
+    right.legend(loc="upper left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    atomic_write_bytes(path, buffer.getvalue())

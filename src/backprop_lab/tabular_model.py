@@ -1,0 +1,514 @@
+"""TabularModel: a preprocessor, a trained network and what is known about them, as one.
+
+    model = fit_tabular(frame, target="default", categorical=["purpose"])
+    model.save("loans.blab")
+    model = load_model("loans.blab")
+    p = model.p_default(new_frame)          # P(default | row), matched by column name
+
+A model turns a frame of raw columns into network inputs (``transform``: impute,
+standardise, one-hot; see :class:`~backprop_lab.tabular.Preprocessor`) and those into
+class probabilities (``predict_proba``). ``network`` is the trained
+:class:`~backprop_lab.nn.Sequential`; ``feature_names_out`` and ``source_columns`` name
+its inputs and the raw column each came from. ``save`` writes a ``.blab`` file (see
+:mod:`backprop_lab.modelio`) holding the weights, the preprocessing, the architecture,
+the training settings, the held-out metrics and the package version.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from . import __version__
+from .atomic import atomic_write
+from .estimator import BackpropClassifier
+from .metrics import credit_metrics, multiclass_metrics
+from .modelio import read_model_file, write_model_file
+from .nn import Sequential, mlp
+from .tabular import (
+    DataWarning,
+    Preprocessor,
+    check_complete,
+    check_labels,
+    infer_column_types,
+    iter_csv,
+    parse_target,
+    read_header,
+    to_numbers,
+    to_text,
+    warn_unseen,
+    with_numbers,
+)
+from .validation import InputError
+
+#: Constructor parameters of BackpropClassifier stored in (and restored from) a model file.
+_PARAMS = (
+    "hidden_layer_sizes",
+    "activation",
+    "optimizer",
+    "learning_rate",
+    "max_epochs",
+    "batch_size",
+    "alpha",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+    "tol",
+    "class_weight",
+    "random_state",
+)
+
+
+@dataclass
+class TabularModel:
+    """A preprocessor and a fitted BackpropClassifier for one target column.
+
+    ``positive_class`` is the label whose probability is "p_default" (binary models
+    only); ``ignored_columns`` are columns of the training file that were not features
+    (target, id, dropped), so finding them at prediction time is not worth a warning.
+    """
+
+    preprocessor: Preprocessor
+    classifier: BackpropClassifier
+    target: str
+    positive_class: object = None
+    id_column: str | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+    training: dict = field(default_factory=dict)
+    metrics: dict | None = None
+    version: str = __version__
+
+    # ---- what the model is ----
+    @property
+    def network(self) -> Sequential:
+        """The trained network (:class:`backprop_lab.nn.Sequential`); outputs are logits."""
+        return self.classifier.network_
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.classifier.classes_
+
+    @property
+    def is_binary(self) -> bool:
+        return len(self.classes_) == 2
+
+    @property
+    def feature_names_out(self) -> list[str]:
+        """Name of each network input: numeric columns, then ``column=category``."""
+        return self.preprocessor.feature_names_out
+
+    @property
+    def source_columns(self) -> list[str]:
+        """For each network input, the raw column it came from (one-hot columns repeat it)."""
+        return self.preprocessor.source_columns
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The raw columns a frame must have."""
+        return self.preprocessor.input_columns
+
+    @property
+    def output_columns(self) -> list[str]:
+        """Column names of predictions: ``p_default``, or ``p_<class>`` per class."""
+        if self.is_binary:
+            return ["p_default"]
+        return [f"p_{c}" for c in self.classes_]
+
+    @property
+    def positive_index(self) -> int:
+        """Column of ``predict_proba`` that holds P(positive_class)."""
+        if not self.is_binary:
+            raise ValueError("a multiclass model has no single positive class")
+        return int(np.flatnonzero(self.classes_ == self.positive_class)[0])
+
+    # ---- predicting ----
+    def transform(
+        self, frame: pd.DataFrame, *, file: str | Path | None = None, unseen: Counter | None = None
+    ) -> np.ndarray:
+        """Network inputs for ``frame`` (columns matched by name; see Preprocessor.transform)."""
+        return self.preprocessor.transform(frame, file=file, unseen=unseen)
+
+    def predict_proba(
+        self, frame: pd.DataFrame, *, file: str | Path | None = None, unseen: Counter | None = None
+    ) -> np.ndarray:
+        """P(class | row), shape (N, K), columns in ``classes_`` order."""
+        return self.classifier.predict_proba(self.transform(frame, file=file, unseen=unseen))
+
+    def p_default(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(positive_class | row) for a binary model, shape (N,)."""
+        return self.predict_proba(frame)[:, self.positive_index]
+
+    def predict_frame(
+        self, frame: pd.DataFrame, *, file: str | Path | None = None, unseen: Counter | None = None
+    ) -> pd.DataFrame:
+        """Probabilities as a frame with ``output_columns``, indexed like ``frame``."""
+        proba = self.predict_proba(frame, file=file, unseen=unseen)
+        if self.is_binary:
+            proba = proba[:, [self.positive_index]]
+        return pd.DataFrame(proba, columns=self.output_columns, index=frame.index)
+
+    # ---- CSV files ----
+    def iter_csv_predictions(
+        self,
+        path: str | Path,
+        *,
+        id_column: str | None = None,
+        target_column: str | None = None,
+        chunk_size: int = 100_000,
+    ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]:
+        """Stream a CSV file: yield (predictions frame, class indices of ``target_column``'s
+        labels, or None when no target column is asked for).
+
+        The predictions frame has the id column first when one is used: ``id_column``,
+        or the training file's id column when the file has it. Columns are matched by
+        name; a missing one raises, extra ones are ignored with one warning, and rows
+        with categories unseen in training are counted and reported in one warning at
+        the end. Memory is bounded by ``chunk_size`` rows.
+        """
+        header = read_header(path)
+        extra = self.preprocessor.check_columns(header, file=path)
+        if id_column is not None and id_column not in header:
+            raise InputError("no such id column in the file", file=path, column=id_column)
+        if id_column is None and self.id_column in header:
+            id_column = self.id_column
+        if target_column is not None and target_column not in header:
+            raise InputError("target column not found in the file", file=path, column=target_column)
+        quiet = {self.target, target_column, id_column, *self.ignored_columns}
+        noisy = [c for c in extra if c not in quiet]
+        if noisy:
+            warnings.warn(
+                f"{path}: ignoring column(s) the model does not use: {', '.join(noisy)}",
+                DataWarning,
+                stacklevel=2,
+            )
+        unseen: Counter = Counter()
+        for chunk in iter_csv(path, chunk_size):
+            out = self.predict_frame(chunk, file=path, unseen=unseen)
+            if id_column is not None:
+                out.insert(0, id_column, chunk[id_column].to_numpy())
+            labels = None
+            if target_column is not None:
+                labels = self.class_index(chunk[target_column], file=path)
+            yield out, labels
+        if unseen:
+            warn_unseen(unseen, path)
+
+    def predict_csv(
+        self,
+        path: str | Path,
+        output: str | Path,
+        *,
+        id_column: str | None = None,
+        chunk_size: int = 100_000,
+    ) -> int:
+        """Write predictions for every row of ``path`` to the CSV ``output``, atomically.
+
+        Returns the number of rows written.
+        """
+        n = 0
+        with atomic_write(output, "w", encoding="utf-8", newline="") as handle:
+            for out, _ in self.iter_csv_predictions(
+                path, id_column=id_column, chunk_size=chunk_size
+            ):
+                out.to_csv(handle, header=n == 0, index=False)
+                n += len(out)
+        return n
+
+    def evaluate_csv(
+        self,
+        path: str | Path,
+        *,
+        target_column: str | None = None,
+        threshold: float = 0.5,
+        chunk_size: int = 100_000,
+    ) -> tuple[dict, np.ndarray, np.ndarray]:
+        """Metrics on a labelled CSV file: (metrics, labels, probabilities).
+
+        The labels are in ``target_column`` (default: the training target's name).
+        Binary models: :func:`credit_metrics` with y = 1 for the positive class and the
+        labels returned as 0/1; multiclass: :func:`multiclass_metrics` with class indices.
+        """
+        parts, labels = [], []
+        target_column = self.target if target_column is None else target_column
+        for out, y in self.iter_csv_predictions(
+            path, target_column=target_column, chunk_size=chunk_size
+        ):
+            parts.append(out[self.output_columns].to_numpy())
+            labels.append(y)
+        proba = np.concatenate(parts)
+        index = np.concatenate(labels)
+        if self.is_binary:
+            y01 = (index == self.positive_index).astype(np.int64)
+            return credit_metrics(y01, proba[:, 0], threshold), y01, proba[:, 0]
+        return multiclass_metrics(self.classes_[index], proba, self.classes_), index, proba
+
+    def class_index(self, series: pd.Series, *, file: str | Path | None = None) -> np.ndarray:
+        """Index into ``classes_`` of each label in ``series``; unknown labels raise by row."""
+        missing = series.isna().to_numpy()
+        if missing.any():
+            row = int(series.index[np.argmax(missing)]) + 1
+            raise InputError("missing target value", file=file, column=str(series.name), row=row)
+        if np.issubdtype(self.classes_.dtype, np.number):
+            values = to_numbers(series, file=file)
+        else:
+            values = to_text(series).astype(str)
+        index = np.clip(np.searchsorted(self.classes_, values), 0, len(self.classes_) - 1)
+        bad = self.classes_[index] != values
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InputError(
+                f"label {series.iloc[i]!r} is not one of the model's classes "
+                f"({', '.join(map(str, self.classes_))})",
+                file=file,
+                column=str(series.name),
+                row=int(series.index[i]) + 1
+                if isinstance(series.index[i], (int, np.integer))
+                else i + 1,
+            )
+        return index
+
+    # ---- saving ----
+    def save(self, path: str | Path) -> None:
+        """Write the model to a ``.blab`` file atomically (see :mod:`backprop_lab.modelio`)."""
+        clf = self.classifier
+        network = self.network
+        params = clf.get_params()
+        metadata = {
+            "package_version": __version__,
+            "task": {
+                "target": self.target,
+                "classes": [_plain(c) for c in self.classes_],
+                "positive_class": _plain(self.positive_class),
+                "id_column": self.id_column,
+                "ignored_columns": list(self.ignored_columns),
+            },
+            "preprocessing": self.preprocessor.to_dict(),
+            "network": {
+                "n_inputs": int(network.n_inputs),
+                "hidden": [int(h) for h in _hidden(params["hidden_layer_sizes"])],
+                "n_outputs": int(network.n_outputs),
+                "activation": params["activation"],
+                "output": "sigmoid" if self.is_binary else "softmax",
+                "parameters": list(network.params),
+            },
+            "classifier": {name: _json_param(params[name]) for name in _PARAMS},
+            "fit": {
+                "epochs": int(clf.n_iter_),
+                "best_epoch": int(getattr(clf, "best_epoch_", clf.n_iter_)),
+                "best_loss": _plain(getattr(clf, "best_loss_", None)),
+                "early_stopping": bool(getattr(clf, "early_stopping_", False)),
+                "loss_curve": [float(v) for v in clf.loss_curve_],
+                "validation_scores": [float(v) for v in clf.validation_scores_],
+            },
+            "training": self.training,
+            "metrics": self.metrics,
+        }
+        write_model_file(path, metadata, network.get_params())
+
+    @classmethod
+    def load(cls, path: str | Path) -> TabularModel:
+        """Read a ``.blab`` file (verified; no code from it runs)."""
+        metadata, arrays = read_model_file(path)
+        try:
+            task, net = metadata["task"], metadata["network"]
+            pre = Preprocessor.from_dict(metadata["preprocessing"])
+            params = {k: _param_from_json(k, v) for k, v in metadata["classifier"].items()}
+            network = mlp(
+                net["n_inputs"],
+                hidden=tuple(net["hidden"]),
+                n_outputs=net["n_outputs"],
+                activation=net["activation"],
+            )
+            if sorted(arrays) != sorted(network.params):
+                raise ValueError(f"weights {sorted(arrays)} do not fit the described network")
+            network.set_params(arrays)
+            if pre.n_features_out != network.n_inputs:
+                raise ValueError("the preprocessing and the network disagree on the inputs")
+            clf = BackpropClassifier.from_network(network, np.array(task["classes"]), **params)
+            fit = metadata.get("fit", {})
+            clf.n_iter_ = fit.get("epochs", 0)
+            clf.best_epoch_ = fit.get("best_epoch", 0)
+            clf.best_loss_ = fit.get("best_loss")
+            clf.early_stopping_ = fit.get("early_stopping", False)
+            clf.loss_curve_ = list(fit.get("loss_curve", []))
+            clf.validation_scores_ = list(fit.get("validation_scores", []))
+            model = cls(
+                preprocessor=pre,
+                classifier=clf,
+                target=task["target"],
+                positive_class=task["positive_class"],
+                id_column=task["id_column"],
+                ignored_columns=list(task["ignored_columns"]),
+                training=metadata.get("training") or {},
+                metrics=metadata.get("metrics"),
+                version=metadata.get("package_version", "unknown"),
+            )
+            if model.is_binary:
+                model.positive_index  # noqa: B018 (raises if the positive class is unknown)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise InputError(f"model file is inconsistent: {error}", file=path) from None
+        return model
+
+
+def load_model(path: str | Path) -> TabularModel:
+    """Load a model saved by :meth:`TabularModel.save`."""
+    return TabularModel.load(path)
+
+
+def fit_tabular(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    id_column: str | None = None,
+    impute: str = "none",
+    test_size: float = 0.2,
+    seed: int = 0,
+    multiclass: bool = False,
+    positive: object = None,
+    threshold: float = 0.5,
+    file: str | Path | None = None,
+    **classifier_params: object,
+) -> TabularModel:
+    """Fit preprocessing and a BackpropClassifier on ``frame``; score the held-out rows.
+
+    Columns other than ``target``, ``id_column`` and ``drop`` are features: those named
+    in ``numeric``/``categorical`` are taken as given, the rest inferred (see
+    :func:`~backprop_lab.tabular.infer_column_types`). A stratified ``test_size`` share
+    of rows is held out (0: none); the preprocessing is fitted on the training rows
+    only. The positive class ("default") is ``positive``, else the larger of two labels
+    (1 of 0/1, 'yes' of no/yes). ``classifier_params`` go to BackpropClassifier, whose
+    ``random_state`` defaults to ``seed``.
+    """
+    if target not in frame.columns:
+        raise InputError("target column not found in the file", file=file, column=target)
+    for name in [*([id_column] if id_column else []), *drop]:
+        if name not in frame.columns:
+            raise InputError("no such column in the file", file=file, column=name)
+    if not 0.0 <= test_size < 1.0:
+        raise InputError(f"test size must be at least 0 and below 1; got {test_size}")
+    labels = parse_target(frame[target], file=file)
+    classes = check_labels(labels, multiclass=multiclass, file=file, column=target)
+    positive_class = None
+    if len(classes) == 2:
+        if positive is None:
+            positive_class = classes[1]
+        else:
+            match = [c for c in classes if str(c) == str(positive)]
+            if not match:
+                raise InputError(
+                    f"positive class {positive!r} is not one of the target's values "
+                    f"({', '.join(map(str, classes))})",
+                    file=file,
+                    column=target,
+                )
+            positive_class = match[0]
+    ignored = [target, *([id_column] if id_column else []), *drop]
+    num, cat = infer_column_types(
+        frame, exclude=ignored, numeric=numeric, categorical=categorical, file=file
+    )
+    frame = with_numbers(frame, num, file=file)  # parse text cells once, not per use
+    if impute == "none":  # report the first missing cell of the file, not of a split
+        check_complete(frame, [*num, *cat], file=file)
+    for name in cat:
+        levels = frame[name].nunique()
+        if levels > 50 and levels > 0.5 * len(frame):
+            where = f"{file}: " if file is not None else ""
+            warnings.warn(
+                f"{where}column '{name}' has {levels} distinct values in {len(frame)} rows; "
+                "if it identifies rows rather than describing them, pass it as the id column "
+                "or drop it",
+                DataWarning,
+                stacklevel=2,
+            )
+
+    rows = np.arange(len(frame))
+    if test_size > 0:
+        counts = np.unique(labels, return_counts=True)[1]
+        n_test = int(np.ceil(test_size * len(frame)))
+        stratify = labels if counts.min() >= 2 and n_test >= len(classes) else None
+        if n_test >= len(frame):
+            raise InputError(f"test size {test_size} leaves no rows to train on")
+        train_rows, test_rows = train_test_split(
+            rows, test_size=n_test, stratify=stratify, random_state=seed
+        )
+        train_rows, test_rows = np.sort(train_rows), np.sort(test_rows)
+    else:
+        train_rows, test_rows = rows, rows[:0]
+    if len(np.unique(labels[train_rows])) < len(classes):
+        raise InputError("the training rows do not hold every class; lower the test size")
+
+    train_frame = frame.iloc[train_rows]
+    pre = Preprocessor.fit(train_frame, num, cat, impute=impute, file=file)
+    classifier_params.setdefault("random_state", seed)
+    clf = BackpropClassifier(**classifier_params)
+    clf.fit(pre.transform(train_frame, file=file), labels[train_rows])
+    model = TabularModel(
+        preprocessor=pre,
+        classifier=clf,
+        target=target,
+        positive_class=_plain(positive_class),
+        id_column=id_column,
+        ignored_columns=ignored,
+        training={
+            "file": None if file is None else Path(file).name,
+            "rows": len(frame),
+            "train_rows": len(train_rows),
+            "test_rows": len(test_rows),
+            "test_size": test_size,
+            "seed": seed,
+            "impute": impute,
+            "numeric": num,
+            "categorical": cat,
+            "threshold": threshold,
+        },
+    )
+    if len(test_rows):
+        test_frame = frame.iloc[test_rows]
+        proba = model.predict_proba(test_frame, file=file)
+        y_test = labels[test_rows]
+        if model.is_binary:
+            y01 = (y_test == positive_class).astype(np.int64)
+            model.metrics = credit_metrics(y01, proba[:, model.positive_index], threshold)
+        else:
+            model.metrics = multiclass_metrics(y_test, proba, model.classes_)
+    return model
+
+
+# ---- JSON helpers ----------------------------------------------------------------------
+def _plain(value: object) -> object:
+    """NumPy scalars as Python ones, for JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _hidden(sizes: object) -> tuple[int, ...]:
+    return (int(sizes),) if np.isscalar(sizes) else tuple(int(s) for s in sizes)
+
+
+def _json_param(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):  # class_weight: labels may be numbers, JSON keys may not
+        return {"pairs": [[_plain(k), _plain(v)] for k, v in value.items()]}
+    if isinstance(value, np.random.RandomState):
+        return None
+    return _plain(value)
+
+
+def _param_from_json(name: str, value: object) -> object:
+    if name not in _PARAMS:
+        raise ValueError(f"unknown classifier parameter {name!r}")
+    if name == "hidden_layer_sizes":
+        return tuple(value)
+    if isinstance(value, dict) and "pairs" in value:
+        return {k: v for k, v in value["pairs"]}
+    return value
