@@ -288,7 +288,7 @@ def test_planted_approval_gap() -> None:
     assert approved[g == 0].mean() - approved[g == 1].mean() == pytest.approx(gaps[1], abs=0.015)
 
 
-def _audit_trained_model(planted_bias: float, seed: int):
+def _audit_trained_model(planted_bias: float, seed: int, confidence: float = 0.95):
     data = make_credit_risk(10_000, seed=seed, planted_bias=planted_bias)
     X_tr, X_te, y_tr, y_te = stratified_split(data.X, data.y, test_size=4000, seed=0)
     scaler = Standardizer().fit(X_tr)
@@ -297,43 +297,60 @@ def _audit_trained_model(planted_bias: float, seed: int):
         model, scaler.transform(X_tr), y_tr.to_numpy(), optimizer=GradientDescent(0.5), epochs=1000
     )
     p = expit(model.forward(scaler.transform(X_te))[:, 0])
-    return audit(y_te, p, X_te[GROUP_COLUMN], n_bootstrap=500, seed=0), data, X_te
+    table = audit(
+        y_te, p, X_te[GROUP_COLUMN], n_bootstrap=500, seed=0, confidence=confidence
+    )
+    return table, data, X_te
 
 
-def test_audit_finds_a_planted_bias_of_the_planted_size() -> None:
+# How far the audited gap strays from the planted size. The bootstrap interval reflects
+# resampling of the 4000 test applicants only, not the network's own estimation error
+# from its 6000 training rows, so it covers the planted size less often than 95%
+# (measured over data seeds 0-11: 10 of 12). The point estimate itself stayed within
+# 0.045 of the planted 0.234 on all 12 seeds (errors -0.044 to +0.045, sd 0.025); the
+# tolerance below is 0.07, about 2.8 sd. Seeds 0 and 5 are the two whose interval missed.
+PLANTED_TOLERANCE = 0.07
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_audit_finds_a_planted_bias_of_the_planted_size(seed: int) -> None:
     size = planted_approval_gap(1.0)  # 0.234 approval-rate points
-    table, data, X_te = _audit_trained_model(1.0, seed=1)
+    table, data, X_te = _audit_trained_model(1.0, seed=seed)
     dp = value(table, "demographic_parity_difference")
-    # Measured: 0.217 (0.181 to 0.248). The interval reflects resampling of the test
-    # applicants only, not the model's own estimation error, so over data seeds 0-7 it
-    # covered the planted size 6 times in 8; zero is excluded on every seed.
-    assert dp["ci_low"] <= size <= dp["ci_high"]
-    assert dp["ci_low"] > 0.1
+    assert dp["value"] == pytest.approx(size, abs=PLANTED_TOLERANCE)
+    assert dp["ci_low"] > 0.1  # far from zero (lowest over seeds 0-11: 0.157)
     diff = value(table, "selection_rate_diff", "1")
     assert diff["note"] == "1 minus 0"
     assert diff["ci_high"] < 0  # group 1 is approved less often
-    assert diff["ci_low"] <= -size <= diff["ci_high"]
-    # The model is calibrated within each group: it learned the bias, it did not invent it.
+    assert diff["value"] == pytest.approx(-size, abs=PLANTED_TOLERANCE)
+    # The model is calibrated within each group: it learned the bias, it did not invent
+    # it. Mean predicted minus observed default rate stays small in both groups
+    # (largest over seeds 0-11: 0.028).
     for group in ("0", "1"):
-        gap = value(table, "calibration_gap", group)
-        assert gap["ci_low"] <= 0 <= gap["ci_high"]
-    # A perfect model (the true probabilities) on the same applicants.
+        assert abs(value(table, "calibration_gap", group)["value"]) < 0.04
+    # A perfect model (the true probabilities) on the same applicants shows the same gap.
     truth = audit(
-        data.y.loc[X_te.index], data.p_default.loc[X_te.index], X_te[GROUP_COLUMN], n_bootstrap=500
+        data.y.loc[X_te.index], data.p_default.loc[X_te.index], X_te[GROUP_COLUMN], n_bootstrap=0
     )
     t = value(truth, "demographic_parity_difference")
-    assert t["ci_low"] <= size <= t["ci_high"]
+    assert t["value"] == pytest.approx(size, abs=0.05)
+    assert dp["value"] == pytest.approx(t["value"], abs=0.05)  # measured |model - truth| <= 0.041
 
 
-def test_audit_finds_no_bias_when_none_is_planted() -> None:
-    table, _, _ = _audit_trained_model(0.0, seed=1)
+@pytest.mark.parametrize("seed", [0, 5])
+def test_audit_finds_no_bias_when_none_is_planted(seed: int) -> None:
+    # Three 95% intervals all cover 0 only about 86% of the time even without bias
+    # (seed 0 missed once at 95%), so this asks for 99% intervals: over data seeds 0-11
+    # every one of the 36 covered 0.
+    table, _, _ = _audit_trained_model(0.0, seed=seed, confidence=0.99)
     for metric in ("selection_rate_diff", "true_positive_rate_diff", "false_positive_rate_diff"):
         row = value(table, metric, "1")
         assert row["ci_low"] <= 0 <= row["ci_high"], metric
-    # max - min is never negative, so its interval cannot contain 0; it stays small.
+    # max - min is never negative, so its interval cannot contain 0; it stays small
+    # (over seeds 0-11: at most 0.033, upper 99% bound at most 0.076).
     dp = value(table, "demographic_parity_difference")
-    assert dp["value"] < 0.03 and dp["ci_high"] < 0.06
-    assert value(table, "demographic_parity_ratio")["ci_high"] > 0.98
+    assert dp["value"] < 0.05 and dp["ci_high"] < 0.09
+    assert value(table, "demographic_parity_ratio")["ci_high"] > 0.95
 
 
 def test_audit_figure(tmp_path) -> None:
