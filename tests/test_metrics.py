@@ -42,6 +42,14 @@ def test_losses_rates_and_confusion_matrix(scores):
     m = credit_metrics(y, p, threshold=0.3)
     assert m["log_loss"] == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    # ECE from first principles: ten bins of width 0.1 (no p lies exactly on an edge)
+    bins = np.minimum((p * 10).astype(int), 9)
+    ece = sum(
+        np.mean(bins == b) * abs(p[bins == b].mean() - y[bins == b].mean())
+        for b in range(10)
+        if np.any(bins == b)
+    )
+    assert m["expected_calibration_error"] == pytest.approx(ece, rel=1e-12)
     flagged = p >= 0.3
     cm = m["confusion_matrix"]
     assert cm == {

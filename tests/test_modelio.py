@@ -60,7 +60,9 @@ def test_file_holds_what_was_promised(model, tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["arrays.npz", "metadata.json"]
         meta = json.loads(archive.read("metadata.json"))
-    assert meta["schema_version"] == SCHEMA_VERSION and meta["package_version"] == "0.1.0"
+    # no calibration: the oldest schema that describes the file
+    assert meta["schema_version"] == 1 and meta["package_version"] == "0.1.0"
+    assert "calibration" not in meta
     assert meta["network"]["hidden"] == [8] and meta["network"]["output"] == "sigmoid"
     numeric = {c["name"]: c for c in meta["preprocessing"]["numeric"]}
     assert numeric["annual_income"]["fill"] > 0  # the training median
@@ -156,7 +158,8 @@ def test_newer_schema_is_refused_with_an_upgrade_hint(model, tmp_path):
     meta["schema_version"] = SCHEMA_VERSION + 1
     meta["integrity"]["metadata_sha256"] = metadata_digest(meta)
     rewrite(path, metadata=meta)
-    with pytest.raises(ModelFileError, match=r"newer backprop-lab \(model schema 2; .*upgrade"):
+    newer = SCHEMA_VERSION + 1
+    with pytest.raises(ModelFileError, match=rf"newer backprop-lab \(model schema {newer}; .*upgrade"):
         load_model(path)
 
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cli_reproduce, cli_tabular
+from . import __version__, cli_reproduce, cli_responsible, cli_tabular
 from .explorer.command import register as register_explore
 from .validation import InputError
 
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_core(sub)
     cli_tabular.register(sub)
+    cli_responsible.register(sub)
     cli_reproduce.register(sub)
     register_explore(sub)
     return parser

@@ -3,6 +3,8 @@
     backprop-lab train loans.csv --target default -o model.blab
     backprop-lab predict model.blab new_loans.csv -o scores.csv --id loan_id
     backprop-lab evaluate model.blab test.csv --target default -o metrics.json --plot curves.png
+    backprop-lab train loans.csv --target default --calibrate temperature -o model.blab
+    backprop-lab evaluate model.blab test.csv --reliability reliability.png
 
 Rows in error messages are data rows counted from 1 (the first line below the header).
 Warnings (extra columns, unseen categories, training stopped by max epochs) print as one
@@ -82,6 +84,8 @@ def _train(args: argparse.Namespace) -> int:
             multiclass=args.multiclass,
             positive=args.positive,
             threshold=args.threshold,
+            calibrate=args.calibrate,
+            calibration_size=args.calibration_size,
             file=args.csv,
             **params,
         )
@@ -95,11 +99,26 @@ def _train(args: argparse.Namespace) -> int:
         f"{model.preprocessor.n_features_out} inputs"
     )
     print(f"epochs run {clf.n_iter_}, weights kept from epoch {clf.best_epoch_} ({stopping})")
+    if model.calibrator is not None:
+        cal = info["calibration"]
+        print(
+            f"calibrated by {_calibrator_text(model.calibrator)}, fitted on {cal['rows']} "
+            f"training rows set aside for it: their log loss {cal['log_loss_before']:.4f} -> "
+            f"{cal['log_loss_after']:.4f}"
+        )
     if model.metrics is not None:
         print(f"held-out rows ({info['test_rows']}):")
         _print_metrics(model.metrics)
     print(f"wrote {args.output}")
     return 0
+
+
+def _calibrator_text(calibrator) -> str:
+    """'Platt scaling, p = sigmoid(0.968 z +0.069)' (z: the network's logit of default)."""
+    d = calibrator.to_dict()
+    if d["method"] == "platt":
+        return f"Platt scaling, p = sigmoid({d['a']:.4g} z {d['b']:+.4g})"
+    return f"temperature scaling, p = sigmoid(z / {d['temperature']:.4g})"
 
 
 # ---- predict -----------------------------------------------------------------------------
@@ -131,8 +150,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     with _one_line_warnings():
         model = load_model(args.model)
-        if args.plot and not model.is_binary:
-            raise ValueError("--plot draws ROC and calibration curves for binary models only")
+        if (args.plot or args.reliability) and not model.is_binary:
+            raise ValueError(
+                "--plot and --reliability draw ROC and calibration curves for binary models only"
+            )
         metrics, y, p = model.evaluate_csv(
             args.csv,
             target_column=args.target,
@@ -141,16 +162,118 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
         print(f"{args.model} on {args.csv}:")
         _print_metrics(metrics)
+        calibration = None
+        if model.is_binary:
+            p_network = None
+            if model.calibrator is not None:  # the network alone, for comparison
+                _, _, p_network = model.evaluate_csv(
+                    args.csv,
+                    target_column=args.target,
+                    threshold=args.threshold,
+                    chunk_size=args.chunk_size,
+                    calibrated=False,
+                )
+            calibration = _calibration_report(model, y, p, p_network)
+            _print_calibration(calibration)
         if args.output:
             report = {"model": str(args.model), "data": str(args.csv), "metrics": metrics}
-            atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
+            if calibration is not None:
+                report["calibration"] = calibration
+            atomic_write_text(args.output, json.dumps(report, indent=2, allow_nan=False) + "\n")
             print(f"wrote {args.output}", file=sys.stderr)
         if args.plot:
             plot_credit_curves(
                 y, p, args.plot, title=f"{Path(args.model).name} on {Path(args.csv).name}"
             )
             print(f"wrote {args.plot}", file=sys.stderr)
+        if args.reliability:
+            _reliability_plot(model, y, p, calibration, args)
+            print(f"wrote {args.reliability}", file=sys.stderr)
     return 0
+
+
+#: Reliability bins of ``evaluate``: ten of width 0.1, the ECE's bins.
+RELIABILITY_BINS = 10
+
+
+def _calibration_block(y, p) -> dict:
+    from .calibration import calibration_summary, reliability_curve
+
+    summary = calibration_summary(y, p, n_bins=RELIABILITY_BINS)
+    curve = reliability_curve(y, p, n_bins=RELIABILITY_BINS)
+    return {
+        "brier_score": summary["brier_score"],
+        "expected_calibration_error": summary["expected_calibration_error"],
+        "log_loss": summary["log_loss"],
+        "reliability": [
+            {k: (int(v) if k in ("bin", "count") else float(v)) for k, v in row.items()}
+            for row in curve.to_dict(orient="records")
+        ],
+    }
+
+
+def _calibration_report(model, y, p, p_network) -> dict:
+    """Brier score, ECE and the reliability curve (ten equal-width bins) of the model's
+    probabilities and, for a calibrated model, of the network's own."""
+    report = {
+        "bins": f"{RELIABILITY_BINS} equal-width bins of predicted probability",
+        "calibrator": None if model.calibrator is None else model.calibrator.to_dict(),
+        **_calibration_block(y, p),
+    }
+    if p_network is not None:
+        report["network_alone"] = _calibration_block(y, p_network)
+    return report
+
+
+def _print_calibration(c: dict) -> None:
+    if c["calibrator"] is None:
+        print(
+            f"calibration: Brier {c['brier_score']:.4f}, ECE {c['expected_calibration_error']:.4f}"
+            " (not calibrated after training; see train --calibrate)"
+        )
+        return
+    from .calibration import calibrator_from_dict
+
+    net = c["network_alone"]
+    print(
+        f"calibration by {_calibrator_text(calibrator_from_dict(c['calibrator']))}: "
+        f"Brier {net['brier_score']:.4f} -> {c['brier_score']:.4f}, "
+        f"ECE {net['expected_calibration_error']:.4f} -> {c['expected_calibration_error']:.4f}, "
+        f"log loss {net['log_loss']:.4f} -> {c['log_loss']:.4f} (network alone -> calibrated)"
+    )
+
+
+def _reliability_plot(model, y, p, calibration: dict, args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .plots_responsible import reliability_figure, save_figure
+
+    def curve(block: dict) -> pd.DataFrame:
+        return pd.DataFrame(block["reliability"])
+
+    if model.calibrator is None:
+        curves = {"model": curve(calibration)}
+    else:
+        method = calibration["calibrator"]["method"]
+        name = "Platt scaling" if method == "platt" else "temperature scaling"
+        curves = {
+            "network alone": curve(calibration["network_alone"]),
+            f"after {name}": curve(calibration),
+        }
+    c = calibration
+    if model.calibrator is None:
+        numbers = f"Brier {c['brier_score']:.4f}, ECE {c['expected_calibration_error']:.4f}"
+    else:
+        net = c["network_alone"]
+        numbers = (
+            f"Brier {net['brier_score']:.4f} -> {c['brier_score']:.4f}, ECE "
+            f"{net['expected_calibration_error']:.4f} -> {c['expected_calibration_error']:.4f}"
+        )
+    title = (
+        f"Reliability: {Path(args.model).name} on {Path(args.csv).name}\n"
+        f"{numbers} ({RELIABILITY_BINS} equal-width bins)"
+    )
+    save_figure(reliability_figure(curves, title=title), args.reliability)
 
 
 def _positive_float(text: str) -> float:
@@ -215,6 +338,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threshold", type=float, default=0.5, help="threshold for held-out accuracy (0.5)"
     )
+    p.add_argument(
+        "--calibrate",
+        default="none",
+        metavar="{none,platt,temperature}",
+        help="post-hoc calibration of the probability of default, saved with the model and "
+        "used by predict, evaluate, audit and explain: Platt scaling sigmoid(a z + b) or "
+        "temperature scaling sigmoid(z / T) of the network's logit z, fitted on "
+        "--calibration-size of the training rows, set aside before the network is trained "
+        "(never on the held-out test rows). Explanations stay on the network's logit.",
+    )
+    p.add_argument(
+        "--calibration-size",
+        type=float,
+        default=0.2,
+        help="share of the training rows set aside for --calibrate (0.2)",
+    )
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -235,9 +374,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="credit metrics of a saved model on a labelled CSV file",
-        description="ROC AUC, Gini, KS, log loss, Brier score, accuracy and confusion matrix "
-        "at a threshold, and observed versus predicted default rate by decile of "
-        "score. " + ROWS_NOTE,
+        description="ROC AUC, Gini, KS, log loss, Brier score, expected calibration error "
+        "(ECE, ten equal-width bins), accuracy and confusion matrix at a threshold, and "
+        "observed versus predicted default rate by decile of score. For a model saved with "
+        "--calibrate, also the network's own Brier score, ECE and log loss, before "
+        "calibration. " + ROWS_NOTE,
     )
     p.add_argument("model", help="model file (.blab)")
     p.add_argument("csv", help="labelled rows (CSV with a header line)")
@@ -247,5 +388,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", help="also write the metrics as JSON")
     p.add_argument("--plot", metavar="PNG", help="also draw ROC and calibration curves")
+    p.add_argument(
+        "--reliability",
+        metavar="PNG",
+        help="also draw a reliability diagram (observed default rate against mean predicted "
+        "probability in ten equal-width bins; before and after calibration for a "
+        "calibrated model)",
+    )
     p.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk (100000)")
     p.set_defaults(func=_evaluate)

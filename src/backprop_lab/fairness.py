@@ -504,18 +504,22 @@ def audit_records(table: pd.DataFrame) -> list[dict]:
     return [{k: _clean(v) for k, v in rec.items()} for rec in table.to_dict(orient="records")]
 
 
-def audit_to_json(table: pd.DataFrame, *, indent: int | None = 2) -> str:
-    """JSON text: {"settings": df.attrs, "metrics": records, "descriptions": ...}.
-
-    Missing values are ``null``, never ``NaN`` (strict JSON).
-    """
+def audit_payload(table: pd.DataFrame) -> dict:
+    """{"settings": df.attrs, "metrics": records, "descriptions": ...}, NaN as None."""
     used = list(dict.fromkeys(table["metric"]))
-    payload = {
+    return {
         "settings": {k: _clean(v) for k, v in table.attrs.items()},
         "metrics": audit_records(table),
         "descriptions": {m: METRIC_DESCRIPTIONS[m] for m in used if m in METRIC_DESCRIPTIONS},
     }
-    return json.dumps(payload, indent=indent, allow_nan=False)
+
+
+def audit_to_json(table: pd.DataFrame, *, indent: int | None = 2) -> str:
+    """JSON text of :func:`audit_payload`.
+
+    Missing values are ``null``, never ``NaN`` (strict JSON).
+    """
+    return json.dumps(audit_payload(table), indent=indent, allow_nan=False)
 
 
 # ---- US Regulation B: age of elderly applicants ---------------------------------

@@ -6,6 +6,8 @@ For labels y (1 = default) and predicted probabilities of default p:
 * KS = max_t |F_default(t) - F_good(t)|, the two-sample Kolmogorov-Smirnov statistic
   between the score distributions of defaulters and non-defaulters;
 * log loss = -(1/N) sum [y log p + (1 - y) log(1 - p)]; Brier = (1/N) sum (p - y)^2;
+  expected calibration error ECE = sum_b (n_b / N) |mean p_b - default rate_b| over ten
+  equal-width bins of p (see :mod:`backprop_lab.calibration`);
 * accuracy and the confusion matrix at a threshold (predict default when p >= t);
 * observed versus predicted default rate in each decile of score (calibration).
 
@@ -32,6 +34,10 @@ from sklearn.metrics import (
 )
 
 from .atomic import atomic_write_bytes
+from .calibration import expected_calibration_error
+
+#: Equal-width bins of p for the expected calibration error.
+ECE_BINS = 10
 
 
 def _check(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +83,8 @@ def credit_metrics(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> dict:
     """Discrimination, calibration and threshold metrics of default probabilities ``p``.
 
     Returns a JSON-ready dict: ``n``, ``defaults``, ``default_rate``, ``mean_predicted``,
-    ``roc_auc``, ``gini``, ``ks``, ``ks_pvalue``, ``log_loss``, ``brier``, ``threshold``,
+    ``roc_auc``, ``gini``, ``ks``, ``ks_pvalue``, ``log_loss``, ``brier``,
+    ``expected_calibration_error`` (ten equal-width bins), ``threshold``,
     ``accuracy``, ``confusion_matrix`` ({tn, fp, fn, tp}; predicted default when
     p >= threshold), ``true_positive_rate``, ``false_positive_rate`` and ``deciles``
     (see :func:`decile_table`). Metrics that need both classes are None when y has one.
@@ -101,6 +108,7 @@ def credit_metrics(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> dict:
         "ks_pvalue": None if ks is None else float(ks.pvalue),
         "log_loss": float(log_loss(y, p, labels=[0, 1])),
         "brier": float(brier_score_loss(y, p, pos_label=1)),
+        "expected_calibration_error": expected_calibration_error(y, p, n_bins=ECE_BINS),
         "threshold": float(threshold),
         "accuracy": float(accuracy_score(y, predicted)),
         "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
@@ -148,7 +156,12 @@ def format_credit_metrics(m: dict) -> str:
         f"rows {m['n']}, defaults {m['defaults']} ({m['default_rate']:.2%}), "
         f"mean predicted {m['mean_predicted']:.2%}",
         f"ROC AUC   {num(m['roc_auc'])}    Gini {num(m['gini'])}    KS {num(m['ks'])}",
-        f"log loss  {num(m['log_loss'])}    Brier {num(m['brier'])}",
+        f"log loss  {num(m['log_loss'])}    Brier {num(m['brier'])}"
+        + (
+            f"    ECE {num(m['expected_calibration_error'])} ({ECE_BINS} equal-width bins)"
+            if "expected_calibration_error" in m  # models saved before it was recorded
+            else ""
+        ),
         f"at threshold {m['threshold']:g}: accuracy {m['accuracy']:.4f}, "
         f"true positive rate {num(m['true_positive_rate'])}, "
         f"false positive rate {num(m['false_positive_rate'])}",

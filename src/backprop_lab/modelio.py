@@ -29,8 +29,13 @@ from .atomic import atomic_write
 from .validation import InputError
 
 FORMAT = "backprop-lab model"
-#: The newest layout this code writes and reads; bump it when the layout changes.
-SCHEMA_VERSION = 1
+#: The newest layout this code reads; bump it when the layout changes.
+#: Schema 1: task, preprocessing, network, classifier, fit, training, metrics.
+#: Schema 2: schema 1 plus a ``calibration`` block (post-hoc calibration of the output).
+#: A file is written with the oldest schema that describes it, so a model without
+#: calibration stays readable by versions that know schema 1 only, while one with
+#: calibration is refused by them instead of silently giving uncalibrated probabilities.
+SCHEMA_VERSION = 2
 METADATA_MEMBER = "metadata.json"
 ARRAYS_MEMBER = "arrays.npz"
 #: Refuse members larger than this when unpacked (a damaged or hostile size field).
@@ -61,13 +66,24 @@ def metadata_digest(metadata: dict) -> str:
     return hashlib.sha256(_canonical_json(body)).hexdigest()
 
 
-def write_model_file(path: str | Path, metadata: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``metadata`` (JSON-able, no NaN) and ``arrays`` to ``path`` atomically."""
+def write_model_file(
+    path: str | Path,
+    metadata: dict,
+    arrays: dict[str, np.ndarray],
+    *,
+    schema_version: int = SCHEMA_VERSION,
+) -> None:
+    """Write ``metadata`` (JSON-able, no NaN) and ``arrays`` to ``path`` atomically.
+
+    ``schema_version`` is the layout the metadata follows (1 to :data:`SCHEMA_VERSION`).
+    """
+    if isinstance(schema_version, bool) or schema_version not in range(1, SCHEMA_VERSION + 1):
+        raise ValueError(f"schema_version must be 1 to {SCHEMA_VERSION}; got {schema_version!r}")
     for name, a in arrays.items():
         if np.asarray(a).dtype.hasobject:
             raise ValueError(f"array {name!r} holds Python objects; only numeric arrays are saved")
     metadata = {k: v for k, v in metadata.items() if k != "integrity"}
-    metadata = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **metadata}
+    metadata = {"format": FORMAT, "schema_version": schema_version, **metadata}
     metadata["integrity"] = {
         "arrays_sha256": arrays_digest(arrays),
         "metadata_sha256": metadata_digest(metadata),

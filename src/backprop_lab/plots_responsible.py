@@ -109,6 +109,7 @@ def audit_figure(
     metrics: Sequence[str] = ("selection_rate", "true_positive_rate", "false_positive_rate"),
     *,
     title: str = "Approval by group",
+    xlabel: str = "group",
 ) -> Figure:
     """Per-group bars of audit metrics with their bootstrap confidence intervals.
 
@@ -146,7 +147,7 @@ def audit_figure(
             label=_PLAIN_NAMES.get(metric, metric),
         )
     ax.set_xticks(x, groups)
-    ax.set_xlabel("group")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("rate")
     ax.set_ylim(0, 1.05)
     ax.grid(axis="y", alpha=0.3)

@@ -7,7 +7,10 @@
 
 A model turns a frame of raw columns into network inputs (``transform``: impute,
 standardise, one-hot; see :class:`~backprop_lab.tabular.Preprocessor`) and those into
-class probabilities (``predict_proba``). ``network`` is the trained
+class probabilities (``predict_proba``). A binary model may carry a post-hoc
+``calibrator`` (Platt or temperature scaling, fitted on held-out calibration rows by
+``fit_tabular(..., calibrate=...)``): its probabilities are then
+p_default = calibrator(z), with z the network's logit of default. ``network`` is the trained
 :class:`~backprop_lab.nn.Sequential`; ``feature_names_out`` and ``source_columns`` name
 its inputs and the raw column each came from. ``save`` writes a ``.blab`` file (see
 :mod:`backprop_lab.modelio`) holding the weights, the preprocessing, the architecture,
@@ -28,6 +31,12 @@ from sklearn.model_selection import train_test_split
 
 from . import __version__
 from .atomic import atomic_write
+from .calibration import (
+    Calibrator,
+    calibrator_from_dict,
+    fit_calibrator,
+    log_loss_from_logits,
+)
 from .estimator import BackpropClassifier
 from .metrics import credit_metrics, multiclass_metrics
 from .modelio import read_model_file, write_model_file
@@ -47,6 +56,9 @@ from .tabular import (
     with_numbers,
 )
 from .validation import InputError
+
+#: Post-hoc calibration methods of ``fit_tabular(calibrate=...)``.
+CALIBRATION_CHOICES = ("none", "platt", "temperature")
 
 #: Constructor parameters of BackpropClassifier stored in (and restored from) a model file.
 _PARAMS = (
@@ -73,6 +85,9 @@ class TabularModel:
     ``positive_class`` is the label whose probability is "p_default" (binary models
     only); ``ignored_columns`` are columns of the training file that were not features
     (target, id, dropped), so finding them at prediction time is not worth a warning.
+    ``calibrator`` (binary models only; None for none) maps the network's logit of
+    default z to the probability of default: sigma(a z + b) (Platt) or sigma(z / T)
+    (temperature); see :mod:`backprop_lab.calibration`.
     """
 
     preprocessor: Preprocessor
@@ -84,6 +99,7 @@ class TabularModel:
     training: dict = field(default_factory=dict)
     metrics: dict | None = None
     version: str = __version__
+    calibrator: Calibrator | None = None
 
     # ---- what the model is ----
     @property
@@ -135,21 +151,62 @@ class TabularModel:
         """Network inputs for ``frame`` (columns matched by name; see Preprocessor.transform)."""
         return self.preprocessor.transform(frame, file=file, unseen=unseen)
 
-    def predict_proba(
-        self, frame: pd.DataFrame, *, file: str | Path | None = None, unseen: Counter | None = None
-    ) -> np.ndarray:
-        """P(class | row), shape (N, K), columns in ``classes_`` order."""
-        return self.classifier.predict_proba(self.transform(frame, file=file, unseen=unseen))
+    @property
+    def default_sign(self) -> float:
+        """+1 when the network's output is the logit of default, -1 when it is the logit
+        of the other class (the positive class sorts first): z_default = sign * z."""
+        return 1.0 if self.positive_index == 1 else -1.0
 
-    def p_default(self, frame: pd.DataFrame) -> np.ndarray:
+    def default_logits(self, X: np.ndarray) -> np.ndarray:
+        """z = log(P(default) / (1 - P(default))) by the network, for network inputs X.
+
+        Binary models only. This is the network's own logit, before any calibration.
+        """
+        if not self.is_binary:
+            raise ValueError("a multiclass model has no single logit of default")
+        return self.default_sign * self.classifier.decision_function(X)
+
+    def proba_from_inputs(self, X: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
+        """P(class | row) for network inputs X, shape (N, K), columns in ``classes_`` order.
+
+        With a calibrator (and ``calibrated``), binary models give
+        P(default) = calibrator(z_default) and P(other) = 1 - P(default).
+        """
+        if self.calibrator is None or not calibrated:
+            return self.classifier.predict_proba(X)
+        p = self.calibrator.predict_proba(self.default_logits(X))
+        columns = [1.0 - p, p] if self.positive_index == 1 else [p, 1.0 - p]
+        return np.column_stack(columns)
+
+    def predict_proba(
+        self,
+        frame: pd.DataFrame,
+        *,
+        file: str | Path | None = None,
+        unseen: Counter | None = None,
+        calibrated: bool = True,
+    ) -> np.ndarray:
+        """P(class | row), shape (N, K), columns in ``classes_`` order.
+
+        ``calibrated=False`` gives the network's own probabilities, ignoring a calibrator.
+        """
+        X = self.transform(frame, file=file, unseen=unseen)
+        return self.proba_from_inputs(X, calibrated=calibrated)
+
+    def p_default(self, frame: pd.DataFrame, *, calibrated: bool = True) -> np.ndarray:
         """P(positive_class | row) for a binary model, shape (N,)."""
-        return self.predict_proba(frame)[:, self.positive_index]
+        return self.predict_proba(frame, calibrated=calibrated)[:, self.positive_index]
 
     def predict_frame(
-        self, frame: pd.DataFrame, *, file: str | Path | None = None, unseen: Counter | None = None
+        self,
+        frame: pd.DataFrame,
+        *,
+        file: str | Path | None = None,
+        unseen: Counter | None = None,
+        calibrated: bool = True,
     ) -> pd.DataFrame:
         """Probabilities as a frame with ``output_columns``, indexed like ``frame``."""
-        proba = self.predict_proba(frame, file=file, unseen=unseen)
+        proba = self.predict_proba(frame, file=file, unseen=unseen, calibrated=calibrated)
         if self.is_binary:
             proba = proba[:, [self.positive_index]]
         return pd.DataFrame(proba, columns=self.output_columns, index=frame.index)
@@ -162,6 +219,7 @@ class TabularModel:
         id_column: str | None = None,
         target_column: str | None = None,
         chunk_size: int = 100_000,
+        calibrated: bool = True,
     ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]:
         """Stream a CSV file: yield (predictions frame, class indices of ``target_column``'s
         labels, or None when no target column is asked for).
@@ -190,7 +248,7 @@ class TabularModel:
             )
         unseen: Counter = Counter()
         for chunk in iter_csv(path, chunk_size):
-            out = self.predict_frame(chunk, file=path, unseen=unseen)
+            out = self.predict_frame(chunk, file=path, unseen=unseen, calibrated=calibrated)
             if id_column is not None:
                 out.insert(0, id_column, chunk[id_column].to_numpy())
             labels = None
@@ -228,17 +286,19 @@ class TabularModel:
         target_column: str | None = None,
         threshold: float = 0.5,
         chunk_size: int = 100_000,
+        calibrated: bool = True,
     ) -> tuple[dict, np.ndarray, np.ndarray]:
         """Metrics on a labelled CSV file: (metrics, labels, probabilities).
 
-        The labels are in ``target_column`` (default: the training target's name).
+        The labels are in ``target_column`` (default: the training target's name);
+        ``calibrated=False`` scores the network's own probabilities, ignoring a calibrator.
         Binary models: :func:`credit_metrics` with y = 1 for the positive class and the
         labels returned as 0/1; multiclass: :func:`multiclass_metrics` with class indices.
         """
         parts, labels = [], []
         target_column = self.target if target_column is None else target_column
         for out, y in self.iter_csv_predictions(
-            path, target_column=target_column, chunk_size=chunk_size
+            path, target_column=target_column, chunk_size=chunk_size, calibrated=calibrated
         ):
             parts.append(out[self.output_columns].to_numpy())
             labels.append(y)
@@ -310,7 +370,11 @@ class TabularModel:
             "training": self.training,
             "metrics": self.metrics,
         }
-        write_model_file(path, metadata, network.get_params())
+        schema = 1
+        if self.calibrator is not None:
+            metadata["calibration"] = self.calibrator.to_dict()
+            schema = 2  # older readers must refuse the file, not ignore the calibration
+        write_model_file(path, metadata, network.get_params(), schema_version=schema)
 
     @classmethod
     def load(cls, path: str | Path) -> TabularModel:
@@ -352,6 +416,10 @@ class TabularModel:
             )
             if model.is_binary:
                 model.positive_index  # noqa: B018 (raises if the positive class is unknown)
+            if metadata.get("calibration") is not None:
+                if not model.is_binary:
+                    raise ValueError("calibration is stored for a multiclass model")
+                model.calibrator = calibrator_from_dict(metadata["calibration"])
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise InputError(f"model file is inconsistent: {error}", file=path) from None
         return model
@@ -376,6 +444,8 @@ def fit_tabular(
     multiclass: bool = False,
     positive: object = None,
     threshold: float = 0.5,
+    calibrate: str = "none",
+    calibration_size: float = 0.2,
     file: str | Path | None = None,
     **classifier_params: object,
 ) -> TabularModel:
@@ -446,6 +516,13 @@ def fit_tabular(
         train_rows, test_rows = rows, rows[:0]
     if len(np.unique(labels[train_rows])) < len(classes):
         raise InputError("the training rows do not hold every class; lower the test size")
+    calibration_rows = train_rows[:0]
+    if calibrate != "none":
+        if len(classes) != 2:
+            raise InputError("calibration (--calibrate) is for binary targets only")
+        train_rows, calibration_rows = _calibration_split(
+            train_rows, labels, calibration_size, seed
+        )
 
     train_frame = frame.iloc[train_rows]
     pre = Preprocessor.fit(train_frame, num, cat, impute=impute, file=file)
@@ -472,6 +549,11 @@ def fit_tabular(
             "threshold": threshold,
         },
     )
+    if len(calibration_rows):
+        model.training["calibration_rows"] = len(calibration_rows)
+        model.training["calibration"] = _fit_calibration(
+            model, frame.iloc[calibration_rows], labels[calibration_rows], calibrate, file
+        )
     if len(test_rows):
         test_frame = frame.iloc[test_rows]
         proba = model.predict_proba(test_frame, file=file)
@@ -482,6 +564,42 @@ def fit_tabular(
         else:
             model.metrics = multiclass_metrics(y_test, proba, model.classes_)
     return model
+
+
+def _calibration_split(
+    train_rows: np.ndarray, labels: np.ndarray, size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows split (stratified by label) into network rows and calibration rows."""
+    n_cal = int(np.ceil(size * len(train_rows)))
+    counts = np.unique(labels[train_rows], return_counts=True)[1]
+    if n_cal < 2 or len(train_rows) - n_cal < 2 or counts.min() < 2:
+        raise InputError(
+            f"too few training rows ({len(train_rows)}) to set {size:g} of them aside for "
+            "calibration with both classes on each side"
+        )
+    fit_rows, cal_rows = train_test_split(
+        train_rows, test_size=n_cal, stratify=labels[train_rows], random_state=seed
+    )
+    return np.sort(fit_rows), np.sort(cal_rows)
+
+
+def _fit_calibration(
+    model: TabularModel,
+    frame: pd.DataFrame,
+    labels: np.ndarray,
+    method: str,
+    file: str | Path | None,
+) -> dict:
+    """Fit ``model.calibrator`` on the calibration rows; their log loss before and after."""
+    z = model.default_logits(model.transform(frame, file=file))
+    y = (labels == model.positive_class).astype(np.int64)
+    model.calibrator = fit_calibrator(method, z, y)
+    return {
+        **model.calibrator.to_dict(),
+        "rows": len(frame),
+        "log_loss_before": log_loss_from_logits(y, z),
+        "log_loss_after": log_loss_from_logits(y, model.calibrator.calibrated_logits(z)),
+    }
 
 
 # ---- JSON helpers ----------------------------------------------------------------------

@@ -1,0 +1,209 @@
+"""Subcommands that check a saved model: ``audit`` (fairness by group) and ``explain``.
+
+    backprop-lab audit model.blab loans.csv --group age -o audit.json --plot audit.png
+    backprop-lab explain model.blab applicants.csv --id loan_id -o reasons.csv
+
+Both read the whole CSV file (an audit needs every row at once), match columns by name
+and report bad input in one line naming the file, column and row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from .cli_tabular import ROWS_NOTE, _one_line_warnings
+from .explain import DEFAULT_STEPS, DEFAULT_TOLERANCE
+
+LOGIT_NOTE = (
+    "Contributions are on the network's own logit (log-odds of default), also for a "
+    "model saved with --calibrate: calibration maps that logit monotonically, so it "
+    "changes the probabilities, not which features raised the risk."
+)
+
+
+# ---- audit -------------------------------------------------------------------------------
+def _audit(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write_text
+    from .model_audit import audit_model
+    from .plots_responsible import save_figure
+    from .tabular import read_csv
+    from .tabular_model import load_model
+
+    with _one_line_warnings():
+        model = load_model(args.model)
+        frame = read_csv(args.csv)
+        result = audit_model(
+            model,
+            frame,
+            args.group,
+            target=args.target,
+            bins=args.bins,
+            threshold=args.threshold,
+            n_bootstrap=args.n_bootstrap,
+            confidence=args.confidence,
+            seed=args.seed,
+            steps=args.steps,
+            file=args.csv,
+        )
+        result.sources = {"model": str(args.model), "data": str(args.csv)}
+        print(f"audit of {args.model} on {args.csv}:")
+        print(result.text())
+        if args.output:
+            atomic_write_text(args.output, result.to_json())
+            print(f"wrote {args.output}", file=sys.stderr)
+        if args.plot:
+            save_figure(result.figure(), args.plot)
+            print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+# ---- explain -----------------------------------------------------------------------------
+def _explain(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write
+    from .model_explain import BASELINE_NAMES, METHOD_NAMES, explain_model
+    from .plots_responsible import importance_figure, save_figure
+    from .tabular import read_csv
+    from .tabular_model import load_model
+
+    with _one_line_warnings():
+        model = load_model(args.model)
+        frame = read_csv(args.csv)
+        reference = read_csv(args.reference) if args.reference else None
+        result = explain_model(
+            model,
+            frame,
+            top=args.top,
+            method=args.method,
+            steps=args.steps,
+            baseline=args.baseline,
+            reference=reference,
+            id_column=args.id,
+            threshold=args.threshold,
+            file=args.csv,
+        )
+        table = result.table()
+        info = sys.stderr if args.output == "-" else sys.stdout
+        print(result.text(max_applicants=args.show), file=info)
+        print(result.completeness_text(), file=info)
+        att = result.attributions
+        if att.n_incomplete:
+            hint = (
+                "gradient x input is a first-order approximation; --method ig adds up"
+                if att.method == "gradxinput"
+                else "raise --steps"
+            )
+            warnings.warn(
+                f"contributions miss f(applicant) - f(baseline) by more than "
+                f"{DEFAULT_TOLERANCE:g} for {att.n_incomplete} of {len(att.gaps)} row(s) "
+                f"(largest {att.max_gap:.2g}); {hint}",
+                stacklevel=1,
+            )
+        if args.output == "-":
+            table.to_csv(sys.stdout, index=False)
+        else:
+            with atomic_write(args.output, "w", encoding="utf-8", newline="") as handle:
+                table.to_csv(handle, index=False)
+            print(f"wrote {len(table)} applicants' reasons to {args.output}", file=sys.stderr)
+        if args.importance:
+            fig = importance_figure(
+                result.importance(),
+                subtitle=f"mean |{METHOD_NAMES[att.method]}| over {len(table)} applicants, "
+                f"against {BASELINE_NAMES[att.baseline]}",
+            )
+            save_figure(fig, args.importance)
+            print(f"wrote {args.importance}", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``audit`` and ``explain`` to the command line."""
+    p = sub.add_parser(
+        "audit",
+        help="fairness audit of a saved model by a group column",
+        description="Approval rates, approval among repaid and among defaulted applicants, "
+        "default rate, mean prediction, ROC AUC, Brier score and calibration gap per group, "
+        "and demographic-parity, equal-opportunity and equalized-odds differences across "
+        "groups, each with a bootstrap interval. Approved means P(default) < --threshold "
+        "(calibrated when the model is). The group column is read from the file even if "
+        "the model does not use it. When the model has an 'age' input, the Regulation B "
+        "check tests whether age ever counts against an applicant aged 62 or over "
+        "(integrated gradients of the network's logit). " + ROWS_NOTE,
+    )
+    p.add_argument("model", help="model file (.blab)")
+    p.add_argument("csv", help="labelled rows (CSV with a header line)")
+    p.add_argument("--group", required=True, metavar="COL", help="column defining the groups")
+    p.add_argument("--target", help="label column (default: the training target's name)")
+    p.add_argument(
+        "--bins",
+        type=float,
+        nargs="+",
+        metavar="EDGE",
+        help="cut a numeric group column at these edges, e.g. --bins 25 40 62 gives under 25, "
+        "25-39, 40-61, 62 and over (the default for a column named age)",
+    )
+    p.add_argument(
+        "--threshold", type=float, default=0.5, help="approve when P(default) < this (0.5)"
+    )
+    p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples (1000)")
+    p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"integrated-gradient steps of the age check ({DEFAULT_STEPS})",
+    )
+    p.add_argument("-o", "--output", metavar="JSON", help="also write the audit as JSON")
+    p.add_argument("--plot", metavar="PNG", help="also draw approval rates by group")
+    p.set_defaults(func=_audit)
+
+    p = sub.add_parser(
+        "explain",
+        help="top reasons behind each applicant's predicted risk",
+        description="For each applicant: the probability of default and the features that "
+        "raised it most, in plain words (feature, value, contribution to the log-odds of "
+        "default against a baseline applicant), written one applicant per row. One-hot "
+        "columns are summed back to their categorical column. The completeness gap (sum "
+        "of contributions minus the logit's change from the baseline) is reported, with "
+        f"a warning above {DEFAULT_TOLERANCE:g}. " + LOGIT_NOTE + " " + ROWS_NOTE,
+    )
+    p.add_argument("model", help="model file (.blab)")
+    p.add_argument("csv", help="applicants to explain (CSV with a header line)")
+    p.add_argument("-o", "--output", required=True, help="reasons CSV to write ('-' for stdout)")
+    p.add_argument("--top", type=int, default=4, help="most reasons per applicant (4)")
+    p.add_argument("--id", metavar="COL", help="column naming applicants (default: row number)")
+    p.add_argument(
+        "--method",
+        default="ig",
+        metavar="{ig,gradxinput}",
+        help="integrated gradients (ig, default: contributions add up to the logit's change) "
+        "or gradient x input (gradxinput, a first-order approximation)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"integrated-gradient steps, doubled where the gap exceeds {DEFAULT_TOLERANCE:g} "
+        f"({DEFAULT_STEPS})",
+    )
+    p.add_argument(
+        "--baseline",
+        default="zeros",
+        metavar="{zeros,reference}",
+        help="zeros: the training-mean applicant (default); reference: the mean applicant "
+        "approved just inside the cut-off, from --reference or this file",
+    )
+    p.add_argument("--reference", metavar="CSV", help="applicants forming the reference baseline")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="approval cut-off for the reference baseline (0.5)",
+    )
+    p.add_argument(
+        "--show", type=int, default=20, help="applicants to print (20; all are in the file)"
+    )
+    p.add_argument("--importance", metavar="PNG", help="also draw mean |contribution| per feature")
+    p.set_defaults(func=_explain)
