@@ -26,6 +26,10 @@ FIGURES = (
     "generalisation",
     "hidden_layer",
     "inside_backprop",
+    "fairness_by_age",
+    "planted_bias",
+    "reliability",
+    "importance",
 )
 SMALL = ["--n", "400", "--epochs", "40"]
 
@@ -208,6 +212,74 @@ def test_report_states_the_numbers_in_metrics(default_report):
     assert "≈ 0.69" in html and "≈ 0.53" in html and "≈ 0.68" in html
     assert m["tutorial_comparison"]["agree"]["forward_only_loss"] is True
     assert m["tutorial_comparison"]["agree"]["learning_rate_order"] is True
+
+
+def test_fairness_calibration_and_reasons_section(default_report):
+    out, m, stdout, _ = default_report
+    r = m["responsible"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert r["age_bands"] == ["under 25", "25-39", "40-61", "62 and over"]
+    assert sum(r["by_age_band"][b]["count"]["value"] for b in r["age_bands"]) == r["n_test"]
+    # approval rates per band, within their intervals; the gap is largest minus smallest
+    rates = [r["by_age_band"][b]["selection_rate"] for b in r["age_bands"]]
+    for rate in rates:
+        assert rate["ci_low"] <= rate["value"] <= rate["ci_high"]
+    dp = r["age_demographic_parity_difference"]
+    values = [x["value"] for x in rates]
+    assert dp["value"] == pytest.approx(max(values) - min(values), abs=1e-12)
+    assert f"{100 * dp['value']:.1f} pp" in html
+    # the network is calibrated within each band (the report says so only when it is)
+    assert r["largest_abs_calibration_gap_by_band"] <= 0.05
+    assert "it is calibrated within each band" in html
+
+    # Regulation B: age lowers the risk in this data; no elderly borrower is adverse
+    rb = r["regulation_b"]
+    assert rb["n_elderly"] == r["by_age_band"]["62 and over"]["count"]["value"] > 50
+    assert rb["passed"] and rb["n_adverse"] == 0
+    assert r["max_completeness_gap"] <= 1e-3
+
+    # planted bias: found with an interval excluding zero, near the planted size;
+    # without it, the interval covers zero
+    biased, control = r["planted"]
+    assert biased["planted_bias"] == 1.0 and control["planted_bias"] == 0.0
+    assert biased["planted_gap"] == pytest.approx(0.234, abs=0.002)
+    diff = biased["approval_group_1_minus_group_0"]
+    assert diff["ci_high"] < 0 and abs(-diff["value"] - biased["planted_gap"]) < 0.1
+    c = control["approval_group_1_minus_group_0"]
+    assert c["ci_low"] <= 0 <= c["ci_high"]
+    assert "Backprop found the bias in the data and reproduced it" in html
+    assert "planted bias     group approved" in stdout and ": found" in stdout
+
+    # calibration: the ECE is the count-weighted mean |gap| of the reliability bins
+    cal, bins = r["calibration"], r["reliability"]
+    n = sum(b["count"] for b in bins)
+    assert n == r["n_test"]
+    ece = sum(b["count"] / n * abs(b["mean_predicted"] - b["observed_rate"]) for b in bins)
+    assert cal["expected_calibration_error"] == pytest.approx(ece, rel=1e-12)
+    assert cal["expected_calibration_error"] < 0.05
+    assert f"expected calibration error {cal['expected_calibration_error']:.4f}" in html
+
+    # importance: shares sum to 1; the two risk-raising features of the data lead
+    imp = r["importance"]
+    assert sum(row["share"] for row in imp) == pytest.approx(1.0)
+    assert {row["feature"] for row in imp[:2]} == {"debt_to_income", "late_payments"}
+    assert all(row["direction"] == 1 for row in imp[:2])
+
+    # three example borrowers: at most four reasons each, strongest first, all in the page
+    examples = r["examples"]
+    assert [e["label"] for e in examples] == [
+        "highest predicted risk",
+        "declined, closest to the cut-off",
+        "median predicted risk",
+    ]
+    assert examples[0]["p_default"] >= examples[1]["p_default"] >= 0.5 > examples[2]["p_default"]
+    for e in examples:
+        contributions = [x["contribution"] for x in e["reasons"]]
+        assert 1 <= len(contributions) <= 4
+        assert contributions == sorted(contributions, reverse=True) and contributions[-1] > 0
+        for x in e["reasons"]:
+            assert x["value"] == e["values"][x["feature"]]
+            assert x["reason"].replace("'", "&#39;") in html
 
 
 def test_summary_on_stdout_and_no_progress_bar_off_a_terminal(default_report):

@@ -81,6 +81,34 @@ def summary(m: dict[str, Any], report_path: Path, seconds: float) -> str:
         f"  nonlinear risk   network {nl['network']['test_accuracy']:.3f}, logistic regression "
         f"{nl['logistic']['test_accuracy']:.3f}, Bayes-optimal {nl['bayes']['test_accuracy']:.3f}",
         f"  dead ReLU units  {100 * ib['final_dead_share']:.0f}% at the end",
+        *_responsible_lines(m["responsible"]),
         f"report: {report_path}  (with metrics.json and figures/, {seconds:.1f} s)",
     ]
     return "\n".join(lines)
+
+
+def _responsible_lines(r: dict[str, Any]) -> list[str]:
+    """Summary lines of the fairness, calibration and reasons section."""
+    biased = r["planted"][0]
+    diff = biased["approval_group_1_minus_group_0"]
+    dp = r["age_demographic_parity_difference"]
+    rb = r["regulation_b"]
+    check = (
+        "not run"
+        if rb is None
+        else f"{'PASS' if rb['passed'] else 'FAIL'} ({rb['n_adverse']} of {rb['n_elderly']} "
+        "adverse)"
+    )
+
+    def pp(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f} pp"
+
+    found = diff["ci_high"] is not None and diff["ci_high"] < 0
+    return [
+        f"  fairness         age bands: approval gap {pp(dp['value'])}; Regulation B age "
+        f"check {check}",
+        f"  planted bias     group approved {pp(-diff['value'] if diff['value'] is not None else None)}"
+        f" less (planted {pp(biased['planted_gap'])}): {'found' if found else 'not found'}",
+        f"  calibration      Brier {r['calibration']['brier_score']:.4f}, "
+        f"ECE {r['calibration']['expected_calibration_error']:.4f} (test set)",
+    ]

@@ -212,3 +212,96 @@ def reliability_figure(
     bottom.set_ylim(bottom=0)
     bottom.grid(axis="y", alpha=0.3)
     return fig
+
+
+def planted_bias_figure(
+    audits: Mapping[str, pd.DataFrame],
+    planted_size: float,
+    *,
+    title: str = "Backprop learns the bias in its data",
+) -> Figure:
+    """Approval rate by group, and the demographic-parity difference, for several models.
+
+    ``audits``: label -> :func:`backprop_lab.fairness.audit` table by group (e.g. one
+    model trained on data with a planted bias, one without). Left: each model's approval
+    rate per group with its bootstrap interval. Right: each model's demographic-parity
+    difference with its interval; the dashed line is ``planted_size``, the gap the
+    planted bias puts between the groups (:func:`backprop_lab.data.planted_approval_gap`).
+    """
+    labels = list(audits)
+    if not labels:
+        raise ValueError("no audits to draw")
+    fig = Figure(figsize=(9.0, 4.0), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1])
+    first = audits[labels[0]]
+    groups = list(dict.fromkeys(first.loc[first["scope"] == "group", "group"].astype(str).tolist()))
+    x = np.arange(len(groups))
+    width = 0.8 / len(labels)
+    for k, label in enumerate(labels):
+        table = audits[label]
+        rows = table[(table["scope"] == "group") & (table["metric"] == "selection_rate")]
+        rows = rows.set_index(rows["group"].astype(str)).reindex(groups)
+        value = rows["value"].to_numpy(dtype=float)
+        err = np.vstack(
+            [
+                np.nan_to_num(value - rows["ci_low"].to_numpy(dtype=float)),
+                np.nan_to_num(rows["ci_high"].to_numpy(dtype=float) - value),
+            ]
+        )
+        left.bar(
+            x + (k - (len(labels) - 1) / 2) * width,
+            value,
+            width,
+            yerr=err,
+            capsize=3,
+            color=OKABE_ITO[_SERIES[k % len(_SERIES)]],
+            hatch=_HATCHES[k % len(_HATCHES)],
+            edgecolor="white",
+            error_kw={"ecolor": "black", "elinewidth": 1},
+            label=label,
+        )
+    left.set_xticks(x, [f"group {g}" for g in groups])
+    left.set_ylabel("approval rate")
+    left.set_ylim(0, 1.05)
+    left.grid(axis="y", alpha=0.3)
+    left.legend(fontsize=8, loc="upper right")
+    left.set_title("Approval rate by group", fontsize=10)
+
+    y = np.arange(len(labels))
+    highest = planted_size
+    for k, label in enumerate(labels):
+        table = audits[label]
+        r = table[table["metric"] == "demographic_parity_difference"].iloc[0]
+        lo, hi = float(r["ci_low"]), float(r["ci_high"])
+        v = float(r["value"])
+        highest = max(highest, *(b for b in (v, hi) if np.isfinite(b)))
+        xerr = np.array([[np.nan_to_num(v - lo)], [np.nan_to_num(hi - v)]])
+        right.errorbar(
+            [v],
+            [y[k]],
+            xerr=xerr,
+            fmt=_MARKERS[k % len(_MARKERS)],
+            color=OKABE_ITO[_SERIES[k % len(_SERIES)]],
+            ecolor="black",
+            capsize=4,
+            markersize=8,
+        )
+    right.axvline(
+        planted_size,
+        color="grey",
+        linestyle="--",
+        linewidth=1,
+        label=f"planted gap {planted_size:.3f}",
+    )
+    right.axvline(0, color="black", linewidth=0.8)
+    right.set_yticks(y, labels)
+    right.set_ylim(-0.6, len(labels) - 0.4)
+    right.invert_yaxis()
+    right.set_xlabel("largest minus smallest\napproval rate")
+    right.set_xlim(-0.02, max(0.3, highest * 1.25))
+    right.grid(axis="x", alpha=0.3)
+    right.legend(fontsize=8, loc="lower right")
+    level = first.attrs.get("confidence", 0.95)
+    right.set_title(f"Demographic-parity difference\n(bars: {level:.0%} bootstrap CI)", fontsize=10)
+    fig.suptitle(title, fontsize=11)
+    return fig
