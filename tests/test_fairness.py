@@ -297,9 +297,7 @@ def _audit_trained_model(planted_bias: float, seed: int, confidence: float = 0.9
         model, scaler.transform(X_tr), y_tr.to_numpy(), optimizer=GradientDescent(0.5), epochs=1000
     )
     p = expit(model.forward(scaler.transform(X_te))[:, 0])
-    table = audit(
-        y_te, p, X_te[GROUP_COLUMN], n_bootstrap=500, seed=0, confidence=confidence
-    )
+    table = audit(y_te, p, X_te[GROUP_COLUMN], n_bootstrap=500, seed=0, confidence=confidence)
     return table, data, X_te
 
 

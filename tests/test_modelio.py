@@ -159,7 +159,9 @@ def test_newer_schema_is_refused_with_an_upgrade_hint(model, tmp_path):
     meta["integrity"]["metadata_sha256"] = metadata_digest(meta)
     rewrite(path, metadata=meta)
     newer = SCHEMA_VERSION + 1
-    with pytest.raises(ModelFileError, match=rf"newer backprop-lab \(model schema {newer}; .*upgrade"):
+    with pytest.raises(
+        ModelFileError, match=rf"newer backprop-lab \(model schema {newer}; .*upgrade"
+    ):
         load_model(path)
 
 

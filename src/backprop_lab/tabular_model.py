@@ -458,7 +458,21 @@ def fit_tabular(
     only. The positive class ("default") is ``positive``, else the larger of two labels
     (1 of 0/1, 'yes' of no/yes). ``classifier_params`` go to BackpropClassifier, whose
     ``random_state`` defaults to ``seed``.
+
+    ``calibrate`` ('none', 'platt' or 'temperature'; binary targets only): a further
+    stratified ``calibration_size`` share of the *training* rows is set aside; the
+    preprocessing and the network are fitted on the rest, and the calibrator on the
+    network's logits of the set-aside rows, by minimising their log loss. The held-out
+    test rows are scored with the calibrated probabilities and play no part in fitting.
+    ``model.training['calibration']`` records the calibration rows' log loss before and
+    after (after <= before: the identity map is one of the candidates).
     """
+    if calibrate not in CALIBRATION_CHOICES:
+        raise InputError(
+            f"unknown calibration {calibrate!r}; choose one of {', '.join(CALIBRATION_CHOICES)}"
+        )
+    if calibrate != "none" and not 0.0 < calibration_size < 1.0:
+        raise InputError(f"calibration size must be above 0 and below 1; got {calibration_size}")
     if target not in frame.columns:
         raise InputError("target column not found in the file", file=file, column=target)
     for name in [*([id_column] if id_column else []), *drop]:
