@@ -114,10 +114,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _calibrator_text(calibrator) -> str:
-    """'Platt scaling, p = sigmoid(0.968 z +0.069)' (z: the network's logit of default)."""
+    """'Platt scaling, p = sigmoid(1.06 z - 0.0023)' (z: the network's logit of default)."""
     d = calibrator.to_dict()
     if d["method"] == "platt":
-        return f"Platt scaling, p = sigmoid({d['a']:.4g} z {d['b']:+.4g})"
+        sign = "-" if d["b"] < 0 else "+"
+        return f"Platt scaling, p = sigmoid({d['a']:.4g} z {sign} {abs(d['b']):.2g})"
     return f"temperature scaling, p = sigmoid(z / {d['temperature']:.4g})"
 
 
