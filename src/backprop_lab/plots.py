@@ -33,18 +33,8 @@ from .experiments import (
     InsideBackprop,
     LearningRateSweep,
 )
+from .palette import OKABE_ITO
 
-# Okabe & Ito (2008), "Color Universal Design".
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "purple": "#CC79A7",
-    "black": "#000000",
-}
 #: One colour per learning rate, in every figure.
 LR_COLOURS: dict[float, str] = {
     0.001: OKABE_ITO["sky_blue"],

@@ -19,18 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .atomic import atomic_write_bytes
+from .palette import OKABE_ITO
 
-#: Okabe-Ito colours.
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "purple": "#CC79A7",
-    "black": "#000000",
-}
 _SERIES = ["blue", "orange", "green", "purple", "sky_blue", "vermillion"]
 _HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
 _MARKERS = ["o", "s", "^", "D", "v", "P"]
