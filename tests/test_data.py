@@ -267,12 +267,12 @@ def test_bayes_metrics_accept_pandas(big: CreditRiskData) -> None:
 @pytest.mark.parametrize(
     ("y", "p", "match"),
     [
-        ([1, 0], [0.5], "length"),
-        ([1, 2], [0.5, 0.5], "labels 0 and 1"),
-        ([1, 0], [0.5, 1.5], r"probabilities in \[0, 1\]"),
-        ([1, 0], [0.5, -0.1], r"probabilities in \[0, 1\]"),
-        ([1, 0], [0.5, float("nan")], r"probabilities in \[0, 1\]"),
-        ([], [], "empty"),
+        ([1, 0], [0.5], "y has 2 labels but p_default has 1 values"),
+        ([1, 2], [0.5, 0.5], "column 'y', row 1: must hold 0 or 1"),
+        ([1, 0], [0.5, 1.5], r"column 'p_default', row 1: must be a probability in \[0, 1\]"),
+        ([1, 0], [0.5, -0.1], r"column 'p_default', row 1: must be a probability in \[0, 1\]"),
+        ([1, 0], [0.5, float("nan")], r"row 1: must be a probability in \[0, 1\]; found nan"),
+        ([], [], "no rows: y is empty"),
     ],
 )
 def test_bad_metric_inputs(y: list, p: list, match: str) -> None:
@@ -283,7 +283,7 @@ def test_bad_metric_inputs(y: list, p: list, match: str) -> None:
 
 
 def test_expected_bayes_accuracy_validates() -> None:
-    with pytest.raises(ValueError, match="probabilities"):
+    with pytest.raises(ValueError, match="column 'p_default', row 1: must be a probability"):
         expected_bayes_accuracy([0.2, 1.2])
 
 

@@ -37,45 +37,17 @@ from scipy.special import expit, log_expit
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 
-from .validation import InputError
+from .validation import check_labels_and_scores
 
 STRATEGIES = ("uniform", "quantile")
 
 
-def _labels_and_probs(
-    y_true: ArrayLike, p: ArrayLike, *, name: str = "p_pred"
-) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y_true).ravel()
-    q = np.asarray(p, dtype=np.float64).ravel()
-    if y.shape != q.shape:
-        raise ValueError(f"y_true has {y.size} labels but {name} has {q.size} values")
-    if y.size == 0:
-        raise ValueError("no rows: y_true is empty")
-    bad = ~np.isin(y, (0, 1))
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(f"must hold 0 or 1; found {y[row]!r}", column="y_true", row=row)
-    return y.astype(np.int64), q
-
-
 def _check_probs(y_true: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    y, q = _labels_and_probs(y_true, p)
-    bad = ~(np.isfinite(q) & (q >= 0) & (q <= 1))
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(
-            f"must be a probability in [0, 1]; found {q[row]!r}", column="p_pred", row=row
-        )
-    return y, q
+    return check_labels_and_scores(y_true, p)
 
 
 def _check_logits(y_true: ArrayLike, z: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    y, q = _labels_and_probs(y_true, z, name="logits")
-    bad = ~np.isfinite(q)
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(f"must be finite; found {q[row]!r}", column="logits", row=row)
-    return y, q
+    return check_labels_and_scores(y_true, z, name="logits", probabilities=False)
 
 
 def _bin_ids(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:

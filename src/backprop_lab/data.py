@@ -19,6 +19,8 @@ from numpy.typing import ArrayLike
 from scipy.special import expit
 from sklearn.model_selection import train_test_split
 
+from .validation import check_labels_and_scores
+
 FEATURES: tuple[str, ...] = (
     "age",
     "annual_income",
@@ -304,19 +306,11 @@ def planted_approval_gap(
 def _check_labels_probs(
     y: ArrayLike | None, p_default: ArrayLike
 ) -> tuple[np.ndarray | None, np.ndarray]:
-    p = np.asarray(p_default, dtype=np.float64).ravel()
-    if p.size == 0:
-        raise ValueError("p_default is empty")
-    if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
-        raise ValueError("p_default must contain probabilities in [0, 1]")
+    """Labels (None when not given) and true probabilities, checked."""
     if y is None:
-        return None, p
-    labels = np.asarray(y).ravel()
-    if labels.shape != p.shape:
-        raise ValueError(f"y and p_default differ in length ({labels.size} vs {p.size})")
-    if not np.all((labels == 0) | (labels == 1)):
-        raise ValueError("y must contain only labels 0 and 1")
-    return labels.astype(np.int64), p
+        no_labels = np.zeros(np.size(p_default), dtype=np.int64)
+        return None, check_labels_and_scores(no_labels, p_default, name="p_default")[1]
+    return check_labels_and_scores(y, p_default, y_name="y", name="p_default")
 
 
 def bayes_optimal_accuracy(y: ArrayLike, p_default: ArrayLike) -> float:

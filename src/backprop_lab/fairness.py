@@ -59,7 +59,7 @@ from fairlearn.metrics import (
 from numpy.typing import ArrayLike
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from .validation import InputError
+from .validation import InputError, check_labels_and_scores
 
 #: Age bands used on the synthetic data: under 25, 25-39, 40-61, 62 and over.
 AGE_BINS: tuple[float, ...] = (25, 40, 62)
@@ -173,25 +173,10 @@ def _group_labels(groups: ArrayLike, n: int) -> pd.Categorical:
 def _check_inputs(
     y_true: ArrayLike, p_pred: ArrayLike, threshold: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y_true).ravel()
-    p = np.asarray(p_pred, dtype=np.float64).ravel()
-    if y.shape != p.shape:
-        raise ValueError(f"y_true has {y.size} labels but p_pred has {p.size} probabilities")
-    if y.size == 0:
-        raise ValueError("no applicants to audit")
-    bad = ~np.isin(y, (0, 1))
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(f"must hold 0 or 1 (default); found {y[row]!r}", column="y_true", row=row)
-    bad = ~(np.isfinite(p) & (p >= 0) & (p <= 1))
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(
-            f"must be a probability in [0, 1]; found {p[row]!r}", column="p_pred", row=row
-        )
+    y, p = check_labels_and_scores(y_true, p_pred)
     if not (math.isfinite(threshold) and 0 < threshold <= 1):
         raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}")
-    return y.astype(np.int64), p
+    return y, p
 
 
 def _roc_auc(y_true: np.ndarray, p: np.ndarray) -> float:

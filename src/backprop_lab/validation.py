@@ -127,3 +127,33 @@ def check_sample_weight(sample_weight: ArrayLike | None, n_rows: int) -> np.ndar
     if w.sum() <= 0:
         raise ValueError("sample_weight must not be all zero")
     return w
+
+
+def check_labels_and_scores(
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    *,
+    y_name: str = "y_true",
+    name: str = "p_pred",
+    probabilities: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (0/1 labels as int64, scores as float64), both flat, or raise naming the row.
+
+    Scores must be finite, and with ``probabilities`` also in [0, 1].
+    """
+    y = np.asarray(y_true).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"{y_name} has {y.size} labels but {name} has {s.size} values")
+    if y.size == 0:
+        raise ValueError(f"no rows: {y_name} is empty")
+    bad = ~np.isin(y, (0, 1))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(f"must hold 0 or 1; found {y[row]!r}", column=y_name, row=row)
+    ok = np.isfinite(s) & ((s >= 0) & (s <= 1) if probabilities else True)
+    if not ok.all():
+        row = int(np.argmax(~ok))
+        what = "a probability in [0, 1]" if probabilities else "finite"
+        raise InputError(f"must be {what}; found {s[row]!r}", column=name, row=row)
+    return y.astype(np.int64), s
