@@ -150,10 +150,10 @@ def check_labels_and_scores(
     bad = ~np.isin(y, (0, 1))
     if bad.any():
         row = int(np.argmax(bad))
-        raise InputError(f"must hold 0 or 1; found {y[row]!r}", column=y_name, row=row)
+        raise InputError(f"must hold 0 or 1; found {y[row].item()!r}", column=y_name, row=row)
     ok = np.isfinite(s) & ((s >= 0) & (s <= 1) if probabilities else True)
     if not ok.all():
         row = int(np.argmax(~ok))
         what = "a probability in [0, 1]" if probabilities else "finite"
-        raise InputError(f"must be {what}; found {s[row]!r}", column=name, row=row)
+        raise InputError(f"must be {what}; found {float(s[row])!r}", column=name, row=row)
     return y.astype(np.int64), s
