@@ -56,9 +56,11 @@ class Dense(Layer):
         self.x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """z = x W + b"""
+        """z = x W + b   (b is added in place: one N x n_out array instead of two)"""
         self.x = x
-        return x @ self.params["W"] + self.params["b"]
+        z = x @ self.params["W"]
+        z += self.params["b"]
+        return z
 
     def backward(self, g: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         """dL/dW = x^T g,   dL/db = sum over rows of g,   dL/dx = g W^T"""
