@@ -65,7 +65,9 @@ class Dense(Layer):
     def backward(self, g: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         """dL/dW = x^T g,   dL/db = sum over rows of g,   dL/dx = g W^T"""
         self.grads["W"] = self.x.T @ g
-        self.grads["b"] = g.sum(axis=0)
+        # The sum over rows, as einsum: g.sum(axis=0) walks a narrow g row by row and
+        # is several times slower for large N.
+        self.grads["b"] = np.einsum("ij->j", g)
         return g @ self.params["W"].T if need_input_grad else None
 
     def __repr__(self) -> str:
