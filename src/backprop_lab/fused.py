@@ -215,9 +215,18 @@ def _load_block(X, rows, start, nb, A):
 @njit(**_JIT)
 def _load_targets(Y, classes, weights, rows, start, nb, w_sum, T, C, W):
     """The block's targets (T), class indices (C) and, if weighted, W = (w_i / w_sum, w_i)."""
-    shuffled = rows.shape[0] > 0
+    if rows.shape[0] == 0:  # contiguous rows: plain copies
+        for k in range(Y.shape[1]):
+            for r in range(nb):
+                T[k, r] = Y[start + r, k]
+        for r in range(nb if classes.shape[0] > 0 else 0):
+            C[r] = classes[start + r]
+        for r in range(nb if weights.shape[0] > 0 else 0):
+            W[0, r] = weights[start + r] / w_sum
+            W[1, r] = weights[start + r]
+        return
     for r in range(nb):
-        i = rows[start + r] if shuffled else start + r
+        i = rows[start + r]
         for k in range(Y.shape[1]):
             T[k, r] = Y[i, k]
         if classes.shape[0] > 0:
@@ -234,13 +243,22 @@ def _forward_block(theta, layout, slopes, A, Z, nb):
         n_in, n_out, w_off, b_off, act = layout[layer]
         slope = slopes[layer]
         for j in range(n_out):
+            # z = sum_k a_k w_kj, two terms per pass: (a_0 w_0 + a_1 w_1) + (a_2 w_2 + a_3 w_3) ...
             w = theta[w_off + j]
-            for r in range(nb):
-                Z[layer, j, r] = A[layer, 0, r] * w
-            for k in range(1, n_in):
-                w = theta[w_off + k * n_out + j]
+            k = 1
+            if n_in % 2 == 0:
+                w1 = theta[w_off + n_out + j]
                 for r in range(nb):
-                    Z[layer, j, r] += A[layer, k, r] * w
+                    Z[layer, j, r] = A[layer, 0, r] * w + A[layer, 1, r] * w1
+                k = 2
+            else:
+                for r in range(nb):
+                    Z[layer, j, r] = A[layer, 0, r] * w
+            for k in range(k, n_in, 2):
+                w = theta[w_off + k * n_out + j]
+                w1 = theta[w_off + (k + 1) * n_out + j]
+                for r in range(nb):
+                    Z[layer, j, r] += A[layer, k, r] * w + A[layer, k + 1, r] * w1
             b = theta[b_off + j]
             for r in range(nb):
                 Z[layer, j, r] += b
@@ -289,7 +307,7 @@ def _loss_block(loss, out, n_out, nb, T, C, W, G, acc, n_params, R):
                 e[r] = _exp_nonpositive(-abs(np.float64(out[k, r])))
             for r in range(nb):
                 z = np.float64(out[k, r])
-                lrow[r] += ((z if z > 0.0 else 0.0) - T[k, r] * z) + _log1p_unit(e[r])
+                lrow[r] += max(z, 0.0) - T[k, r] * z + _log1p_unit(e[r])
             for r in range(nb):
                 sigmoid = (1.0 if out[k, r] >= 0.0 else e[r]) / (1.0 + e[r])
                 G[0, k, r] = W[0, r] * (sigmoid - T[k, r])
