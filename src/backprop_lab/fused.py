@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -237,24 +238,24 @@ def _load_targets(Y, classes, weights, rows, start, nb, w_sum, T, C, W):
 
 
 @njit(**_JIT)
-def _forward_block(theta, layout, slopes, A, Z, nb):
+def _forward_block(net, A, Z, nb):
     """z_l = a_{l-1} W_l + b_l and a_l = f_l(z_l) for every layer, on the nb rows of A[0]."""
+    theta, layout, slopes = net
     for layer in range(layout.shape[0]):
         n_in, n_out, w_off, b_off, act = layout[layer]
         slope = slopes[layer]
         for j in range(n_out):
             # z = sum_k a_k w_kj, two terms per pass: (a_0 w_0 + a_1 w_1) + (a_2 w_2 + a_3 w_3) ...
             w = theta[w_off + j]
-            k = 1
-            if n_in % 2 == 0:
+            first = 2 - n_in % 2  # the first pass takes one term if n_in is odd, else two
+            if first == 2:
                 w1 = theta[w_off + n_out + j]
                 for r in range(nb):
                     Z[layer, j, r] = A[layer, 0, r] * w + A[layer, 1, r] * w1
-                k = 2
             else:
                 for r in range(nb):
                     Z[layer, j, r] = A[layer, 0, r] * w
-            for k in range(k, n_in, 2):
+            for k in range(first, n_in, 2):
                 w = theta[w_off + k * n_out + j]
                 w1 = theta[w_off + (k + 1) * n_out + j]
                 for r in range(nb):
@@ -352,12 +353,13 @@ def _loss_block(loss, out, n_out, nb, T, C, W, G, acc, n_params, R):
 
 
 @njit(**_JIT)
-def _backward_block(theta, layout, slopes, A, Z, G, acc, nb):
+def _backward_block(net, A, Z, G, acc, nb):
     """Backpropagate g = dJ/da_L (in G[0]) and add the block's gradient to the lanes.
 
     For l = L..1:  g <- g * f_l'(z_l);  dW_l += a_{l-1}^T g;  db_l += sum_rows g;
     g <- g W_l^T (skipped for the first layer: nobody needs dJ/dX).
     """
+    theta, layout, slopes = net
     cur = 0
     for layer in range(layout.shape[0] - 1, -1, -1):
         n_in, n_out, w_off, b_off, act = layout[layer]
@@ -412,32 +414,17 @@ def _reduce_lanes(acc, out):
 
 
 @njit(**_JIT)
-def _chunk(
-    chunk,
-    n_chunks,
-    block,
-    X,
-    Y,
-    classes,
-    weights,
-    rows,
-    s0,
-    s1,
-    w_sum,
-    theta,
-    layout,
-    slopes,
-    loss,
-    need_grad,
-    ws,
-    out,
-):
-    """Positions s0..s1 of the batch belong to n_chunks chunks of whole blocks; process
-    chunk ``chunk`` block after block and write its lane sums to ``out``.
+def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws, out):
+    """Positions s0..s1 of the batch fall into n_chunks chunks of whole blocks: process
+    chunk ``chunk``, ``block`` rows at a time in row order, and write its sums to ``out``.
 
-    The workspace may have more lanes than ``block``: the spare lanes stay zero, and
-    adding zeros leaves the pairwise sums unchanged.
+    ``data`` = (X, targets, class indices, sample weights, row order), ``net`` = (theta,
+    layout, slopes); empty arrays stand for absent targets, weights or order. w_sum is
+    the batch's total sample weight. The workspace may have more lanes than ``block``:
+    the spare lanes stay zero, and adding zeros leaves the pairwise sums unchanged.
     """
+    X, Y, classes, weights, rows = data
+    layout = net[1]
     A, Z, G, acc, T, C, W, R = ws
     n_params = acc.shape[0] - 2
     n_layers = layout.shape[0]
@@ -451,56 +438,23 @@ def _chunk(
         nb = min(block, s1 - start)
         _load_block(X, rows, start, nb, A)
         _load_targets(Y, classes, weights, rows, start, nb, w_sum, T, C, W)
-        _forward_block(theta, layout, slopes, A, Z, nb)
+        _forward_block(net, A, Z, nb)
         _loss_block(loss, A[n_layers], layout[n_layers - 1, 1], nb, T, C, W, G, acc, n_params, R)
         if need_grad:
-            _backward_block(theta, layout, slopes, A, Z, G, acc, nb)
+            _backward_block(net, A, Z, G, acc, nb)
     _reduce_lanes(acc, out)
 
 
 @njit(nogil=True, **_JIT)
-def _run_chunks(
-    first,
-    last,
-    n_chunks,
-    block,
-    X,
-    Y,
-    classes,
-    weights,
-    rows,
-    s0,
-    s1,
-    w_sum,
-    theta,
-    layout,
-    slopes,
-    loss,
-    need_grad,
-    out,
-):
-    """Chunks first..last-1 of a batch into out[first:last] (no GIL: threads run these)."""
-    ws = _workspace(layout, out.shape[1] - 2, Y.shape[1], block, theta)
+def _run_chunks(data, net, loss, need_grad, s0, s1, w_sum, block, first, last, out):
+    """Chunks first..last-1 of a batch of len(out) chunks into out[first:last].
+
+    Runs without the GIL: the threads of a full batch each run one of these.
+    """
+    ws = _workspace(net[1], out.shape[1] - 2, data[1].shape[1], block, net[0])
     for chunk in range(first, last):
         _chunk(
-            chunk,
-            n_chunks,
-            block,
-            X,
-            Y,
-            classes,
-            weights,
-            rows,
-            s0,
-            s1,
-            w_sum,
-            theta,
-            layout,
-            slopes,
-            loss,
-            need_grad,
-            ws,
-            out[chunk],
+            data, net, loss, need_grad, s0, s1, w_sum, block, chunk, out.shape[0], ws, out[chunk]
         )
 
 
@@ -587,27 +541,7 @@ def _optimizer_step(code, theta, grad, m, v, hyper, t):
 
 
 @njit(**_JIT)
-def _train_epoch(
-    X,
-    Y,
-    classes,
-    weights,
-    rows,
-    batch,
-    theta,
-    layout,
-    slopes,
-    loss,
-    hyper,
-    backprop,
-    optimizer,
-    m,
-    v,
-    t,
-    grad_sum,
-    max_block,
-    result,
-):
+def _train_epoch(data, net, loss, batch, hyper, backprop, optimizer, m, v, t, grad_sum, result):
     """One epoch of mini-batches, rows[s0:s0 + batch] for s0 = 0, batch, 2 batch, ...
 
     For each batch: objective and gradient, the checks, then the update; a batch with a
@@ -615,8 +549,12 @@ def _train_epoch(
     training.train. ``grad_sum`` (if not empty) receives sum_batches share * gradient.
     ``result`` receives [epoch loss, epoch accuracy, status (0 ok, 1 loss not finite,
     2 gradient not finite), the bad loss, the index of the first bad gradient entry,
-    Adam's step count].
+    Adam's step count]. ``hyper`` = [l2, lr, momentum, nesterov, beta1, beta2, eps,
+    largest block].
     """
+    X, Y, weights, rows = data[0], data[1], data[3], data[4]
+    theta, layout = net[0], net[1]
+    max_block = np.int64(hyper[7])
     n = X.shape[0]
     n_params = theta.shape[0]
     grad = np.zeros(n_params)
@@ -639,24 +577,7 @@ def _train_epoch(
         out = np.empty((n_chunks, n_params + 2))
         for chunk in range(n_chunks):
             _chunk(
-                chunk,
-                n_chunks,
-                block,
-                X,
-                Y,
-                classes,
-                weights,
-                rows,
-                s0,
-                s1,
-                w_batch,
-                theta,
-                layout,
-                slopes,
-                loss,
-                backprop,
-                ws,
-                out[chunk],
+                data, net, loss, backprop, s0, s1, w_batch, block, chunk, n_chunks, ws, out[chunk]
             )
         value, accuracy = _finish_batch(out, theta, layout, hyper[0], w_batch, backprop, grad)
         if not np.isfinite(value):
@@ -685,16 +606,16 @@ def _train_epoch(
 
 
 @njit(nogil=True, **_JIT)
-def _predict(X, theta, layout, slopes, block, out):
+def _predict(X, net, block, out):
     """out = the network's output for every row of X, ``block`` rows at a time."""
-    n_layers = layout.shape[0]
-    ws = _workspace(layout, 0, 0, block, theta)
+    n_layers = net[1].shape[0]
+    ws = _workspace(net[1], 0, 0, block, net[0])
     A, Z = ws[0], ws[1]
     no_rows = np.zeros(0, dtype=np.int64)
     for start in range(0, X.shape[0], block):
         nb = min(block, X.shape[0] - start)
         _load_block(X, no_rows, start, nb, A)
-        _forward_block(theta, layout, slopes, A, Z, nb)
+        _forward_block(net, A, Z, nb)
         for r in range(nb):
             for j in range(out.shape[1]):
                 out[start + r, j] = A[n_layers, j, r]
@@ -894,26 +815,12 @@ def _batch(
     need_grad = grad is not None
     n_tasks = 1 if n_chunks == 1 else min(n_chunks, 2 * _threads())  # 2 per thread: balance
 
-    def task(first: int, last: int):
+    data = (X, Y, classes, weights, _NO_ROWS)
+    net = (theta, network.layout, network.slopes)
+
+    def task(first: int, last: int) -> Callable[[], None]:
         return lambda: _run_chunks(
-            first,
-            last,
-            n_chunks,
-            block,
-            X,
-            Y,
-            classes,
-            weights,
-            _NO_ROWS,
-            0,
-            n,
-            w_sum,
-            theta,
-            network.layout,
-            network.slopes,
-            loss_code,
-            need_grad,
-            out,
+            data, net, loss_code, need_grad, 0, n, w_sum, block, first, last, out
         )
 
     _run_tasks(
@@ -992,7 +899,7 @@ def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -
             vars(layer).clear()
             vars(layer).update(state)
         return out
-    theta = network.flatten(model.params)
+    net = (network.flatten(model.params), network.layout, network.slopes)
     block = _block_size(block_rows, 1 << 62)  # a power of two >= block_rows
 
     def task(start: int, stop: int):
@@ -1000,7 +907,7 @@ def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -
             for lo in range(start, stop, 16 * block):  # converts at most 16 blocks at a time
                 hi = min(stop, lo + 16 * block)
                 part = np.ascontiguousarray(X[lo:hi], dtype=model.dtype)
-                _predict(part, theta, network.layout, network.slopes, block, out[lo:hi])
+                _predict(part, net, block, out[lo:hi])
 
         return run
 
@@ -1061,7 +968,8 @@ class FusedTrainer:
             opt.t = t
 
     def _hyper(self) -> np.ndarray:
-        """[l2, lr, momentum, nesterov, beta1, beta2, eps], read afresh every epoch."""
+        """[l2, lr, momentum, nesterov, beta1, beta2, eps, largest block], read afresh
+        every epoch (a callback may change the learning rate)."""
         opt = self.optimizer
         return np.array(
             [
@@ -1072,6 +980,7 @@ class FusedTrainer:
                 getattr(opt, "beta1", 0.0),
                 getattr(opt, "beta2", 0.0),
                 getattr(opt, "eps", 0.0),
+                self.network.max_block,
             ],
             dtype=np.float64,
         )
@@ -1124,17 +1033,12 @@ class FusedTrainer:
                     t = _optimizer_step(code, theta, grad, m, v, hyper, t)
         else:
             result = np.zeros(6)
+            rows = np.ascontiguousarray(order, dtype=np.int64)
             _train_epoch(
-                self.X,
-                self.Y,
-                self.classes,
-                self.weights,
-                np.ascontiguousarray(order, dtype=np.int64),
-                int(batch_size),
-                theta,
-                network.layout,
-                network.slopes,
+                (self.X, self.Y, self.classes, self.weights, rows),
+                (theta, network.layout, network.slopes),
                 self.loss_code,
+                int(batch_size),
                 hyper,
                 self.backprop,
                 code,
@@ -1142,7 +1046,6 @@ class FusedTrainer:
                 v,
                 int(t),
                 grad_sum,
-                network.max_block,
                 result,
             )
             epoch_loss, epoch_acc, status = float(result[0]), float(result[1]), int(result[2])
