@@ -22,6 +22,7 @@ import pytest
 
 from backprop_lab import textbook
 from backprop_lab.fused import (
+    AUTO_MAX_PARAMETERS,
     compile_network,
     fused_loss_and_gradients,
     fused_support,
@@ -305,6 +306,10 @@ def test_engine_selection():
         with pytest.raises(ValueError, match="engine='fused' does not apply"):
             train(model, X, y, loss=loss, optimizer=optimizer, epochs=2, engine="fused")
     assert isinstance(compile_network(unsupported[0][0]), str)
+    wide = mlp(7, hidden=(64, 64))  # supported, but faster with the reference engine
+    assert wide.n_parameters() > AUTO_MAX_PARAMETERS
+    assert train(wide, X, y, epochs=1).engine == "reference"
+    assert train(wide, X, y, epochs=1, engine="fused").engine == "fused"
     with pytest.raises(ValueError, match="engine must be one of"):
         train(mlp(7), X, y, engine="fast")
 

@@ -63,12 +63,14 @@ from .nn.model import Sequential
 from .optim import Adam, GradientDescent, Momentum, Optimizer
 
 __all__ = [
+    "AUTO_MAX_PARAMETERS",
     "FusedNetwork",
     "FusedTrainer",
     "compile_network",
     "fused_loss_and_gradients",
     "fused_support",
     "predict_logits",
+    "prefers_fused",
 ]
 
 # Codes shared by the compiled kernels.
@@ -80,8 +82,10 @@ _ACTIVATION_CODES = {ReLU: RELU, LeakyReLU: LEAKY_RELU, Tanh: TANH, Sigmoid: SIG
 _LOSS_CODES = {BinaryCrossEntropy: BCE, SoftmaxCrossEntropy: SOFTMAX, MeanSquaredError: MSE}
 _OPTIMIZER_CODES = {GradientDescent: GD, Momentum: MOMENTUM, Adam: ADAM}
 
-#: Most rows in a block; fewer for networks with many parameters (see ``_block_rows``).
+#: Rows in a block: at most MAX_BLOCK_ROWS, fewer (down to MIN_BLOCK_ROWS) for networks
+#: with many parameters (see ``_block_rows``).
 MAX_BLOCK_ROWS = 256
+MIN_BLOCK_ROWS = 64
 #: Upper bound on the chunks of one batch (chunks are the units handed to threads).
 MAX_CHUNKS = 64
 #: A chunk gets at least this many blocks, so small batches run on one thread.
@@ -670,9 +674,11 @@ class FusedNetwork:
 
 
 def _block_rows(n_params: int) -> int:
-    """Rows per block: MAX_BLOCK_ROWS, halved while the gradient lanes exceed 512 KiB."""
+    """Rows per block: MAX_BLOCK_ROWS, halved while the gradient lanes (8 bytes per
+    parameter and row) exceed 2 MiB, but not below MIN_BLOCK_ROWS (shorter loops cost
+    more than lanes that spill out of the L2 cache)."""
     block = MAX_BLOCK_ROWS
-    while block > 8 and (n_params + 2) * block * 8 > 512 * 1024:
+    while block > MIN_BLOCK_ROWS and (n_params + 2) * block * 8 > 2 * 2**20:
         block //= 2
     return block
 
@@ -739,6 +745,17 @@ def fused_support(
     if optimizer is not None and type(optimizer) not in _OPTIMIZER_CODES:
         return f"the optimizer {type(optimizer).__name__} has no fused implementation"
     return None
+
+
+#: ``train(engine="auto")`` runs networks of at most this many parameters with the fused
+#: engine. The kernels are written for the narrow networks of tabular data; for wide
+#: layers the reference engine's matrix products (BLAS) are faster (see docs/performance.md).
+AUTO_MAX_PARAMETERS = 4096
+
+
+def prefers_fused(model: Sequential) -> bool:
+    """True when the fused engine is expected to be the faster one for ``model``."""
+    return model.n_parameters() <= AUTO_MAX_PARAMETERS
 
 
 def _require(model: Sequential, loss: Loss, optimizer: Optimizer | None = None) -> FusedNetwork:

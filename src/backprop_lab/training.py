@@ -126,8 +126,9 @@ def train(
     updates and divergence checks, computed block by block in one pass over X; it
     raises ValueError for a model, loss or optimiser it does not implement (Dense layers
     with ReLU, LeakyReLU, Tanh or Sigmoid; bce, softmax, mse; GradientDescent, Momentum,
-    Adam). ``"auto"`` (the default) uses ``"fused"`` when it applies and ``"reference"``
-    otherwise. Both give the same numbers: the test suite holds float64 losses and
+    Adam). ``"auto"`` (the default) uses ``"fused"`` when it applies and the network has
+    at most ``fused.AUTO_MAX_PARAMETERS`` parameters (beyond that the reference engine's
+    matrix products are faster), and ``"reference"`` otherwise. Both give the same numbers: the test suite holds float64 losses and
     gradients to 1e-12 relative and float32 to 1e-5 over 50 epochs. ``History.engine``
     says which one ran. The first fused call in a fresh installation compiles the
     kernels (tens of seconds); they are cached on disk afterwards.
@@ -152,10 +153,10 @@ def train(
         y_val = prepare_targets(loss, validation_data[1], X_val.shape[0], model.n_outputs)
     fused = None
     if engine != "reference":
-        from .fused import FusedTrainer, fused_support
+        from .fused import FusedTrainer, fused_support, prefers_fused
 
         unsupported = fused_support(model, loss, optimizer)
-        if unsupported is None:
+        if unsupported is None and (engine == "fused" or prefers_fused(model)):
             fused = FusedTrainer(
                 model,
                 X,
