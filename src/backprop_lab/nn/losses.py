@@ -39,8 +39,10 @@ class Loss:
         raise NotImplementedError
 
     def backward(self) -> np.ndarray:
-        """dL/dz for the last ``forward`` call."""
-        return self.w.astype(self.z.dtype)[:, None] * self.dl_dz(self.z, self.y)
+        """dL/dz = w_i dl_i/dz for the last ``forward`` call."""
+        g = self.dl_dz(self.z, self.y)  # a new array, scaled in place
+        g *= self.w.astype(self.z.dtype, copy=False)[:, None]
+        return g
 
     def dl_dz(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
         """dl_i/dz_i for each row."""
