@@ -16,17 +16,20 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 
 from backprop_lab import textbook
 from backprop_lab.fused import (
     AUTO_MAX_PARAMETERS,
+    _exp_nonpositive,
+    _log1p_unit,
     compile_network,
     fused_loss_and_gradients,
     fused_support,
+    get_threads,
     predict_logits,
+    set_threads,
 )
 from backprop_lab.nn import Dense, ReLU, Sequential, Sigmoid, Tanh, get_loss, mlp
 from backprop_lab.nn.layers import Layer
@@ -397,14 +400,16 @@ def test_results_do_not_depend_on_the_number_of_threads():
     model = mlp(7, hidden=(8, 8))
     y = prepare_targets(get_loss("bce"), y, X.shape[0], 1)
     results = []
-    before = numba.get_num_threads()
     try:
-        for threads in (1, numba.config.NUMBA_NUM_THREADS, 1):
-            numba.set_num_threads(threads)
+        for threads in (1, 2, 3, 1):
+            set_threads(threads)
+            assert get_threads() == threads
             value, grads = fused_loss_and_gradients(model, X, y, "bce", l2=0.01)
             results.append((value, np.concatenate([g.ravel() for g in grads.values()])))
     finally:
-        numba.set_num_threads(before)
+        set_threads(None)
+    with pytest.raises(ValueError, match="at least 1"):
+        set_threads(0)
     for value, flat in results[1:]:
         assert value == results[0][0]
         assert np.array_equal(flat, results[0][1])  # bit for bit
@@ -427,6 +432,19 @@ def test_predict_logits_equals_forward(dtype):
     assert_array_close(predict_logits(other, X, block_rows=999), other.forward(X), 1e-15)
     with pytest.raises(ValueError, match="block_rows"):
         predict_logits(other, X, block_rows=0)
+
+
+def test_vectorisable_exp_and_log1p_match_numpy():
+    x = np.concatenate([-np.geomspace(1e-12, 740.0, 400), [0.0, -750.0, -np.inf]])
+    exp = np.array([_exp_nonpositive(v) for v in x])
+    expected = np.exp(x)
+    normal = expected > 1e-300
+    np.testing.assert_allclose(exp[normal], expected[normal], rtol=1e-14, atol=0)
+    assert exp[-2] == 0.0 and exp[-1] == 0.0
+    assert np.isnan(_exp_nonpositive(np.nan))
+    e = np.concatenate([np.geomspace(1e-300, 1.0, 400), [0.0]])
+    log1p = np.array([_log1p_unit(v) for v in e])
+    np.testing.assert_allclose(log1p, np.log1p(e), rtol=1e-14, atol=0)
 
 
 def test_check_features_reports_the_first_bad_entry_in_any_block():

@@ -69,8 +69,10 @@ __all__ = [
     "compile_network",
     "fused_loss_and_gradients",
     "fused_support",
+    "get_threads",
     "predict_logits",
     "prefers_fused",
+    "set_threads",
 ]
 
 # Codes shared by the compiled kernels.
@@ -788,11 +790,24 @@ def _kernel_weights(sample_weight: np.ndarray | None) -> np.ndarray:
 
 _pool_lock = threading.Lock()
 _pool: tuple[int, ThreadPoolExecutor] | None = None
+_thread_count: int | None = None
 
 
-def _threads() -> int:
-    """Threads for a batch: numba's setting (NUMBA_NUM_THREADS, ``numba.set_num_threads``)."""
-    return max(1, numba.get_num_threads())
+def get_threads() -> int:
+    """Threads that share the blocks of a batch: ``set_threads``'s value, else the
+    NUMBA_NUM_THREADS setting (by default, the number of CPU cores)."""
+    return _thread_count or max(1, int(numba.config.NUMBA_NUM_THREADS))
+
+
+def set_threads(count: int | None) -> None:
+    """Use ``count`` threads for the blocks of a batch (None: back to the default).
+
+    The results do not depend on it: blocks are combined in a fixed order.
+    """
+    global _thread_count
+    if count is not None and int(count) < 1:
+        raise ValueError(f"the thread count must be at least 1; got {count}")
+    _thread_count = None if count is None else int(count)
 
 
 def _run_tasks(tasks: list) -> None:
@@ -802,10 +817,10 @@ def _run_tasks(tasks: list) -> None:
         tasks[0]()
         return
     with _pool_lock:
-        if _pool is None or _pool[0] != _threads():
+        if _pool is None or _pool[0] != get_threads():
             if _pool is not None:
                 _pool[1].shutdown(wait=False)
-            _pool = (_threads(), ThreadPoolExecutor(_threads(), thread_name_prefix="fused"))
+            _pool = (get_threads(), ThreadPoolExecutor(get_threads(), thread_name_prefix="fused"))
         pool = _pool[1]
     for future in [pool.submit(task) for task in tasks]:
         future.result()
@@ -830,7 +845,7 @@ def _batch(
     n_chunks = _n_chunks((n + block - 1) // block)
     out = np.empty((n_chunks, network.n_params + 2))
     need_grad = grad is not None
-    n_tasks = 1 if n_chunks == 1 else min(n_chunks, 2 * _threads())  # 2 per thread: balance
+    n_tasks = 1 if n_chunks == 1 else min(n_chunks, 2 * get_threads())  # 2 per thread: balance
 
     data = (X, Y, classes, weights, _NO_ROWS)
     net = (theta, network.layout, network.slopes)
@@ -928,7 +943,7 @@ def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -
 
         return run
 
-    n_tasks = max(1, min(_threads(), X.shape[0] // (4 * block)))
+    n_tasks = max(1, min(get_threads(), X.shape[0] // (4 * block)))
     bounds = [i * X.shape[0] // n_tasks for i in range(n_tasks + 1)]
     _run_tasks([task(bounds[i], bounds[i + 1]) for i in range(n_tasks)])
     return out
