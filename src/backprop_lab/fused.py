@@ -932,9 +932,9 @@ def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -
             vars(layer).update(state)
         return out
     net = (network.flatten(model.params), network.layout, network.slopes)
-    block = _block_size(block_rows, 1 << 62)  # a power of two >= block_rows
+    block = int(block_rows)
 
-    def task(start: int, stop: int):
+    def task(start: int, stop: int) -> Callable[[], None]:
         def run() -> None:
             for lo in range(start, stop, 16 * block):  # converts at most 16 blocks at a time
                 hi = min(stop, lo + 16 * block)
@@ -1061,7 +1061,8 @@ class FusedTrainer:
             if status == 0:
                 epoch_loss, epoch_acc = 1.0 * value, 1.0 * accuracy  # share = 1
                 if grad is not None:
-                    grad_sum += grad if self.track else 0.0
+                    if self.track:
+                        grad_sum += grad
                     t = _optimizer_step(code, theta, grad, m, v, hyper, t)
         else:
             result = np.zeros(6)
