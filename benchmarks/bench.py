@@ -48,6 +48,10 @@ from backprop_lab.optim import GradientDescent  # noqa: E402
 from backprop_lab.training import train  # noqa: E402
 
 N_INPUTS, HIDDEN, LR = 7, 8, 0.1
+Params = dict[str, np.ndarray]
+#: runner(epochs) trains ``epochs`` epochs from the initial weights and returns
+#: (seconds of each epoch, loss of the first epoch).
+Runner = Callable[[int], tuple[list[float], float]]
 ENGINES = ["fused", "reference", "torch", "sklearn", "micrograd"]
 
 
@@ -149,7 +153,9 @@ def epochs_for(seconds_per_epoch: float, budget: float, lo: int = 3, hi: int = 4
 # One runner per engine. ``runner(epochs)`` trains ``epochs`` epochs from the initial
 # weights and returns (seconds of each epoch, loss of the first epoch).
 # ------------------------------------------------------------------------------------------
-def backprop_lab_runner(engine: str, X, y, init, batch_size):
+def backprop_lab_runner(
+    engine: str, X: np.ndarray, y: np.ndarray, init: Params, batch_size: int | None
+) -> Runner:
     def run(epochs: int) -> tuple[list[float], float]:
         model = mlp(N_INPUTS, hidden=(HIDDEN,), dtype=X.dtype)
         model.set_params(init)
@@ -171,7 +177,9 @@ def backprop_lab_runner(engine: str, X, y, init, batch_size):
     return run
 
 
-def torch_runner(X, y, init, batch_size, threads):
+def torch_runner(
+    X: np.ndarray, y: np.ndarray, init: Params, batch_size: int | None, threads: int
+) -> Runner:
     import torch
 
     torch.set_num_threads(threads)
@@ -187,7 +195,7 @@ def torch_runner(X, y, init, batch_size, threads):
         generator = torch.Generator().manual_seed(0)
         times, losses = [], []
 
-        def step(xb, yb) -> float:
+        def step(xb: torch.Tensor, yb: torch.Tensor) -> float:
             optimizer.zero_grad()
             z = torch.relu(xb @ W1 + b1) @ W2 + b2
             loss = loss_fn(z, yb)
@@ -212,7 +220,7 @@ def torch_runner(X, y, init, batch_size, threads):
     return run
 
 
-def sklearn_runner(X, y, init, batch_size):
+def sklearn_runner(X: np.ndarray, y: np.ndarray, init: Params, batch_size: int | None) -> Runner:
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -249,7 +257,7 @@ def sklearn_runner(X, y, init, batch_size):
     return run
 
 
-def micrograd_runner(X, y, init):
+def micrograd_runner(X: np.ndarray, y: np.ndarray, init: Params) -> Runner:
     """micrograd's scalar autograd; the loss node is written like its own ops (value and
     local derivative), since micrograd has no exp or log."""
     from micrograd.engine import Value
@@ -303,7 +311,7 @@ def release_free_memory() -> None:
         pass
 
 
-def measure(runners: dict[str, Callable], budget: float, rounds: int) -> dict[str, dict]:
+def measure(runners: dict[str, Runner], budget: float, rounds: int) -> dict[str, dict]:
     """Time every runner over ``rounds`` interleaved rounds (engine after engine, round
     after round), so that a burst of load from elsewhere hits all engines alike."""
     plans = {}
@@ -443,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         X, y, init = make_problem(case["n"], dtype)
         lower = max(X.nbytes / bandwidth, row_flops * case["n"] / rate)
         label = f"{case['mode']} N={case['n']:.0e} {case['dtype']}"
-        runners: dict[str, Callable] = {
+        runners: dict[str, Runner] = {
             "fused": backprop_lab_runner("fused", X, y, init, case["batch_size"]),
             "reference": backprop_lab_runner("reference", X, y, init, case["batch_size"]),
             "torch": torch_runner(X, y, init, case["batch_size"], threads),
