@@ -109,7 +109,9 @@ def test_saturated_logits_give_finite_loss_and_gradients():
     z = np.array([[1e4], [-1e4], [30.0], [-30.0]])
     y = np.array([[0.0], [1.0], [1.0], [0.0]])
     loss = get_loss("bce")
-    with np.errstate(all="raise"):
+    with np.errstate(
+        over="raise", divide="raise", invalid="raise"
+    ):  # underflow to 0 is exact enough
         value = loss.forward(z, y)
         grad = loss.backward()
     expected = torch.nn.functional.binary_cross_entropy_with_logits(

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy, get_loss
 from .nn.model import Sequential
@@ -30,6 +30,9 @@ from .validation import (
     check_features,
     check_sample_weight,
 )
+
+#: The values of ``train(engine=...)``.
+ENGINES = ("auto", "reference", "fused")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -110,6 +113,7 @@ def train(
     divergence_factor: float | None = 10.0,
     callback: Callable[[int, Sequential, History], bool | None] | None = None,
     progress: bool = False,
+    engine: str = "auto",
 ) -> History:
     """Train ``model`` in place and return its History.
 
@@ -118,6 +122,19 @@ def train(
     the first epoch's) stops training with ``status='diverged'``, or raises
     :class:`TrainingDiverged` when ``on_divergence='raise'``. ``callback(epoch, model,
     history)`` runs after each epoch; returning True stops training.
+
+    ``engine`` chooses how each epoch is computed. ``"reference"`` runs the NumPy layers
+    of :mod:`backprop_lab.nn` batch by batch, the code to read. ``"fused"`` runs the
+    compiled kernels of :mod:`backprop_lab.fused`: the same rows, batches, shuffles,
+    updates and divergence checks, computed block by block in one pass over X; it
+    raises ValueError for a model, loss or optimiser it does not implement (Dense layers
+    with ReLU, LeakyReLU, Tanh or Sigmoid; bce, softmax, mse; GradientDescent, Momentum,
+    Adam). ``"auto"`` (the default) uses ``"fused"`` when it applies and the network has
+    at most ``fused.AUTO_MAX_PARAMETERS`` parameters (beyond that the reference engine's
+    matrix products are faster), and ``"reference"`` otherwise. Both give the same
+    numbers: the test suite holds float64 losses and gradients to 1e-12 relative and float32 to 1e-5 over 50 epochs. ``History.engine``
+    says which one ran. The first fused call in a fresh installation compiles the
+    kernels (tens of seconds); they are cached on disk afterwards.
     """
     if on_divergence not in ("stop", "raise"):
         raise ValueError("on_divergence must be 'stop' or 'raise'")
@@ -125,6 +142,8 @@ def train(
         raise ValueError(f"epochs must be >= 0; got {epochs}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer or None; got {batch_size}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
     loss = get_loss(loss)
     optimizer = optimizer or GradientDescent(0.01)
     X = check_features(X, n_features=model.n_inputs, dtype=model.dtype)
@@ -135,43 +154,48 @@ def train(
             validation_data[0], n_features=model.n_inputs, name="X_val", dtype=model.dtype
         )
         y_val = prepare_targets(loss, validation_data[1], X_val.shape[0], model.n_outputs)
+    fused = None
+    if engine != "reference":
+        from .fused import FusedTrainer, fused_support, prefers_fused
+
+        unsupported = fused_support(model, loss, optimizer)
+        if unsupported is None and (engine == "fused" or prefers_fused(model)):
+            fused = FusedTrainer(
+                model,
+                X,
+                y,
+                loss,
+                optimizer,
+                l2=l2,
+                sample_weight=w,
+                backprop=backprop,
+                track_gradients=track_gradients,
+            )
+        elif engine == "fused":
+            raise ValueError(f"engine='fused' does not apply: {unsupported}")
     rng = np.random.default_rng(seed)
     n = X.shape[0]
-    history = History()
+    history = History(engine="reference" if fused is None else "fused")
 
     for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress):
         if validation_data is not None:
-            z_val = model.forward(X_val)
-            history.val_loss.append(loss.forward(z_val, y_val) + _penalty(model, l2))
-            history.val_accuracy.append(loss.accuracy(z_val, y_val))
-        # Shuffle only when learning: forward-only epochs then sum the same batches in the
-        # same order, so their loss is bit-for-bit constant.
-        shuffle = backprop and batch_size is not None and batch_size < n
-        order = rng.permutation(n) if shuffle else None
-        step = n if batch_size is None else min(batch_size, n)
-        epoch_loss = epoch_acc = 0.0
-        grad_sums: dict[str, np.ndarray] = {}
-        reason = None
-        for start in range(0, n, step):
-            idx = slice(start, start + step) if order is None else order[start : start + step]
-            Xb, yb = X[idx], y[idx]
-            wb = None if w is None else w[idx]
-            share = (Xb.shape[0] / n) if w is None else (wb.sum() / w.sum())
-            if backprop:
-                value, grads = model.loss_and_gradients(Xb, yb, loss, l2=l2, sample_weight=wb)
-                reason = _divergence(value, None, None) or _nonfinite(grads)
+            if fused is None:
+                z_val = model.forward(X_val)
+                val_loss, val_acc = loss.forward(z_val, y_val), loss.accuracy(z_val, y_val)
             else:
-                value = loss.forward(model.forward(Xb), yb, wb) + _penalty(model, l2)
-                reason = _divergence(value, None, None)
-            if reason is not None:
-                break
-            epoch_loss += share * value
-            epoch_acc += share * loss.accuracy(loss.z, yb, wb)
-            if backprop:
-                if track_gradients:
-                    for name, g in grads.items():
-                        grad_sums[name] = grad_sums.get(name, 0.0) + share * g
-                optimizer.step(model.params, grads)
+                val_loss, val_acc = fused.evaluate(X_val, y_val)
+            history.val_loss.append(val_loss + _penalty(model, l2))
+            history.val_accuracy.append(val_acc)
+        # Shuffle only when learning. A forward-only epoch runs as one full batch, so its
+        # loss is bit-for-bit the same every epoch.
+        minibatch = backprop and batch_size is not None and batch_size < n
+        order = rng.permutation(n) if minibatch else None
+        if fused is None:
+            epoch_loss, epoch_acc, grad_sums, reason = _reference_epoch(
+                model, X, y, w, loss, optimizer, order, batch_size, l2, backprop, track_gradients
+            )
+        else:
+            epoch_loss, epoch_acc, grad_sums, reason = fused.epoch(order, batch_size or n)
 
         first = history.loss[0] if history.loss else None
         reason = reason or _divergence(epoch_loss, first, divergence_factor)
@@ -193,6 +217,52 @@ def train(
         if callback is not None and callback(epoch, model, history):
             break
     return history
+
+
+def _reference_epoch(
+    model: Sequential,
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    loss: Loss,
+    optimizer: Optimizer,
+    order: np.ndarray | None,
+    batch_size: int | None,
+    l2: float,
+    backprop: bool,
+    track_gradients: bool,
+) -> tuple[float, float, dict[str, np.ndarray], str | None]:
+    """One epoch with the NumPy engine: (loss, accuracy, share-weighted gradient sums, reason).
+
+    ``order`` is the epoch's permutation of the rows (None: one full batch). A batch with
+    a non-finite objective or gradient ends the epoch before its update, with the reason.
+    """
+    n = X.shape[0]
+    step = n if order is None else batch_size
+    epoch_loss = epoch_acc = 0.0
+    grad_sums: dict[str, np.ndarray] = {}
+    reason = None
+    for start in range(0, n, step):
+        idx = slice(None) if order is None else order[start : start + step]
+        Xb, yb = X[idx], y[idx]
+        wb = None if w is None else w[idx]
+        share = (Xb.shape[0] / n) if w is None else (wb.sum() / w.sum())
+        if backprop:
+            value, grads = model.loss_and_gradients(Xb, yb, loss, l2=l2, sample_weight=wb)
+            reason = _divergence(value, None, None) or _nonfinite(grads)
+        else:
+            value = loss.forward(model.forward(Xb), yb, wb) + _penalty(model, l2)
+            reason = _divergence(value, None, None)
+        if reason is not None:
+            break
+        epoch_loss += share * value
+        epoch_acc += share * loss.accuracy(loss.z, yb, wb)
+        if backprop:
+            if track_gradients:
+                for name, g in grads.items():
+                    grad_sums[name] = grad_sums.get(name, 0.0) + share * g
+            optimizer.step(model.params, grads)
+    return epoch_loss, epoch_acc, grad_sums, reason
 
 
 def _penalty(model: Sequential, l2: float) -> float:

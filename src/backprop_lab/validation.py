@@ -35,6 +35,10 @@ class InputError(ValueError):
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
 
 
+#: Rows per block in the finiteness check of check_features.
+_FINITE_CHECK_ROWS = 65536
+
+
 def check_features(
     X: ArrayLike,
     *,
@@ -59,11 +63,14 @@ def check_features(
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name} must be numeric; got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        what = "NaN" if np.isnan(arr[row, col]) else "infinity"
-        raise ValueError(f"{name} contains {what} at row {row}, column {col}")
+    # Blocks of rows, so that the check needs a small temporary whatever N is.
+    for start in range(0, arr.shape[0], _FINITE_CHECK_ROWS):
+        finite = np.isfinite(arr[start : start + _FINITE_CHECK_ROWS])
+        if not finite.all():
+            row, col = (int(i) for i in np.argwhere(~finite)[0])
+            row += start
+            what = "NaN" if np.isnan(arr[row, col]) else "infinity"
+            raise ValueError(f"{name} contains {what} at row {row}, column {col}")
     return arr
 
 
