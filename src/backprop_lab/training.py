@@ -147,13 +147,14 @@ def train(
     loss = get_loss(loss)
     optimizer = optimizer or GradientDescent(0.01)
     X = check_features(X, n_features=model.n_inputs, dtype=model.dtype)
-    y = prepare_targets(loss, y, X.shape[0], model.n_outputs)
+    y = _as_model_dtype(prepare_targets(loss, y, X.shape[0], model.n_outputs), model)
     w = check_sample_weight(sample_weight, X.shape[0])
     if validation_data is not None:
         X_val = check_features(
             validation_data[0], n_features=model.n_inputs, name="X_val", dtype=model.dtype
         )
         y_val = prepare_targets(loss, validation_data[1], X_val.shape[0], model.n_outputs)
+        y_val = _as_model_dtype(y_val, model)
     fused = None
     if engine != "reference":
         from .fused import FusedTrainer, fused_support, prefers_fused
@@ -263,6 +264,11 @@ def _reference_epoch(
                     grad_sums[name] = grad_sums.get(name, 0.0) + share * g
             optimizer.step(model.params, grads)
     return epoch_loss, epoch_acc, grad_sums, reason
+
+
+def _as_model_dtype(y: np.ndarray, model: Sequential) -> np.ndarray:
+    """Float targets in the model's dtype, so a float32 model computes in float32."""
+    return y.astype(model.dtype, copy=False) if y.dtype.kind == "f" else y
 
 
 def _penalty(model: Sequential, l2: float) -> float:
