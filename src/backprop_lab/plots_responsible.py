@@ -94,6 +94,30 @@ def importance_figure(
     return fig
 
 
+def _interval_bars(ax, x: np.ndarray, rows: pd.DataFrame, k: int, n: int, label: str) -> None:
+    """The k-th of n bars side by side at each x: rows' value, error bars ci_low to ci_high."""
+    value = rows["value"].to_numpy(dtype=float)
+    err = np.vstack(
+        [
+            np.nan_to_num(value - rows["ci_low"].to_numpy(dtype=float)),
+            np.nan_to_num(rows["ci_high"].to_numpy(dtype=float) - value),
+        ]
+    )
+    width = 0.8 / n
+    ax.bar(
+        x + (k - (n - 1) / 2) * width,
+        value,
+        width,
+        yerr=err,
+        capsize=3,
+        color=OKABE_ITO[_SERIES[k % len(_SERIES)]],
+        hatch=_HATCHES[k % len(_HATCHES)],
+        edgecolor="white",
+        error_kw={"ecolor": "black", "elinewidth": 1},
+        label=label,
+    )
+
+
 def audit_figure(
     audit_table: pd.DataFrame,
     metrics: Sequence[str] = ("selection_rate", "true_positive_rate", "false_positive_rate"),
@@ -116,26 +140,10 @@ def audit_figure(
         figsize=(max(6.0, 1.3 * len(groups) * len(present) / 2 + 3), 4.2), layout="constrained"
     )
     ax = fig.add_subplot()
-    width = 0.8 / len(present)
     x = np.arange(len(groups))
     for k, metric in enumerate(present):
         sub = rows[rows["metric"] == metric].set_index("group").reindex(groups)
-        value = sub["value"].to_numpy(dtype=float)
-        lo = sub["ci_low"].to_numpy(dtype=float)
-        hi = sub["ci_high"].to_numpy(dtype=float)
-        err = np.vstack([np.nan_to_num(value - lo), np.nan_to_num(hi - value)])
-        ax.bar(
-            x + (k - (len(present) - 1) / 2) * width,
-            value,
-            width,
-            yerr=err,
-            capsize=3,
-            color=OKABE_ITO[_SERIES[k % len(_SERIES)]],
-            hatch=_HATCHES[k % len(_HATCHES)],
-            edgecolor="white",
-            error_kw={"ecolor": "black", "elinewidth": 1},
-            label=_PLAIN_NAMES.get(metric, metric),
-        )
+        _interval_bars(ax, x, sub, k, len(present), label=_PLAIN_NAMES.get(metric, metric))
     ax.set_xticks(x, groups)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("rate")
@@ -226,30 +234,11 @@ def planted_bias_figure(
     first = audits[labels[0]]
     groups = list(dict.fromkeys(first.loc[first["scope"] == "group", "group"].astype(str).tolist()))
     x = np.arange(len(groups))
-    width = 0.8 / len(labels)
     for k, label in enumerate(labels):
         table = audits[label]
         rows = table[(table["scope"] == "group") & (table["metric"] == "selection_rate")]
         rows = rows.set_index(rows["group"].astype(str)).reindex(groups)
-        value = rows["value"].to_numpy(dtype=float)
-        err = np.vstack(
-            [
-                np.nan_to_num(value - rows["ci_low"].to_numpy(dtype=float)),
-                np.nan_to_num(rows["ci_high"].to_numpy(dtype=float) - value),
-            ]
-        )
-        left.bar(
-            x + (k - (len(labels) - 1) / 2) * width,
-            value,
-            width,
-            yerr=err,
-            capsize=3,
-            color=OKABE_ITO[_SERIES[k % len(_SERIES)]],
-            hatch=_HATCHES[k % len(_HATCHES)],
-            edgecolor="white",
-            error_kw={"ecolor": "black", "elinewidth": 1},
-            label=label,
-        )
+        _interval_bars(left, x, rows, k, len(labels), label=label)
     left.set_xticks(x, [f"group {g}" for g in groups])
     left.set_ylabel("approval rate")
     left.set_ylim(0, 1.05)
