@@ -10,7 +10,7 @@ import pytest
 
 from backprop_lab import experiments, plots, report
 from backprop_lab.experiments import Config
-from backprop_lab.report import FigureSpec, Section, Table
+from backprop_lab.report_sections import FigureSpec, Section, Table
 from backprop_lab.validation import InputError
 
 TINY = Config(
