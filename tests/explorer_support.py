@@ -82,3 +82,19 @@ def engine_run(
             divergence_factor=None,
         )
     return run
+
+
+def reference_history(epochs: int = 20, lr: float = 0.5):
+    """A fresh default session's run trained ``epochs`` times by the engine, and its History."""
+    from backprop_lab.optim import GradientDescent
+    from backprop_lab.training import train
+
+    run = engine_run()
+    return run, train(
+        run.model,
+        run.X_train,
+        run.y_train,
+        optimizer=GradientDescent(lr),
+        epochs=epochs,
+        validation_data=(run.X_test, run.y_test),
+    )

@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from explorer_support import api, engine_run, new_session
+from explorer_support import api, engine_run, new_session, reference_history
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -111,15 +111,7 @@ def test_new_session_takes_every_config_field(client):
 def test_step_records_exactly_what_train_records(client, sid):
     status, reply = api(client, "POST", f"/api/session/{sid}/step", {"epochs": 20})
     assert status == 200
-    run = engine_run()
-    history = train(
-        run.model,
-        run.X_train,
-        run.y_train,
-        optimizer=GradientDescent(0.5),
-        epochs=20,
-        validation_data=(run.X_test, run.y_test),
-    )
+    run, history = reference_history(epochs=20)
     assert reply["history"]["epoch"] == list(range(20))
     assert reply["history"]["loss"] == history.loss
     assert reply["history"]["val_loss"] == history.val_loss

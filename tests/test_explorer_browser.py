@@ -15,11 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from explorer_support import engine_run
+from explorer_support import engine_run, reference_history
 
 from backprop_lab.explorer.server import ExplorerServer
-from backprop_lab.optim import GradientDescent
-from backprop_lab.training import train
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -128,15 +126,7 @@ def test_twenty_epochs_make_the_loss_fall(tab):
     assert tab.page.locator("#m-epoch").inner_text() == "19"
     last = tab.page.locator("#m-train-loss").inner_text()
     # the displayed numbers are the engine's, and the loss falls
-    run = engine_run()
-    history = train(
-        run.model,
-        run.X_train,
-        run.y_train,
-        optimizer=GradientDescent(0.5),
-        epochs=20,
-        validation_data=(run.X_test, run.y_test),
-    )
+    _, history = reference_history(epochs=20)
     assert first == f"{history.loss[0]:.6f}" and last == f"{history.loss[19]:.6f}"
     assert float(last) < float(first) - 0.25
     assert tab.page.locator("#m-test-loss").inner_text() == f"{history.val_loss[19]:.6f}"
