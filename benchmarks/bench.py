@@ -42,10 +42,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import numba  # noqa: E402
 
-from backprop_lab.fused import get_threads  # noqa: E402
+from backprop_lab.engine.fused import get_threads  # noqa: E402
+from backprop_lab.engine.training import train  # noqa: E402
 from backprop_lab.nn import mlp  # noqa: E402
-from backprop_lab.optim import GradientDescent  # noqa: E402
-from backprop_lab.training import train  # noqa: E402
+from backprop_lab.nn.optim import GradientDescent  # noqa: E402
 
 N_INPUTS, HIDDEN, LR = 7, 8, 0.1
 Params = dict[str, np.ndarray]
@@ -347,7 +347,7 @@ import json, time
 t0 = time.perf_counter()
 import numpy as np
 from backprop_lab.nn import mlp
-from backprop_lab.training import train
+from backprop_lab.engine.training import train
 t1 = time.perf_counter()
 out = {"import_s": t1 - t0}
 X, y = np.random.default_rng(0).standard_normal((100, 7)), np.arange(100) % 2

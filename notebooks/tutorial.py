@@ -30,7 +30,9 @@ import io
 import numpy as np
 from IPython.display import Image, display
 
-from backprop_lab import experiments, plots, textbook
+from backprop_lab import textbook
+from backprop_lab.tutorial import experiments
+from backprop_lab.tutorial import figures as plots
 
 
 def show(fig):
@@ -167,4 +169,4 @@ show(plots.inside_backprop(inside))
 #
 # `backprop-lab reproduce` runs all of this at full size and writes
 # `backprop-lab-report/report.html`, `metrics.json` and every figure as PNG and SVG.
-# From Python: `backprop_lab.report.reproduce(experiments.Config(), "backprop-lab-report")`.
+# From Python: `backprop_lab.tutorial.report.reproduce(experiments.Config(), "backprop-lab-report")`.

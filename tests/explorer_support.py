@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from backprop_lab.data import Standardizer, make_credit_risk, stratified_split
+from backprop_lab.engine.training import train
 from backprop_lab.nn import mlp
-from backprop_lab.optim import GradientDescent
-from backprop_lab.training import train
+from backprop_lab.nn.optim import GradientDescent
 
 
 def new_session(client, **config) -> dict:
@@ -86,8 +86,8 @@ def engine_run(
 
 def reference_history(epochs: int = 20, lr: float = 0.5):
     """A fresh default session's run trained ``epochs`` times by the engine, and its History."""
-    from backprop_lab.optim import GradientDescent
-    from backprop_lab.training import train
+    from backprop_lab.engine.training import train
+    from backprop_lab.nn.optim import GradientDescent
 
     run = engine_run()
     return run, train(

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from backprop_lab.atomic import atomic_write, atomic_write_text
+from backprop_lab._util.atomic import atomic_write, atomic_write_text
 
 
 def mode(path):

@@ -10,7 +10,8 @@ from scipy.special import expit
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import log_loss
 
-from backprop_lab.calibration import (
+from backprop_lab._util.validation import InputError
+from backprop_lab.classifier.calibration import (
     PlattScaling,
     TemperatureScaling,
     brier_score,
@@ -22,11 +23,10 @@ from backprop_lab.calibration import (
     reliability_curve,
 )
 from backprop_lab.data import Standardizer, make_credit_risk, stratified_split
+from backprop_lab.engine.training import train
 from backprop_lab.nn import mlp
-from backprop_lab.optim import GradientDescent
-from backprop_lab.plots_responsible import reliability_figure, save_figure
-from backprop_lab.training import train
-from backprop_lab.validation import InputError
+from backprop_lab.nn.optim import GradientDescent
+from backprop_lab.responsible.figures import reliability_figure, save_figure
 
 
 def _logistic_sample(n: int, seed: int, spread: float = 1.5) -> tuple[np.ndarray, np.ndarray]:

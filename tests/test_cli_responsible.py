@@ -13,8 +13,8 @@ from scipy.special import expit
 from backprop_lab import load_model
 from backprop_lab.cli import main
 from backprop_lab.data import make_credit_risk
-from backprop_lab.model_audit import audit_model
-from backprop_lab.tabular import read_csv
+from backprop_lab.data.tabular import read_csv
+from backprop_lab.responsible.audit import audit_model
 
 
 def _strict_json(text: str) -> dict:

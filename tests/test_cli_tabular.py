@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from backprop_lab import fit_tabular, load_model
+from backprop_lab.classifier.metrics import credit_metrics
+from backprop_lab.classifier.tabular_model import TabularModel
 from backprop_lab.cli import main
 from backprop_lab.data import make_credit_risk
-from backprop_lab.metrics import credit_metrics
-from backprop_lab.tabular import DataWarning, read_csv
-from backprop_lab.tabular_model import TabularModel
+from backprop_lab.data.tabular import DataWarning, read_csv
 
 PURPOSES = ["car", "home", "study", "business"]
 

@@ -64,9 +64,9 @@ def test_multiclass_uses_softmax_and_string_labels():
 
 def test_docstring_states_both_output_gradients():
     doc = BackpropClassifier.__module__
-    import backprop_lab.estimator as module
+    import backprop_lab.classifier.estimator as module
 
-    assert doc == "backprop_lab.estimator"
+    assert doc == "backprop_lab.classifier.estimator"
     assert "dl/dz = p - y" in module.__doc__
     assert "dl/dz = p - onehot(y)" in module.__doc__
     # ... and the losses it points to implement exactly those

@@ -8,7 +8,7 @@ trained with momentum. max_epochs is lowered to keep the run short.
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from backprop_lab.estimator import BackpropClassifier
+from backprop_lab.classifier.estimator import BackpropClassifier
 
 ESTIMATORS = [
     BackpropClassifier(max_epochs=200, random_state=0),

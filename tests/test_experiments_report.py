@@ -8,10 +8,11 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from backprop_lab import experiments, plots, report
-from backprop_lab.experiments import Config
-from backprop_lab.report_sections import FigureSpec, Section, Table
-from backprop_lab.validation import InputError
+from backprop_lab._util.validation import InputError
+from backprop_lab.tutorial import experiments, report
+from backprop_lab.tutorial import figures as plots
+from backprop_lab.tutorial.experiments import Config
+from backprop_lab.tutorial.sections import FigureSpec, Section, Table
 
 TINY = Config(
     n=300,

@@ -14,7 +14,10 @@ from backprop_lab.data import (
     Standardizer,
     make_credit_risk,
 )
-from backprop_lab.explain import (
+from backprop_lab.engine.training import train
+from backprop_lab.nn import mlp
+from backprop_lab.nn.optim import Adam, GradientDescent
+from backprop_lab.responsible.attributions import (
     attributions_by_feature,
     global_importance,
     gradient_times_input,
@@ -27,10 +30,7 @@ from backprop_lab.explain import (
     to_original_units,
     top_reasons,
 )
-from backprop_lab.nn import mlp
-from backprop_lab.optim import Adam, GradientDescent
-from backprop_lab.plots_responsible import importance_figure, save_figure
-from backprop_lab.training import train
+from backprop_lab.responsible.figures import importance_figure, save_figure
 
 
 def _credit(n: int = 1500, seed: int = 0):

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backprop_lab.data import FEATURES, bayes_optimal_accuracy, bayes_optimal_log_loss
+from backprop_lab.engine.training import train
 from backprop_lab.explorer import params as P
 from backprop_lab.explorer.server import create_app
 from backprop_lab.explorer.sessions import Session
-from backprop_lab.optim import GradientDescent
-from backprop_lab.training import train
+from backprop_lab.nn.optim import GradientDescent
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from fairlearn.metrics import (
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
+from backprop_lab._util.validation import InputError
 from backprop_lab.data import (
     FEATURES,
     GROUP_COLUMN,
@@ -27,8 +28,11 @@ from backprop_lab.data import (
     planted_approval_gap,
     stratified_split,
 )
-from backprop_lab.explain import attributions_by_feature, integrated_gradients
-from backprop_lab.fairness import (
+from backprop_lab.engine.training import train
+from backprop_lab.nn import mlp
+from backprop_lab.nn.optim import GradientDescent
+from backprop_lab.responsible.attributions import attributions_by_feature, integrated_gradients
+from backprop_lab.responsible.fairness import (
     _across,
     _replicate_rates,
     age_adverse_check,
@@ -37,11 +41,7 @@ from backprop_lab.fairness import (
     audit_records,
     audit_to_json,
 )
-from backprop_lab.nn import mlp
-from backprop_lab.optim import GradientDescent
-from backprop_lab.plots_responsible import audit_figure, save_figure
-from backprop_lab.training import train
-from backprop_lab.validation import InputError
+from backprop_lab.responsible.figures import audit_figure, save_figure
 
 # A tiny example worked by hand (threshold 0.5: approved when p < 0.5).
 #   group A: default [1, 0, 0, 1], p [0.8, 0.3, 0.6, 0.4] -> approved [0, 1, 0, 1]

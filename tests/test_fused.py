@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from backprop_lab import textbook
-from backprop_lab.fused import (
+from backprop_lab._util.validation import check_features
+from backprop_lab.engine.fused import (
     AUTO_MAX_PARAMETERS,
     _exp_nonpositive,
     _log1p_unit,
@@ -31,12 +32,11 @@ from backprop_lab.fused import (
     predict_logits,
     set_threads,
 )
+from backprop_lab.engine.training import TrainingDiverged, prepare_targets, train
 from backprop_lab.nn import Dense, ReLU, Sequential, Sigmoid, Tanh, get_loss, mlp
 from backprop_lab.nn.layers import Layer
 from backprop_lab.nn.losses import BinaryCrossEntropy
-from backprop_lab.optim import Adam, GradientDescent, Momentum
-from backprop_lab.training import TrainingDiverged, prepare_targets, train
-from backprop_lab.validation import check_features
+from backprop_lab.nn.optim import Adam, GradientDescent, Momentum
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -462,8 +462,8 @@ MEMORY_SCRIPT = """
 import json, resource, sys
 import numpy as np
 from backprop_lab.nn import mlp
-from backprop_lab.optim import GradientDescent
-from backprop_lab.training import train
+from backprop_lab.nn.optim import GradientDescent
+from backprop_lab.engine.training import train
 
 n = int(sys.argv[1])
 warm = mlp(7, dtype=np.float32)  # load the compiled kernels before the baseline

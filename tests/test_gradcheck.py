@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from backprop_lab.gradcheck import GOOD, gradient_check, relative_error
+from backprop_lab.engine.gradcheck import GOOD, gradient_check, relative_error
+from backprop_lab.engine.training import train
 from backprop_lab.nn import mlp
 from backprop_lab.nn.layers import Dense, ReLU
 from backprop_lab.nn.losses import BinaryCrossEntropy
 from backprop_lab.nn.model import Sequential
-from backprop_lab.optim import GradientDescent
-from backprop_lab.training import train
+from backprop_lab.nn.optim import GradientDescent
 
 
 def test_relative_error_formula():

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
 
-from backprop_lab.metrics import (
+from backprop_lab.classifier.figures import plot_credit_curves
+from backprop_lab.classifier.metrics import (
     credit_metrics,
     decile_table,
     format_credit_metrics,
     multiclass_metrics,
-    plot_credit_curves,
 )
 
 

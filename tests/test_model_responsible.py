@@ -13,13 +13,17 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 
 from backprop_lab import fit_tabular, load_model
-from backprop_lab.calibration import PlattScaling, TemperatureScaling, log_loss_from_logits
+from backprop_lab._util.validation import InputError
+from backprop_lab.classifier.calibration import (
+    PlattScaling,
+    TemperatureScaling,
+    log_loss_from_logits,
+)
 from backprop_lab.data import make_credit_risk
-from backprop_lab.explain import gradient_times_input
-from backprop_lab.fairness import audit
-from backprop_lab.model_audit import MAX_GROUPS, audit_model, group_labels
-from backprop_lab.model_explain import explain_model, model_attributions
-from backprop_lab.validation import InputError
+from backprop_lab.responsible.attributions import gradient_times_input
+from backprop_lab.responsible.audit import MAX_GROUPS, audit_model, group_labels
+from backprop_lab.responsible.explain import explain_model, model_attributions
+from backprop_lab.responsible.fairness import audit
 
 PURPOSES = ["business", "car", "home", "study"]
 

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from backprop_lab import TabularModel, fit_tabular, load_model
-from backprop_lab.data import make_credit_risk
-from backprop_lab.modelio import (
+from backprop_lab.classifier.modelio import (
     SCHEMA_VERSION,
     ModelFileError,
     metadata_digest,
     read_model_file,
     write_model_file,
 )
+from backprop_lab.data import make_credit_risk
 from backprop_lab.nn import Sequential
 
 

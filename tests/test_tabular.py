@@ -14,7 +14,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from backprop_lab.tabular import (
+from backprop_lab._util.validation import InputError
+from backprop_lab.data.tabular import (
     DataWarning,
     Preprocessor,
     check_labels,
@@ -25,7 +26,6 @@ from backprop_lab.tabular import (
     read_header,
     to_numbers,
 )
-from backprop_lab.validation import InputError
 
 
 def loans(n=200, seed=0, missing=False):

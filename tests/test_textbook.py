@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from backprop_lab import textbook as tb
+from backprop_lab.engine.training import train
 from backprop_lab.nn import mlp
-from backprop_lab.optim import GradientDescent
-from backprop_lab.training import train
+from backprop_lab.nn.optim import GradientDescent
 
 
 @pytest.mark.parametrize("scale", [0.01, 0.5])

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from backprop_lab.engine.training import TrainingDiverged, train
 from backprop_lab.nn import mlp
-from backprop_lab.optim import Adam, GradientDescent, Momentum, get_optimizer
-from backprop_lab.training import TrainingDiverged, train
+from backprop_lab.nn.optim import Adam, GradientDescent, Momentum, get_optimizer
 
 
 def test_forward_only_never_changes_weights(linear_data):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from backprop_lab.gradcheck import gradient_check
+from backprop_lab.engine.gradcheck import gradient_check
+from backprop_lab.engine.training import train
 from backprop_lab.nn import mlp
-from backprop_lab.training import train
 
 
 @pytest.fixture

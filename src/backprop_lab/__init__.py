@@ -6,11 +6,11 @@ __version__ = "0.1.0"
 
 # Heavier front ends load on first use, so `import backprop_lab` stays quick.
 _LAZY = {
-    "BackpropClassifier": ("estimator", "BackpropClassifier"),
-    "TabularModel": ("tabular_model", "TabularModel"),
-    "fit_tabular": ("tabular_model", "fit_tabular"),
-    "load_model": ("tabular_model", "load_model"),
-    "credit_metrics": ("metrics", "credit_metrics"),
+    "BackpropClassifier": ("classifier.estimator", "BackpropClassifier"),
+    "TabularModel": ("classifier.tabular_model", "TabularModel"),
+    "fit_tabular": ("classifier.tabular_model", "fit_tabular"),
+    "load_model": ("classifier.tabular_model", "load_model"),
+    "credit_metrics": ("classifier.metrics", "credit_metrics"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -37,7 +37,7 @@ from scipy.special import expit, log_expit
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 
-from .validation import check_labels_and_scores
+from .._util.validation import check_labels_and_scores
 
 STRATEGIES = ("uniform", "quantile")
 

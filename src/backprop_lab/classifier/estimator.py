@@ -54,10 +54,10 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .nn import ACTIVATIONS, Sequential, get_loss, mlp
-from .optim import OPTIMIZERS, get_optimizer
-from .training import train
-from .validation import check_sample_weight
+from .._util.validation import check_sample_weight
+from ..engine.training import train
+from ..nn import ACTIVATIONS, Sequential, get_loss, mlp
+from ..nn.optim import OPTIMIZERS, get_optimizer
 
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
 MIN_VALIDATION_ROWS = 20

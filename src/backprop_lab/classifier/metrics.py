@@ -16,31 +16,26 @@ Nothing here knows about networks: any front end passes (y, p).
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import ks_2samp
-from sklearn.calibration import calibration_curve
 from sklearn.metrics import (
     accuracy_score,
     brier_score_loss,
     confusion_matrix,
     log_loss,
     roc_auc_score,
-    roc_curve,
 )
 
-from .atomic import atomic_write_bytes
 from .calibration import expected_calibration_error
 
 #: Equal-width bins of p for the expected calibration error.
 ECE_BINS = 10
 
 
-def _check(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def check_binary_scores(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as 0/1 int64 and probabilities as float64, both 1-D and of equal length."""
     y = np.asarray(y)
     p = np.asarray(p, dtype=np.float64)
     if y.ndim != 1 or p.ndim != 1 or y.shape != p.shape:
@@ -60,7 +55,7 @@ def decile_table(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
     Decile 1 holds the lowest scores. Columns: rows, score range, mean predicted
     probability of default, observed default rate, and defaults.
     """
-    y, p = _check(y, p)
+    y, p = check_binary_scores(y, p)
     order = np.argsort(p, kind="stable")
     groups = np.array_split(order, min(n_bins, len(p)))
     rows = []
@@ -91,7 +86,7 @@ def credit_metrics(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> dict:
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1; got {threshold}")
-    y, p = _check(y, p)
+    y, p = check_binary_scores(y, p)
     both = 0 < y.sum() < y.size
     predicted = (p >= threshold).astype(np.int64)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, predicted, labels=[0, 1]).ravel())
@@ -188,49 +183,3 @@ def format_multiclass_metrics(m: dict) -> str:
     ]
     lines += ["  " + " ".join(f"{v:>8d}" for v in row) for row in m["confusion_matrix"]]
     return "\n".join(lines)
-
-
-def plot_credit_curves(
-    y: ArrayLike, p: ArrayLike, path: str | Path, *, title: str | None = None
-) -> None:
-    """Write a PNG with the ROC curve and the calibration curve (10 quantile bins).
-
-    The file is written atomically.
-    """
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
-
-    y, p = _check(y, p)
-    if not 0 < y.sum() < y.size:
-        raise ValueError("curves need both defaults and non-defaults among the rows")
-    fpr, tpr, _ = roc_curve(y, p)
-    auc = roc_auc_score(y, p)
-    observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
-    fig = Figure(figsize=(10, 4.5))
-    left, right = fig.subplots(1, 2)
-    left.plot(fpr, tpr, label=f"model (AUC {auc:.3f}, Gini {2 * auc - 1:.3f})")
-    left.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
-    left.set(
-        xlabel="false positive rate",
-        ylabel="true positive rate",
-        title="ROC curve",
-        xlim=(0, 1),
-        ylim=(0, 1),
-    )
-    left.legend(loc="lower right")
-    top = float(max(predicted.max(), observed.max())) * 1.05
-    right.plot([0, top], [0, top], linestyle="--", color="grey", label="perfect calibration")
-    right.plot(predicted, observed, marker="o", label="model (deciles of score)")
-    right.set(
-        xlabel="mean predicted probability of default",
-        ylabel="observed default rate",
-        title="Calibration",
-        xlim=(0, top),
-        ylim=(0, top),
-    )
-    right.legend(loc="upper left")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    atomic_write_bytes(path, buffer.getvalue())

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
-from .validation import InputError
+from .._util.atomic import atomic_write
+from .._util.validation import InputError
 
 FORMAT = "backprop-lab model"
 #: The newest layout this code reads; bump it when the layout changes.

@@ -29,19 +29,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from . import __version__
-from .atomic import atomic_write
-from .calibration import (
-    Calibrator,
-    calibrator_from_dict,
-    fit_calibrator,
-    log_loss_from_logits,
-)
-from .estimator import BackpropClassifier
-from .metrics import credit_metrics, multiclass_metrics
-from .modelio import read_model_file, write_model_file
-from .nn import Sequential, mlp
-from .tabular import (
+from .. import __version__
+from .._util.atomic import atomic_write
+from .._util.validation import InputError
+from ..data.tabular import (
     DataWarning,
     Preprocessor,
     check_complete,
@@ -55,7 +46,16 @@ from .tabular import (
     warn_unseen,
     with_numbers,
 )
-from .validation import InputError
+from ..nn import Sequential, mlp
+from .calibration import (
+    Calibrator,
+    calibrator_from_dict,
+    fit_calibrator,
+    log_loss_from_logits,
+)
+from .estimator import BackpropClassifier
+from .metrics import credit_metrics, multiclass_metrics
+from .modelio import read_model_file, write_model_file
 
 #: Post-hoc calibration methods of ``fit_tabular(calibrate=...)``.
 CALIBRATION_CHOICES = ("none", "platt", "temperature")

@@ -11,17 +11,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cli_reproduce, cli_responsible, cli_tabular
-from .explorer.command import register as register_explore
-from .validation import InputError
+from .. import __version__
+from .._util.validation import InputError
+from . import explore, reproduce, responsible, tabular
 
 #: Exit status for bad input or a failed check that the user can fix.
 EXIT_USAGE = 2
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .atomic import atomic_write
-    from .data import make_credit_risk
+    from .._util.atomic import atomic_write
+    from ..data.synthetic import make_credit_risk
 
     if args.n < 1:
         raise InputError(f"--n must be at least 1; got {args.n}")
@@ -37,11 +37,11 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
-    from .data import Standardizer, make_credit_risk
-    from .gradcheck import gradient_check
-    from .nn import mlp
-    from .optim import GradientDescent
-    from .training import train
+    from ..data.synthetic import Standardizer, make_credit_risk
+    from ..engine.gradcheck import gradient_check
+    from ..engine.training import train
+    from ..nn import mlp
+    from ..nn.optim import GradientDescent
 
     data = make_credit_risk(args.n, seed=args.seed)
     X = Standardizer().fit_transform(data.X)
@@ -108,10 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_core(sub)
-    cli_tabular.register(sub)
-    cli_responsible.register(sub)
-    cli_reproduce.register(sub)
-    register_explore(sub)
+    for commands in (tabular, responsible, reproduce, explore):
+        commands.register(sub)
     return parser
 
 

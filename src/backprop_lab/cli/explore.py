@@ -6,11 +6,11 @@ import argparse
 import sys
 import webbrowser
 
-from ..validation import InputError
+from .._util.validation import InputError
 
 
 def _explore(args: argparse.Namespace) -> int:
-    from .server import ExplorerServer
+    from ..explorer.server import ExplorerServer
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be between 0 and 65535; got {args.port}")

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .experiments import Config
-from .report import reproduce
+from ..tutorial.experiments import Config
+from ..tutorial.report import reproduce
 
 DEFAULT_OUT = "backprop-lab-report"
 

@@ -13,8 +13,8 @@ import argparse
 import sys
 import warnings
 
-from .cli_tabular import ROWS_NOTE, _one_line_warnings
-from .explain import DEFAULT_STEPS, DEFAULT_TOLERANCE
+from ..responsible.attributions import DEFAULT_STEPS, DEFAULT_TOLERANCE
+from .tabular import ROWS_NOTE, _one_line_warnings
 
 LOGIT_NOTE = (
     "Contributions are on the network's own logit (log-odds of default), also for a "
@@ -25,11 +25,11 @@ LOGIT_NOTE = (
 
 # ---- audit -------------------------------------------------------------------------------
 def _audit(args: argparse.Namespace) -> int:
-    from .atomic import atomic_write_text
-    from .model_audit import audit_model
-    from .plots_responsible import save_figure
-    from .tabular import read_csv
-    from .tabular_model import load_model
+    from .._util.atomic import atomic_write_text
+    from ..classifier.tabular_model import load_model
+    from ..data.tabular import read_csv
+    from ..responsible.audit import audit_model
+    from ..responsible.figures import model_audit_figure, save_figure
 
     with _one_line_warnings():
         model = load_model(args.model)
@@ -54,18 +54,18 @@ def _audit(args: argparse.Namespace) -> int:
             atomic_write_text(args.output, result.to_json())
             print(f"wrote {args.output}", file=sys.stderr)
         if args.plot:
-            save_figure(result.figure(), args.plot)
+            save_figure(model_audit_figure(result), args.plot)
             print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 
 # ---- explain -----------------------------------------------------------------------------
 def _explain(args: argparse.Namespace) -> int:
-    from .atomic import atomic_write
-    from .model_explain import BASELINE_NAMES, METHOD_NAMES, explain_model
-    from .plots_responsible import importance_figure, save_figure
-    from .tabular import read_csv
-    from .tabular_model import load_model
+    from .._util.atomic import atomic_write
+    from ..classifier.tabular_model import load_model
+    from ..data.tabular import read_csv
+    from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES, explain_model
+    from ..responsible.figures import importance_figure, save_figure
 
     with _one_line_warnings():
         model = load_model(args.model)

@@ -44,7 +44,7 @@ def _architecture(model) -> str:
 
 
 def _print_metrics(metrics: dict) -> None:
-    from .metrics import format_credit_metrics, format_multiclass_metrics
+    from ..classifier.metrics import format_credit_metrics, format_multiclass_metrics
 
     text = (
         format_credit_metrics(metrics)
@@ -56,8 +56,8 @@ def _print_metrics(metrics: dict) -> None:
 
 # ---- train -------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
-    from .tabular import read_csv
-    from .tabular_model import fit_tabular
+    from ..classifier.tabular_model import fit_tabular
+    from ..data.tabular import read_csv
 
     with _one_line_warnings():
         frame = read_csv(args.csv)
@@ -124,7 +124,7 @@ def _calibrator_text(calibrator) -> str:
 
 # ---- predict -----------------------------------------------------------------------------
 def _predict(args: argparse.Namespace) -> int:
-    from .tabular_model import load_model
+    from ..classifier.tabular_model import load_model
 
     with _one_line_warnings():
         model = load_model(args.model)
@@ -145,9 +145,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 # ---- evaluate ----------------------------------------------------------------------------
 def _evaluate(args: argparse.Namespace) -> int:
-    from .atomic import atomic_write_text
-    from .metrics import plot_credit_curves
-    from .tabular_model import load_model
+    from .._util.atomic import atomic_write_text
+    from ..classifier.figures import plot_credit_curves
+    from ..classifier.tabular_model import load_model
 
     with _one_line_warnings():
         model = load_model(args.model)
@@ -198,7 +198,7 @@ RELIABILITY_BINS = 10
 
 
 def _calibration_block(y, p) -> dict:
-    from .calibration import calibration_summary, reliability_curve
+    from ..classifier.calibration import calibration_summary, reliability_curve
 
     summary = calibration_summary(y, p, n_bins=RELIABILITY_BINS)
     curve = reliability_curve(y, p, n_bins=RELIABILITY_BINS)
@@ -233,7 +233,7 @@ def _print_calibration(c: dict) -> None:
             " (not calibrated after training; see train --calibrate)"
         )
         return
-    from .calibration import calibrator_from_dict
+    from ..classifier.calibration import calibrator_from_dict
 
     net = c["network_alone"]
     print(
@@ -247,7 +247,7 @@ def _print_calibration(c: dict) -> None:
 def _reliability_plot(model, y, p, calibration: dict, args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from .plots_responsible import reliability_figure, save_figure
+    from ..responsible.figures import reliability_figure, save_figure
 
     def curve(block: dict) -> pd.DataFrame:
         return pd.DataFrame(block["reliability"])

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 from scipy.special import expit
 from sklearn.model_selection import train_test_split
 
-from .validation import check_labels_and_scores
+from .._util.validation import check_labels_and_scores
 
 FEATURES: tuple[str, ...] = (
     "age",

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .validation import InputError
+from .._util.validation import InputError
 
 #: Ways to fill missing values. ``none`` refuses them; the others fill numeric columns
 #: with the training column's median, mean or most frequent value, and categorical

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .nn.losses import Loss, get_loss
-from .nn.model import Sequential
+from .._util.validation import check_features, check_sample_weight
+from ..nn.losses import Loss, get_loss
+from ..nn.model import Sequential
 from .training import prepare_targets
-from .validation import check_features, check_sample_weight
 
 GOOD = 1e-7
 WRONG = 1e-2

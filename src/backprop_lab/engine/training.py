@@ -21,15 +21,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 from tqdm import tqdm
 
-from .nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy, get_loss
-from .nn.model import Sequential
-from .optim import GradientDescent, Optimizer
-from .validation import (
+from .._util.validation import (
     check_binary_labels,
     check_class_indices,
     check_features,
     check_sample_weight,
 )
+from ..nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy, get_loss
+from ..nn.model import Sequential
+from ..nn.optim import GradientDescent, Optimizer
 
 #: The values of ``train(engine=...)``.
 ENGINES = ("auto", "reference", "fused")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from numbers import Integral, Real
 from typing import Any
 
-from ..data import FEATURES
+from ..data.synthetic import FEATURES
 
 # ---- limits ------------------------------------------------------------------------------
 LR_MIN, LR_MAX = 1e-4, 10.0

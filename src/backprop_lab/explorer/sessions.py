@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import (
+from ..data.synthetic import (
     FEATURES,
     Standardizer,
     bayes_optimal_accuracy,
@@ -35,10 +35,10 @@ from ..data import (
     make_credit_risk,
     stratified_split,
 )
-from ..gradcheck import GOOD, WRONG, gradient_check
+from ..engine.gradcheck import GOOD, WRONG, gradient_check
+from ..engine.training import History, train
 from ..nn import BinaryCrossEntropy, Sequential, mlp
-from ..optim import GradientDescent
-from ..training import History, train
+from ..nn.optim import GradientDescent
 from . import params as P
 from .trace import for_display, forward_values, trace_borrower
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from .validation import check_features
+from .._util.validation import check_features
 
 #: A function from network inputs (N, d) to logits (N,) or (N, k).
 LogitFunction = Callable[[np.ndarray], np.ndarray]

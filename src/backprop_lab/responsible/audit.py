@@ -1,7 +1,7 @@
 """Fairness audit of a saved model on a labelled file, by a group column.
 
     result = audit_model(model, frame, "age")            # age bands by default
-    print(result.text()); result.to_json(); result.figure()
+    print(result.text()); result.to_json(); model_audit_figure(result)
 
 The group column is read from the frame whether or not the model uses it (a protected
 attribute is often dropped before training, or was never a feature). A numeric group
@@ -31,9 +31,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from .explain import DEFAULT_STEPS
+from .._util.validation import InputError
+from ..classifier.tabular_model import TabularModel
+from ..data.tabular import to_numbers, to_text
+from .attributions import DEFAULT_STEPS
+from .explain import model_attributions
 from .fairness import (
     AGE_BINS,
     ELDERLY_AGE,
@@ -43,11 +46,6 @@ from .fairness import (
     audit,
     audit_payload,
 )
-from .model_explain import model_attributions
-from .plots_responsible import audit_figure
-from .tabular import to_numbers, to_text
-from .tabular_model import TabularModel
-from .validation import InputError
 
 #: A group column without bins may hold at most this many distinct values.
 MAX_GROUPS = 20
@@ -189,12 +187,6 @@ class ModelAudit:
     def to_json(self, indent: int | None = 2) -> str:
         """Strict JSON (null, never NaN)."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
-
-    def figure(self) -> Figure:
-        """Approval rates by group (overall, among repaid, among defaulted) with CIs."""
-        return audit_figure(
-            self.table, title=f"Approval by {self.group_column}", xlabel=self.group_column
-        )
 
     def text(self) -> str:
         """A readable report: per-group table, differences to the reference group,

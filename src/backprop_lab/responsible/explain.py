@@ -37,7 +37,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .explain import (
+from .._util.validation import InputError
+from ..classifier.tabular_model import TabularModel
+from ..data.tabular import to_numbers, to_text
+from .attributions import (
     DEFAULT_STEPS,
     DEFAULT_TOLERANCE,
     attributions_by_feature,
@@ -48,9 +51,6 @@ from .explain import (
     reference_baseline,
     top_reasons,
 )
-from .tabular import to_numbers, to_text
-from .tabular_model import TabularModel
-from .validation import InputError
 
 METHODS = ("ig", "gradxinput")
 BASELINES = ("zeros", "reference")

@@ -59,7 +59,7 @@ from fairlearn.metrics import (
 from numpy.typing import ArrayLike
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from .validation import InputError, check_labels_and_scores
+from .._util.validation import InputError, check_labels_and_scores
 
 #: Age bands used on the synthetic data: under 25, 25-39, 40-61, 62 and over.
 AGE_BINS: tuple[float, ...] = (25, 40, 62)

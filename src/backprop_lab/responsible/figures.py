@@ -9,17 +9,19 @@ differ in hatching or marker, not only in colour.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .atomic import atomic_write_bytes
-from .palette import OKABE_ITO
+from .._util.figures import save_figure as save_figure  # re-exported: figures and their files
+from .._util.palette import OKABE_ITO
+
+if TYPE_CHECKING:
+    from .audit import ModelAudit
 
 _SERIES = ["blue", "orange", "green", "purple", "sky_blue", "vermillion"]
 _HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
@@ -34,16 +36,6 @@ _PLAIN_NAMES = {
     "calibration_gap": "calibration gap (predicted - observed)",
     "brier_score": "Brier score",
 }
-
-
-def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> Path:
-    """Write ``fig`` to ``path`` (format from the suffix: .png, .svg, .pdf) atomically."""
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
 
 
 def importance_figure(
@@ -284,3 +276,11 @@ def planted_bias_figure(
     right.set_title(f"Demographic-parity difference\n(bars: {level:.0%} bootstrap CI)", fontsize=10)
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+def model_audit_figure(result: ModelAudit) -> Figure:
+    """Approval rates by group (overall, among repaid, among defaulted) with their intervals,
+    for an :func:`backprop_lab.responsible.audit.audit_model` result."""
+    return audit_figure(
+        result.table, title=f"Approval by {result.group_column}", xlabel=result.group_column
+    )

@@ -25,8 +25,9 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from . import textbook
-from .data import (
+from .. import textbook
+from .._util.validation import InputError
+from ..data.synthetic import (
     FEATURES,
     CreditRiskData,
     Standardizer,
@@ -35,11 +36,10 @@ from .data import (
     make_credit_risk,
     stratified_split,
 )
-from .gradcheck import GOOD, gradient_check
-from .nn import Sequential, get_loss, mlp
-from .optim import GradientDescent
-from .training import History, prepare_targets, train
-from .validation import InputError
+from ..engine.gradcheck import GOOD, gradient_check
+from ..engine.training import History, prepare_targets, train
+from ..nn import Sequential, get_loss, mlp
+from ..nn.optim import GradientDescent
 
 #: Called once after each training run, so a caller can drive a progress bar.
 Tick = Callable[[], None]

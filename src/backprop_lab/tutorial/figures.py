@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from .._util.palette import OKABE_ITO
 from .experiments import (
     Config,
     ForwardVsBackprop,
@@ -33,7 +34,6 @@ from .experiments import (
     InsideBackprop,
     LearningRateSweep,
 )
-from .palette import OKABE_ITO
 
 #: One colour per learning rate, in every figure.
 LR_COLOURS: dict[float, str] = {

@@ -32,16 +32,16 @@ from typing import Any
 import jinja2
 from tqdm import tqdm
 
-from . import plots
-from .atomic import atomic_write_bytes, atomic_write_text
+from .._util.atomic import atomic_write_bytes, atomic_write_text
 from .experiments import (
     Config,
     Results,
     planned_runs,
     run_all,
 )
-from .report_responsible import responsible_section
-from .report_sections import (
+from .figures import render
+from .section_responsible import responsible_section
+from .sections import (
     ReportContext,
     Section,
     SectionBuilder,
@@ -112,7 +112,7 @@ def render_figures(
         for spec in section.figures:
             if spec.name in figures:
                 raise ValueError(f"two figures share the name {spec.name!r}")
-            figures[spec.name] = plots.render(spec.figure)
+            figures[spec.name] = render(spec.figure)
             if on_figure is not None:
                 on_figure()
     return figures
@@ -141,7 +141,7 @@ def _assemble(
 
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("backprop_lab", "templates"),
+        loader=jinja2.PackageLoader("backprop_lab.tutorial", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from . import plots_responsible
-from .data import TRUE_WEIGHTS
+from ..data.synthetic import TRUE_WEIGHTS
+from ..responsible import figures as responsible_figures
+from ..responsible.fairness import ELDERLY_AGE, audit_records
 from .experiments_responsible import ResponsibleChecks, responsible_checks
-from .fairness import ELDERLY_AGE, audit_records
-from .report_sections import (
+from .sections import (
     CALIBRATED_WITHIN,
     FigureSpec,
     ReportContext,
@@ -286,7 +286,7 @@ def responsible_section(ctx: ReportContext) -> Section:
                 "fairness_by_age",
                 f"Approval rate by age band, overall, among borrowers who repaid and among "
                 f"those who defaulted, with {level} bootstrap intervals.",
-                plots_responsible.audit_figure(
+                responsible_figures.audit_figure(
                     r.age_audit, title="Approval by age band", xlabel="age band"
                 ),
             ),
@@ -295,14 +295,14 @@ def responsible_section(ctx: ReportContext) -> Section:
                 "Left: approval rate of each group for the network trained with the planted "
                 "bias and for the one trained without. Right: the demographic-parity "
                 "difference of each, with its interval; the dashed line is the planted gap.",
-                plots_responsible.planted_bias_figure(groups, biased["planted_gap"]),
+                responsible_figures.planted_bias_figure(groups, biased["planted_gap"]),
             ),
             FigureSpec(
                 "reliability",
                 "Reliability diagram of the default network on the test set: observed "
                 "default rate against mean predicted probability in ten equal-width bins "
                 "(dashed: perfect calibration); below, the borrowers in each bin.",
-                plots_responsible.reliability_figure(
+                responsible_figures.reliability_figure(
                     {"default network": r.reliability},
                     title=f"Reliability: Brier {f4(cal['brier_score'])}, "
                     f"ECE {f4(cal['expected_calibration_error'])}",
@@ -313,7 +313,7 @@ def responsible_section(ctx: ReportContext) -> Section:
                 "Mean absolute integrated-gradient contribution of each feature to the "
                 "log-odds of default, over the test borrowers; hatched red: higher values "
                 "raise the risk, blue: they lower it.",
-                plots_responsible.importance_figure(
+                responsible_figures.importance_figure(
                     r.importance,
                     subtitle=f"mean |integrated gradient| over {m['n_test']:,} test borrowers",
                 ),

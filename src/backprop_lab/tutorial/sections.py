@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import __version__, plots
-from .data import FEATURES
+from .. import __version__
+from ..data.synthetic import FEATURES
+from . import figures
 from .experiments import (
     Config,
     LearningRateSummary,
@@ -246,7 +247,7 @@ def network_section(ctx: ReportContext) -> Section:
             FigureSpec(
                 "network",
                 f"The {c.architecture} network. Every line is one weight.",
-                plots.network_diagram(c, FEATURES),
+                figures.network_diagram(c, FEATURES),
             )
         ],
         metrics=m,
@@ -325,7 +326,7 @@ def forward_backprop_section(ctx: ReportContext) -> Section:
                 "The tutorial's Figures 1 and 2: training loss and accuracy per epoch, "
                 "forward passes only (grey, flat) against forward + backprop (blue). Circles: "
                 "the hand-written textbook loop.",
-                plots.forward_vs_backprop(r),
+                figures.forward_vs_backprop(r),
             )
         ],
         metrics=m,
@@ -450,14 +451,14 @@ def learning_rate_section(ctx: ReportContext) -> Section:
                 "learning_rates",
                 f"The tutorial's Figure 3: training loss and accuracy for three learning rates, "
                 f"mean over {len(sw.seeds)} seeds with a band of ± one standard deviation.",
-                plots.learning_rates(sw),
+                figures.learning_rates(sw),
             ),
             FigureSpec(
                 "learning_rate_stability",
                 "Left: large learning rates over the first epochs, one line per seed (log "
                 "scale); crosses mark where a run diverged. Right: the loss after the last "
                 "epoch against the learning rate; diverged rates are crosses at the top.",
-                plots.learning_rate_stability(sw),
+                figures.learning_rate_stability(sw),
             ),
         ],
         tables=[
@@ -523,7 +524,7 @@ def gradient_check_section(ctx: ReportContext) -> Section:
                 "gradient_check",
                 "Largest relative error per parameter array; every entry was checked. "
                 f"Below {g.threshold:g} (dashed line) the gradient is right.",
-                plots.gradient_check(g),
+                figures.gradient_check(g),
             )
         ],
         tables=[
@@ -610,7 +611,7 @@ def generalisation_section(ctx: ReportContext) -> Section:
                 "Training (solid) and held-out test (dashed) loss and accuracy per epoch, with "
                 "the Bayes-optimal values (dotted) and logistic regression (dash-dot) on the "
                 "test set.",
-                plots.generalisation(r),
+                figures.generalisation(r),
             )
         ],
         metrics=m,
@@ -672,7 +673,7 @@ def hidden_layer_section(ctx: ReportContext) -> Section:
                 "Left: held-out accuracy of logistic regression, the network and the "
                 "Bayes-optimal classifier on linear and on nonlinear risk. Right: the "
                 "network's test loss on the nonlinear data as it trains.",
-                plots.hidden_layer(r),
+                figures.hidden_layer(r),
             )
         ],
         metrics=m,
@@ -735,7 +736,7 @@ def inside_backprop_section(ctx: ReportContext) -> Section:
                 "Left: size of each layer's gradient per epoch (log scale); the dotted line "
                 "marks the epoch of the steepest fall in loss. Right: the share of hidden "
                 "units that output 0 for every training borrower.",
-                plots.inside_backprop(r),
+                figures.inside_backprop(r),
             )
         ],
         metrics=m,

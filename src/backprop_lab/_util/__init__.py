@@ -1,0 +1,1 @@
+"""Small helpers every part uses: input validation, atomic writes, the figure palette."""

@@ -1,0 +1,1 @@
+"""Training: the loop (reference and fused engines), History, and the gradient check."""
