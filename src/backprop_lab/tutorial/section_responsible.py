@@ -9,7 +9,7 @@ from typing import Any
 from ..data.synthetic import TRUE_WEIGHTS
 from ..responsible import figures as responsible_figures
 from ..responsible.fairness import ELDERLY_AGE, audit_records
-from .experiments_responsible import ResponsibleChecks, responsible_checks
+from .experiments.responsible import ResponsibleChecks, responsible_checks
 from .sections import (
     CALIBRATED_WITHIN,
     FigureSpec,

@@ -25,27 +25,27 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from .. import textbook
-from ..classifier.calibration import calibration_summary, reliability_curve
-from ..data.synthetic import (
+from ... import textbook
+from ...classifier.calibration import calibration_summary, reliability_curve
+from ...data.synthetic import (
     FEATURES,
     GROUP_COLUMN,
     Standardizer,
     make_credit_risk,
     planted_approval_gap,
 )
-from ..data.synthetic import stratified_split as split_rows
-from ..engine.training import train
-from ..nn import Sequential, mlp
-from ..nn.optim import GradientDescent
-from ..responsible.attributions import (
+from ...data.synthetic import stratified_split as split_rows
+from ...engine.training import train
+from ...nn import Sequential, mlp
+from ...nn.optim import GradientDescent
+from ...responsible.attributions import (
     attributions_by_feature,
     global_importance,
     integrated_gradients,
     top_reasons,
 )
-from ..responsible.fairness import AGE_BINS, AgeAdverseResult, age_adverse_check, age_bands, audit
-from .experiments import Config, DefaultRun, Split
+from ...responsible.fairness import AGE_BINS, AgeAdverseResult, age_adverse_check, age_bands, audit
+from .setup import Config, DefaultRun, Split
 
 #: Bootstrap resamples and integrated-gradient steps in the report: enough for stable
 #: intervals and completeness within 1e-3, small enough to keep the report fast.
