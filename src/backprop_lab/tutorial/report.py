@@ -40,7 +40,6 @@ from .experiments import (
     run_all,
 )
 from .figures import render
-from .section_responsible import responsible_section
 from .sections import (
     ReportContext,
     Section,
@@ -57,6 +56,7 @@ from .sections import (
     network_section,
     tutorial_section,
 )
+from .sections.responsible import responsible_section
 
 #: The report's sections, in order. Extend with ``[*SECTION_BUILDERS, my_builder]``.
 SECTION_BUILDERS: list[SectionBuilder] = [

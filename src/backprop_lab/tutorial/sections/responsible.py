@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ..data.synthetic import TRUE_WEIGHTS
-from ..responsible import figures as responsible_figures
-from ..responsible.fairness import ELDERLY_AGE, audit_records
-from .experiments.responsible import ResponsibleChecks, responsible_checks
-from .sections import (
+from ...data.synthetic import TRUE_WEIGHTS
+from ...responsible import figures as responsible_figures
+from ...responsible.fairness import ELDERLY_AGE, audit_records
+from ..experiments.responsible import ResponsibleChecks, responsible_checks
+from .base import (
     CALIBRATED_WITHIN,
     FigureSpec,
     ReportContext,
