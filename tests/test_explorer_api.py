@@ -9,16 +9,14 @@ import threading
 
 import numpy as np
 import pytest
-from explorer_support import api, engine_run, new_session, reference_history
+from explorer_support import api, assert_close, new_session, reference_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backprop_lab.data import FEATURES, bayes_optimal_accuracy, bayes_optimal_log_loss
-from backprop_lab.engine.training import train
+from backprop_lab.data import FEATURES
 from backprop_lab.explorer import params as P
 from backprop_lab.explorer.server import create_app
 from backprop_lab.explorer.sessions import Session
-from backprop_lab.nn.optim import GradientDescent
 
 
 @pytest.fixture
@@ -67,21 +65,31 @@ def test_new_session_holds_the_tutorial_network_and_the_bayes_reference(client):
     snap = new_session(client)
     assert snap["config"] == P.Config().to_dict()
     assert snap["config"]["hidden"] == 8 and snap["config"]["activation"] == "relu"
-    run = engine_run()
+    ref = reference_run()
     assert snap["data"]["n_train"] == 800 and snap["data"]["n_test"] == 200
-    assert snap["data"]["bayes"] == {
-        "log_loss": bayes_optimal_log_loss(run.y_test, run.p_test),
-        "accuracy": bayes_optimal_accuracy(run.y_test, run.p_test),
-    }
-    assert snap["data"]["bayes"]["accuracy"] == pytest.approx(0.78)
+    assert_close(snap["data"]["default_rate_train"], ref.y_train.mean())
+    bayes = snap["data"]["bayes"]
+    assert_close(bayes["accuracy"], ref.bayes["accuracy"])
+    assert_close(bayes["log_loss"], ref.bayes["log_loss"])
+    # Given the 200 test borrowers, the Bayes rule [p > 1/2] is right on each with
+    # probability max(p, 1 - p) (variance p (1 - p)), so its accuracy has mean
+    # mean(max(p, 1 - p)) and standard error sqrt(sum p (1 - p)) / 200, about 0.03.
+    # Labels paired with another borrower's p would score about 0.5: 8 errors off.
+    p = ref.p_test
+    se = np.sqrt(np.sum(p * (1 - p))) / p.size
+    assert abs(bayes["accuracy"] - np.mean(np.maximum(p, 1 - p))) < 5 * se
     assert snap["history"] == {
         k: [] for k in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
     }
     assert snap["status"]["state"] == "training" and snap["status"]["epochs"] == 0
     net = snap["network"]
-    np.testing.assert_array_equal(net["W1"], run.model.params["W1"])
-    np.testing.assert_array_equal(net["W2"], run.model.params["W2"][:, 0])
+    initial = ref.params[0]
+    np.testing.assert_array_equal(net["W1"], initial["W1"])
+    np.testing.assert_array_equal(net["b1"], initial["b1"])
+    np.testing.assert_array_equal(net["W2"], initial["W2"][:, 0])
+    assert net["b2"] == initial["b2"][0]
     assert net["borrower"]["index"] == 0 and len(net["borrower"]["h"]) == 8
+    assert_close(net["borrower"]["x"], ref.X_train[0])
 
 
 def test_new_session_takes_every_config_field(client):
@@ -100,25 +108,30 @@ def test_new_session_takes_every_config_field(client):
     snap = new_session(client, **config)
     assert snap["config"] == config
     assert np.shape(snap["network"]["W1"]) == (7, 3)
-    run = engine_run(
-        seed=7, n=300, noise=0.5, nonlinear=True, hidden=3, activation="tanh", init="xavier"
-    )
-    np.testing.assert_array_equal(snap["network"]["W1"], run.model.params["W1"])
+    data = {k: config[k] for k in ("seed", "n", "noise", "nonlinear", "hidden", "activation")}
+    ref = reference_run(**data, init="xavier", epochs=1)  # the loss of the initial weights
+    np.testing.assert_array_equal(snap["network"]["W1"], ref.params[0]["W1"])
+    assert snap["data"]["n_train"] == 240
+    assert_close(snap["data"]["default_rate_train"], ref.y_train.mean())
+    assert_close(snap["data"]["bayes"]["log_loss"], ref.bayes["log_loss"])
     assert snap["status"]["state"] == "forward-only"
+    # forward only: every epoch is the loss of the initial weights on these borrowers
+    _, step = api(client, "POST", f"/api/session/{snap['session']}/step", {"epochs": 2})
+    assert_close(step["history"]["loss"], ref.history["loss"] * 2)
+    assert_close(step["history"]["val_loss"], ref.history["val_loss"] * 2)
 
 
 # ---- training ------------------------------------------------------------------------------
-def test_step_records_exactly_what_train_records(client, sid):
+def test_step_records_the_reference_gradient_descent(client, sid):
     status, reply = api(client, "POST", f"/api/session/{sid}/step", {"epochs": 20})
     assert status == 200
-    run, history = reference_history(epochs=20)
+    ref = reference_run(epochs=20)
     assert reply["history"]["epoch"] == list(range(20))
-    assert reply["history"]["loss"] == history.loss
-    assert reply["history"]["val_loss"] == history.val_loss
-    assert reply["history"]["accuracy"] == history.accuracy
-    assert reply["history"]["val_accuracy"] == history.val_accuracy
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        assert_close(reply["history"][key], ref.history[key], err_msg=key)
     assert reply["history"]["loss"][-1] < reply["history"]["loss"][0] - 0.25  # it learns
-    np.testing.assert_array_equal(reply["network"]["W1"], run.model.params["W1"])
+    assert_close(reply["network"]["W1"], ref.final["W1"])
+    assert_close(reply["network"]["W2"], ref.final["W2"][:, 0])
     assert reply["status"]["epochs"] == 20
 
 
@@ -132,6 +145,8 @@ def test_small_steps_add_up_to_one_long_run_with_mini_batches(client):
         ]
     _, once = api(client, "POST", f"/api/session/{b}/step", {"epochs": 7})
     assert losses == once["history"]["loss"]
+    # ... and both are seven epochs of mini-batch gradient descent
+    assert_close(losses, reference_run(batch_size=32, lr=0.1, epochs=7).history["loss"])
     _, net_a = api(client, "POST", f"/api/session/{a}/network", {"index": 0})
     _, net_b = api(client, "POST", f"/api/session/{b}/network", {"index": 0})
     assert net_a == net_b
@@ -155,11 +170,12 @@ def test_a_too_large_learning_rate_diverges_and_the_session_keeps_working(client
     st_ = reply["status"]
     assert st_["state"] == "diverged" and st_["diverged_at"] == 5 and st_["epochs"] == 5
     assert "exceeds 10 x the first epoch's" in st_["reason"]
-    # the engine's own rule on the same run: diverged at the same epoch
-    run = engine_run()
-    history = train(run.model, run.X_train, run.y_train, optimizer=GradientDescent(10.0), epochs=50)
-    assert history.diverged_at == 5 and reply["history"]["loss"] == history.loss
-    assert all(np.isfinite(np.asarray(reply["network"]["W1"], dtype=float)).ravel())
+    # the same run by the reference: epoch 5 is the first whose loss exceeds 10 x epoch 0's
+    losses = reference_run(lr=10, epochs=6).history["loss"]
+    ref = reference_run(lr=10, epochs=5)
+    assert [loss > 10 * losses[0] for loss in losses] == [False] * 5 + [True]
+    assert_close(reply["history"]["loss"], losses[:5])
+    assert_close(reply["network"]["W1"], ref.final["W1"])  # the weights epoch 5 started from
     status, reply = api(client, "POST", f"/api/session/{sid}/step", {"epochs": 1})
     assert status == 409 and "diverged at epoch 5" in reply["error"]
     # the trace and the page's other calls still answer
@@ -213,8 +229,9 @@ def test_reset_rebuilds_with_the_changed_fields_only(client, sid):
         and snap["config"]["lr"] == 0.2
     )
     assert snap["status"]["epochs"] == 0 and snap["history"]["loss"] == []
-    run = engine_run(hidden=4, seed=3)
-    np.testing.assert_array_equal(snap["network"]["W1"], run.model.params["W1"])
+    np.testing.assert_array_equal(
+        snap["network"]["W1"], reference_run(hidden=4, seed=3).params[0]["W1"]
+    )
     assert api(client, "POST", f"/api/session/{sid}/reset")[0] == 200  # no body: same config
 
 
@@ -228,25 +245,27 @@ def test_a_session_stops_at_its_epoch_limit(client, sid, monkeypatch):
 # ---- borrowers, network, gradient check ---------------------------------------------------
 def test_borrower_gives_raw_features_label_and_true_probability(client, sid):
     status, reply = api(client, "GET", f"/api/session/{sid}/borrower?index=5")
-    run = engine_run()
+    ref = reference_run()
     assert status == 200 and reply["index"] == 5
-    assert reply["features"] == {f: float(run.raw_train.loc[5, f]) for f in FEATURES}
-    assert reply["label"] == int(run.y_train[5]) and reply["p_default"] == run.p_train[5]
+    assert reply["features"] == {f: float(ref.raw_train.loc[5, f]) for f in FEATURES}
+    assert reply["label"] == int(ref.y_train[5]) and reply["p_default"] == ref.p_train[5]
 
 
 def test_network_values_are_the_engine_forward_pass(client, sid):
     api(client, "POST", f"/api/session/{sid}/step", {"epochs": 4})
-    run = engine_run(epochs=4)
+    ref = reference_run(epochs=4)
     _, net = api(client, "POST", f"/api/session/{sid}/network", {"index": 9})
-    z = run.model.forward(run.X_train[9:10])
-    assert net["borrower"]["z2"] == z[0, 0]
-    np.testing.assert_array_equal(net["borrower"]["z1"], run.model.layers[1].x[0])
-    np.testing.assert_array_equal(net["borrower"]["x"], run.X_train[9])
-    custom = {name: float(run.raw_train.loc[2, name]) for name in FEATURES}
+    out = ref.forward(ref.X_train[9:10])
+    for key in ("z1", "h"):
+        assert_close(net["borrower"][key], out[key][0], err_msg=key)
+    for key in ("z2", "y_hat"):
+        assert_close(net["borrower"][key], out[key][0, 0], err_msg=key)
+    assert_close(net["borrower"]["x"], ref.X_train[9])
+    custom = {name: float(ref.raw_train.loc[2, name]) for name in FEATURES}
     _, net2 = api(client, "POST", f"/api/session/{sid}/network", {"features": custom, "label": 1})
-    np.testing.assert_allclose(net2["borrower"]["x"], run.X_train[2], rtol=0, atol=1e-12)
+    assert_close(net2["borrower"]["x"], ref.X_train[2])
     assert net2["borrower"]["index"] is None and net2["borrower"]["label"] == 1
-    z1_all = run.model.layers[0].forward(run.X_train)
+    z1_all = ref.forward(ref.X_train)["z1"]
     assert net["dead"] == [bool(d) for d in np.all(z1_all <= 0, axis=0)]
 
 
@@ -255,9 +274,11 @@ def test_dead_relu_units_are_reported(client):
     sid = new_session(client, lr=8, hidden=16, seed=1)["session"]
     _, reply = api(client, "POST", f"/api/session/{sid}/step", {"epochs": 5})
     assert reply["status"]["state"] == "training"
-    run = engine_run(lr=8, hidden=16, seed=1, epochs=5)
-    expected = np.all(run.model.layers[0].forward(run.X_train) <= 0, axis=0)
-    assert reply["network"]["dead"] == expected.tolist() and sum(expected) == 2
+    ref = reference_run(lr=8, hidden=16, seed=1, epochs=5)
+    z1 = ref.forward(ref.X_train)["z1"]
+    expected = np.all(z1 <= 0, axis=0)
+    assert reply["network"]["dead"] == expected.tolist()
+    assert 0 < sum(expected) < 16  # the run does kill some units, not all
     # a dead unit passes no gradient back: its incoming weights get exactly zero
     _, trace = api(client, "POST", f"/api/session/{sid}/trace", {"index": 0})
     dW1 = np.asarray(trace["values"]["dW1"])
@@ -305,11 +326,7 @@ def test_sessions_train_in_parallel_threads_without_mixing(app):
     for t in threads:
         t.join()
     for i in range(3):
-        run = engine_run(seed=i)
-        history = train(
-            run.model, run.X_train, run.y_train, optimizer=GradientDescent(0.5), epochs=12
-        )
-        assert results[i] == history.loss
+        assert_close(results[i], reference_run(seed=i, epochs=12).history["loss"])
 
 
 def test_least_recently_used_session_is_evicted():

@@ -1,9 +1,10 @@
 """The explorer in a real headless Chromium: train, trace, forward-only, divergence.
 
 Each test starts from a fresh page (a fresh session) on the real threaded server, reads
-the numbers the page displays, checks them against the engine, and saves a screenshot
-to ``test-artifacts/``. Without Chromium the tests are skipped, unless the environment
-variable ``CI`` is set: then they fail.
+the numbers the page displays, checks them against the independent reference run of
+explorer_support, and saves a screenshot in its pytest temporary directory (pytest keeps
+the last three runs' directories; ``--basetemp DIR`` puts them in DIR). Without Chromium
+the tests are skipped, unless the environment variable ``CI`` is set: then they fail.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from explorer_support import engine_run, reference_history
+from explorer_support import reference_run
 
 from backprop_lab.explorer.server import ExplorerServer
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -74,6 +74,7 @@ class Tab:
     page: object
     expect: object
     url: str
+    screenshots: Path | None = None
     errors: list = field(default_factory=list)
     requests: list = field(default_factory=list)
 
@@ -81,8 +82,8 @@ class Tab:
         return float(self.page.locator(selector).inner_text().replace("\u2212", "-"))
 
     def screenshot(self, name: str) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+        """Save the full page as ``name`` in the test's temporary directory."""
+        self.page.screenshot(path=str(self.screenshots / name), full_page=True)
 
     def step(self, times: int) -> None:
         pill = self.page.locator("#epoch-pill")
@@ -104,12 +105,12 @@ class Tab:
 
 
 @pytest.fixture
-def tab(browser, server, playwright_api):
+def tab(browser, server, playwright_api, tmp_path):
     _, expect = playwright_api
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(10_000)
-    t = Tab(page, expect, server.url)
+    t = Tab(page, expect, server.url, screenshots=tmp_path)
     page.on("pageerror", lambda e: t.errors.append(str(e)))
     page.on("console", lambda m: t.errors.append(m.text) if m.type == "error" else None)
     page.on("request", lambda r: t.requests.append(r.url))
@@ -125,12 +126,13 @@ def test_twenty_epochs_make_the_loss_fall(tab):
     tab.step(19)
     assert tab.page.locator("#m-epoch").inner_text() == "19"
     last = tab.page.locator("#m-train-loss").inner_text()
-    # the displayed numbers are the engine's, and the loss falls
-    _, history = reference_history(epochs=20)
-    assert first == f"{history.loss[0]:.6f}" and last == f"{history.loss[19]:.6f}"
+    # the displayed numbers are the reference run's, and the loss falls
+    ref = reference_run(epochs=20)
+    history = ref.history
+    assert first == f"{history['loss'][0]:.6f}" and last == f"{history['loss'][19]:.6f}"
     assert float(last) < float(first) - 0.25
-    assert tab.page.locator("#m-test-loss").inner_text() == f"{history.val_loss[19]:.6f}"
-    assert tab.page.locator("#m-bayes-acc").inner_text() == "0.7800"
+    assert tab.page.locator("#m-test-loss").inner_text() == f"{history['val_loss'][19]:.6f}"
+    assert tab.page.locator("#m-bayes-acc").inner_text() == f"{ref.bayes['accuracy']:.4f}"
     tab.page.click("#btn-gradcheck")
     tab.expect(tab.page.locator("#gc-verdict")).to_have_text("PASS")
     assert tab.page.locator("#gc-table tr").count() == 5  # header + W1, b1, W2, b2
@@ -139,8 +141,8 @@ def test_twenty_epochs_make_the_loss_fall(tab):
 
 
 def test_trace_one_borrower_shows_delta2_equal_to_y_hat_minus_y(tab):
-    run = engine_run()
-    index = int(np.flatnonzero(run.y_train == 1)[0])  # a borrower who defaulted
+    ref = reference_run()
+    index = int(np.flatnonzero(ref.y_train == 1)[0])  # a borrower who defaulted
     box = tab.page.locator("#borrower-index")
     box.fill(str(index))
     box.dispatch_event("change")
@@ -152,8 +154,8 @@ def test_trace_one_borrower_shows_delta2_equal_to_y_hat_minus_y(tab):
     y_hat, y, delta2 = (tab.number(s) for s in ("#tv-y_hat", "#tv-y", "#tv-delta2"))
     assert y == 1 and delta2 < 0
     assert delta2 == pytest.approx(y_hat - y, abs=2e-6)
-    z = run.model.forward(run.X_train[index : index + 1])[0, 0]
-    assert tab.page.locator("#tv-y_hat").inner_text() == f"{1 / (1 + np.exp(-z)):.6f}"
+    y_hat_ref = ref.forward(ref.X_train[index : index + 1])["y_hat"][0, 0]
+    assert tab.page.locator("#tv-y_hat").inner_text() == f"{y_hat_ref:.6f}"
     tab.screenshot("explorer-trace-delta2.png")
     # every step renders, in order, with its equation
     tab.page.click("#rail button[data-step=x]")
@@ -181,9 +183,9 @@ def test_a_typed_in_borrower_is_traced_with_its_own_numbers(tab):
     tab.page.click("#btn-trace")
     tab.expect(tab.page.locator("#step-card")).to_have_attribute("data-step", "x")
     # the standardised age shown is (70 - mean) / std of the training borrowers
-    run = engine_run()
-    age_column = list(run.raw_train.columns).index("age")
-    expected = (70 - run.scaler.mean_[age_column]) / run.scaler.scale_[age_column]
+    ref = reference_run()
+    age_column = list(ref.raw_train.columns).index("age")
+    expected = (70 - ref.scaler.mean_[age_column]) / ref.scaler.scale_[age_column]
     cell = tab.page.locator("#step-card table.nums tr").nth(1).locator("td").nth(1)
     assert float(cell.inner_text().replace("\u2212", "-")) == pytest.approx(expected, abs=5e-5)
     tab.page.click("#rail button[data-step=delta2]")

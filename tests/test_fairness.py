@@ -16,7 +16,7 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from scipy.special import expit
+from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 
 from backprop_lab._util.validation import InputError
@@ -275,17 +275,69 @@ def test_planted_size_in_log_odds_is_recovered_by_logistic_regression() -> None:
     assert coef[-1] / scaler.scale_[-1] == pytest.approx(0.8, abs=0.1)
 
 
+# planted_approval_gap's Monte Carlo sample (its default n).
+GAP_SAMPLE = 400_000
+
+
+def _interval_share(planted_bias: float, threshold: float, noise: float, nonlinear: bool):
+    """The approval gap from its closed form, estimated on fresh borrowers, with its
+    standard error.
+
+    Approve when p = sigma(s / noise) < t, that is when u = s / noise < logit(t). The bias
+    shifts u by b / noise, so for b > 0 it turns away exactly the borrowers with
+    logit(t) - b / noise <= u < logit(t): the gap is the share of u in that interval
+    (minus the share in [logit(t), logit(t) - b / noise) for b < 0). u = logit(p_default)
+    of make_credit_risk with another seed than planted_approval_gap's; the share is a
+    binomial proportion, standard error sqrt(g (1 - g) / n).
+    """
+    data = make_credit_risk(GAP_SAMPLE, seed=1, noise=noise, nonlinear=nonlinear)
+    u, cut = logit(data.p_default.to_numpy()), logit(threshold)
+    low, high = sorted((cut - planted_bias / noise, cut))
+    share = float(np.mean((low <= u) & (u < high)))
+    return math.copysign(share, planted_bias), math.sqrt(share * (1 - share) / GAP_SAMPLE)
+
+
+@pytest.mark.parametrize(
+    ("planted_bias", "threshold", "noise", "nonlinear"),
+    [
+        (1.0, 0.5, 1.0, False),
+        (-1.0, 0.5, 1.0, False),
+        (0.8, 0.3, 1.5, False),
+        (2.0, 0.7, 0.5, True),
+    ],
+)
+def test_planted_approval_gap_is_the_share_the_bias_pushes_over_the_threshold(
+    planted_bias: float, threshold: float, noise: float, nonlinear: bool
+) -> None:
+    gap = planted_approval_gap(planted_bias, threshold=threshold, noise=noise, nonlinear=nonlinear)
+    expected, se = _interval_share(planted_bias, threshold, noise, nonlinear)
+    # Two independent Monte Carlo estimates of the same share, each with standard error
+    # se (both use 400 000 borrowers): their difference has sd sqrt(2) se, about 0.001.
+    # Threshold 5 sd (largest seen over these cases: 1.2 sd). A sign, threshold or noise
+    # handled wrongly moves the gap by far more (0.4 for the sign alone).
+    assert abs(gap - expected) < 5 * math.sqrt(2) * se
+
+
 def test_planted_approval_gap() -> None:
     assert planted_approval_gap(0.0) == 0.0
     gaps = [planted_approval_gap(b) for b in (0.5, 1.0, 2.0)]
     assert 0 < gaps[0] < gaps[1] < gaps[2] < 1
-    assert gaps[1] == pytest.approx(0.2337, abs=0.002)  # value quoted in the README
     assert planted_approval_gap(-1.0) < 0
-    # A perfect lender (the true p_default) shows that gap between the groups.
-    data = make_credit_risk(60_000, seed=9, planted_bias=1.0)
+    # The README quotes 0.234 for b = 1 (rounded to three decimals): within the Monte
+    # Carlo error of the closed form above, 5 sd plus the rounding.
+    expected, se = _interval_share(1.0, 0.5, 1.0, False)
+    assert abs(0.234 - expected) < 5 * se + 5e-4
+    # A perfect lender (the true p_default) shows that gap between the groups. The
+    # difference of the two groups' approval rates has standard error
+    # sqrt(a0 (1 - a0) / n0 + a1 (1 - a1) / n1), about 0.0023 at 200 000 borrowers, and
+    # gaps[1] its own (sqrt(g (1 - g) / 400 000), about 0.0007): threshold 5 sd combined.
+    data = make_credit_risk(200_000, seed=9, planted_bias=1.0)
     g = data.X[GROUP_COLUMN].to_numpy()
     approved = data.p_default.to_numpy() < 0.5
-    assert approved[g == 0].mean() - approved[g == 1].mean() == pytest.approx(gaps[1], abs=0.015)
+    a0, a1 = approved[g == 0].mean(), approved[g == 1].mean()
+    se_groups = math.sqrt(a0 * (1 - a0) / np.sum(g == 0) + a1 * (1 - a1) / np.sum(g == 1))
+    se_gap = math.sqrt(gaps[1] * (1 - gaps[1]) / GAP_SAMPLE)
+    assert abs((a0 - a1) - gaps[1]) < 5 * math.hypot(se_groups, se_gap)
 
 
 def _audit_trained_model(planted_bias: float, seed: int, confidence: float = 0.95):
