@@ -44,9 +44,12 @@ class Dense(Layer):
         n_out: int,
         *,
         init: str = "he",
-        rng: np.random.Generator | int | None = 0,
+        rng: np.random.Generator | int | None = None,
         dtype: type = np.float64,
     ) -> None:
+        """W drawn by ``init`` from ``rng``: a Generator (layers built from one Generator
+        get different, reproducible weights, as in :func:`~backprop_lab.nn.mlp`), an int
+        seed, or None for fresh entropy (every layer its own weights, not reproducible)."""
         super().__init__()
         rng = np.random.default_rng(rng)
         self.params = {
