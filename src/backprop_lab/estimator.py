@@ -117,7 +117,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_, feature_names_in_ :
         Number (and, for a DataFrame, names) of the input columns.
     network_ : Sequential
-        The trained network; its outputs are logits.
+        The trained network; its outputs are logits. It keeps no rows of data: ``fit``
+        clears the layers' caches and scoring never fills them.
     loss_curve_ : list of float
         Training objective J per epoch.
     validation_scores_ : list of float
@@ -265,6 +266,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         )
         self.loss_curve_ = [*self.loss_curve_, *history.loss]
         self.n_iter_ = history.epochs
+        self.network_.clear_cache()  # the model keeps its weights, never training rows
         monitor.finish(history)
         return self
 
@@ -326,6 +328,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             sample_weight=weights,
             seed=self._stream,
         )
+        self.network_.clear_cache()
         if history.diverged:
             raise ValueError(_diverged_message(history))
         self.loss_curve_.append(history.loss[0])
@@ -450,10 +453,17 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     # ---- prediction ----------------------------------------------------------------------
     def decision_function(self, X: ArrayLike) -> np.ndarray:
-        """The logits: z of shape (N,) for two classes, (N, K) for more."""
+        """The logits: z of shape (N,) for two classes, (N, K) for more.
+
+        Computed block by block by the fused engine (memory bounded whatever N is; the
+        same numbers as ``network_.forward`` to rounding) and kept nowhere: a fitted
+        classifier never carries the rows it scored.
+        """
+        from .fused import predict_logits
+
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        z = self.network_.forward(X)
+        z = predict_logits(self.network_, X)
         return z[:, 0] if z.shape[1] == 1 else z
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
@@ -518,7 +528,7 @@ class _Monitor:
 
     def _val_loss(self, network: Sequential) -> float:
         """The weighted validation log loss, without the L2 penalty."""
-        return self.loss.forward(network.forward(self.X_val), self.y_val, self.w_val)
+        return self.loss.forward(network.predict_logits(self.X_val), self.y_val, self.w_val)
 
     def __call__(self, epoch: int, network: Sequential, history: object) -> bool:
         if self.validating:

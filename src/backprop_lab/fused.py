@@ -924,9 +924,10 @@ def fused_loss_and_gradients(
 def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -> np.ndarray:
     """The model's outputs z for every row of X, computed ``block_rows`` rows at a time.
 
-    Equal to ``model.forward(X)`` (to rounding), but the memory used beyond the (N, K)
-    result is a few blocks per thread, whatever N is; the layers' caches are not touched.
-    Models the fused engine cannot run are evaluated with their own layers, block by block.
+    Equal to ``model.predict_logits(X)`` (to rounding), but the memory used beyond the
+    (N, K) result is a few blocks per thread, whatever N is; like it, it keeps nothing in
+    the layers. Models the fused engine cannot run are evaluated with their own layers'
+    ``predict``, block by block.
     """
     if block_rows < 1:
         raise ValueError(f"block_rows must be a positive integer; got {block_rows}")
@@ -936,13 +937,9 @@ def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -
     out = np.empty((X.shape[0], model.n_outputs), dtype=model.dtype)
     network = compile_network(model)
     if isinstance(network, str):
-        saved = [dict(vars(layer)) for layer in model.layers]
         for start in range(0, X.shape[0], block_rows):
             block = np.asarray(X[start : start + block_rows], dtype=model.dtype)
-            out[start : start + block_rows] = model.forward(block)
-        for layer, state in zip(model.layers, saved, strict=True):  # leave the caches as found
-            vars(layer).clear()
-            vars(layer).update(state)
+            out[start : start + block_rows] = model.predict_logits(block)
         return out
     net = (network.flatten(model.params), network.layout, network.slopes)
     block = int(block_rows)

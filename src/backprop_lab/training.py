@@ -189,7 +189,7 @@ def train(
     for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress):
         if validation_data is not None:
             if fused is None:
-                z_val = model.forward(X_val)
+                z_val = model.predict_logits(X_val)
                 val_loss, val_acc = loss.forward(z_val, y_val), loss.accuracy(z_val, y_val)
             else:
                 val_loss, val_acc = fused.evaluate(X_val, y_val)
@@ -260,7 +260,7 @@ def _reference_epoch(
             value, grads = model.loss_and_gradients(Xb, yb, loss, l2=l2, sample_weight=wb)
             reason = _divergence(value, None, None) or _nonfinite(grads)
         else:
-            value = loss.forward(model.forward(Xb), yb, wb) + _penalty(model, l2)
+            value = loss.forward(model.predict_logits(Xb), yb, wb) + _penalty(model, l2)
             reason = _divergence(value, None, None)
         if reason is not None:
             break

@@ -77,6 +77,20 @@ class Sequential:
             a = layer.forward(a)
         return a
 
+    def predict_logits(self, X: np.ndarray) -> np.ndarray:
+        """z = layer_L(... layer_1(X)), the same numbers as ``forward``, keeping nothing:
+        for scoring and monitoring, where no backward pass follows. The caches of an
+        earlier ``forward`` are left as they were."""
+        a = X
+        for layer in self.layers:
+            a = layer.predict(a)
+        return a
+
+    def clear_cache(self) -> None:
+        """Forget every layer's cached rows and gradients (pickling never keeps them)."""
+        for layer in self.layers:
+            layer.clear_cache()
+
     def backward(self, g: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:
         """Propagate g = dL/dz down through the layers; returns dL/dX if asked."""
         for i in range(len(self.layers) - 1, -1, -1):
