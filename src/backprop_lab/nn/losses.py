@@ -37,8 +37,8 @@ class Loss:
         return float(self.w @ self.per_row(z, y))
 
     def check_targets(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """y, checked against the outputs z: here, the same shape (no broadcasting)."""
-        if y.shape != z.shape:
+        """y, checked against the outputs z: targets shaped like z (no broadcasting)."""
+        if not self.takes_class_indices and y.shape != z.shape:
             raise ValueError(
                 f"targets of shape {y.shape} do not match outputs of shape {z.shape}; "
                 "refusing to broadcast"
