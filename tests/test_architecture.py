@@ -114,6 +114,24 @@ def test_imports_point_only_to_allowed_parts(path: Path):
             )
 
 
+def _exists(target: tuple[str, ...]) -> bool:
+    """Is ``backprop_lab.<target>`` a module or a package of this source tree?"""
+    path = PACKAGE.joinpath(*target)
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_package_import_names_an_existing_module(path: Path):
+    """Also the imports inside functions, which importing a module does not run."""
+    for target, _, line in _imports(path):
+        if target in ((), ("__version__",)):
+            continue
+        assert _exists(target), (
+            f"{path.relative_to(PACKAGE)}:{line} imports backprop_lab.{'.'.join(target)}, "
+            "which does not exist"
+        )
+
+
 def test_the_checker_catches_an_upward_import(tmp_path):
     """The rule is not vacuous: a module of `nn` importing the training loop breaks it."""
     bad = PACKAGE / "nn" / "_upward_probe.py"

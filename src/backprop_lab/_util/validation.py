@@ -117,9 +117,10 @@ def check_class_indices(
     if bad.any():
         row = int(np.argmax(bad))
         raise ValueError(
-            f"{name} must hold class indices 0..{n_classes - 1}; found {arr[row]!r} at row {row}"
+            f"{name} must hold class indices 0..{n_classes - 1}; found {arr[row].item()!r} "
+            f"at row {row}"
         )
-    return arr.astype(np.intp)
+    return arr.astype(np.intp, copy=False)
 
 
 def check_sample_weight(sample_weight: ArrayLike | None, n_rows: int) -> np.ndarray | None:

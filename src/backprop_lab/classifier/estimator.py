@@ -117,11 +117,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_, feature_names_in_ :
         Number (and, for a DataFrame, names) of the input columns.
     network_ : Sequential
-        The trained network; its outputs are logits.
+        The trained network; its outputs are logits. It keeps no rows of data: ``fit``
+        clears the layers' caches and scoring never fills them.
     loss_curve_ : list of float
         Training objective J per epoch.
     validation_scores_ : list of float
-        Validation log loss after each epoch (lower is better); empty without early stopping.
+        Validation log loss after each epoch (lower is better; the data loss without the L2
+        penalty, as ``History.val_loss``); empty without early stopping.
     early_stopping_ : bool
         Whether the last ``fit`` used early stopping (resolves 'auto').
     best_loss_ : float
@@ -264,6 +266,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         )
         self.loss_curve_ = [*self.loss_curve_, *history.loss]
         self.n_iter_ = history.epochs
+        self.network_.clear_cache()  # the model keeps its weights, never training rows
         monitor.finish(history)
         return self
 
@@ -325,6 +328,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             sample_weight=weights,
             seed=self._stream,
         )
+        self.network_.clear_cache()
         if history.diverged:
             raise ValueError(_diverged_message(history))
         self.loss_curve_.append(history.loss[0])
@@ -449,10 +453,17 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     # ---- prediction ----------------------------------------------------------------------
     def decision_function(self, X: ArrayLike) -> np.ndarray:
-        """The logits: z of shape (N,) for two classes, (N, K) for more."""
+        """The logits: z of shape (N,) for two classes, (N, K) for more.
+
+        Computed block by block by the fused engine (memory bounded whatever N is; the
+        same numbers as ``network_.forward`` to rounding) and kept nowhere: a fitted
+        classifier never carries the rows it scored.
+        """
+        from ..engine.fused import predict_logits
+
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        z = self.network_.forward(X)
+        z = predict_logits(self.network_, X)
         return z[:, 0] if z.shape[1] == 1 else z
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
@@ -512,9 +523,12 @@ class _Monitor:
         self.reference = self.best
         self.waited = 0
         self.stopped_early = False
+        #: (epoch, value) when the monitored loss stopped training by turning NaN or inf.
+        self.nonfinite: tuple[int, float] | None = None
 
     def _val_loss(self, network: Sequential) -> float:
-        return self.loss.forward(network.forward(self.X_val), self.y_val, self.w_val)
+        """The weighted validation log loss, without the L2 penalty."""
+        return self.loss.forward(network.predict_logits(self.X_val), self.y_val, self.w_val)
 
     def __call__(self, epoch: int, network: Sequential, history: object) -> bool:
         if self.validating:
@@ -523,6 +537,7 @@ class _Monitor:
         else:
             current = history.loss[-1]
         if not np.isfinite(current):
+            self.nonfinite = (epoch + 1, current)
             return True
         if current < self.best:
             self.best, self.best_epoch = current, epoch + 1
@@ -539,11 +554,12 @@ class _Monitor:
 
     def finish(self, history: object) -> None:
         clf = self.clf
-        if history.diverged:
+        if history.diverged or self.nonfinite is not None:
+            message = _diverged_message(history) if history.diverged else self._nonfinite_message()
             if not self.validating or self.best_epoch == 0:
-                raise ValueError(_diverged_message(history))
+                raise ValueError(message)
             warnings.warn(
-                f"{_diverged_message(history)}; keeping the weights of epoch {self.best_epoch}",
+                f"{message}; keeping the weights of epoch {self.best_epoch}",
                 ConvergenceWarning,
                 stacklevel=3,
             )
@@ -554,13 +570,21 @@ class _Monitor:
             clf.best_loss_ = float(min(clf.loss_curve_)) if clf.loss_curve_ else float("nan")
             self.best_epoch = history.epochs
         clf.best_epoch_ = self.best_epoch
-        if not self.stopped_early and not history.diverged:
+        if not self.stopped_early and not history.diverged and self.nonfinite is None:
             warnings.warn(
                 f"stopped after max_epochs={clf.max_epochs} epochs while the loss was still "
                 "improving; raise max_epochs or learning_rate",
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _nonfinite_message(self) -> str:
+        epoch, value = self.nonfinite
+        what = "validation log loss" if self.validating else "training loss"
+        return (
+            f"training stopped at epoch {epoch}: the {what} became {value}; "
+            "standardise the inputs (e.g. StandardScaler) or lower learning_rate"
+        )
 
 
 def _diverged_message(history: object) -> str:

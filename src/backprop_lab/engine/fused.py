@@ -12,8 +12,9 @@ through every layer:
                 dW_l += a_{l-1}^T g_l,   db_l += sum_rows g_l
                 g_{l-1} = g_l W_l^T
 
-with w_i = 1/N (or the normalised sample weight), so the gradient of the batch is the
-SUM of the blocks' gradients:
+with w_i = 1/N (or the normalised sample weight; a batch whose weights are all zero
+has w_i = 0, so J_B = 0 and gradient 0, as 0/0 := 0 in nn/losses.py), so the gradient of
+the batch is the SUM of the blocks' gradients:
 
     dJ/dtheta = sum_blocks G_B,   G_B = the gradient contribution of block B's rows.
 
@@ -57,6 +58,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 from numpy.typing import ArrayLike
 
+from .._util.validation import check_class_indices
 from ..nn.layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
 from ..nn.losses import BinaryCrossEntropy, Loss, MeanSquaredError, SoftmaxCrossEntropy, get_loss
 from ..nn.model import Sequential
@@ -494,6 +496,13 @@ def _finish_batch(out, theta, layout, l2, w_sum, need_grad, grad):
 
 
 @njit(**_JIT)
+def _normaliser(w_sum):
+    """The divisor of the weights, w_sum, or 1 when it is 0: then every weight is 0, and
+    0 / 1 = 0 gives the loss 0, gradient 0 and accuracy 0 of 0/0 := 0 (nn/losses.py)."""
+    return w_sum if w_sum != 0.0 else 1.0
+
+
+@njit(**_JIT)
 def _block_size(n_rows, max_block):
     """The smallest power of two >= n_rows, capped at max_block (itself a power of two)."""
     block = 1
@@ -581,11 +590,12 @@ def _train_epoch(data, net, loss, batch, hyper, backprop, optimizer, m, v, t, gr
         block = _block_size(s1 - s0, max_block)
         n_chunks = _n_chunks((s1 - s0 + block - 1) // block)
         out = np.empty((n_chunks, n_params + 2))
+        w_norm = _normaliser(w_batch)
         for chunk in range(n_chunks):
             _chunk(
-                data, net, loss, backprop, s0, s1, w_batch, block, chunk, n_chunks, ws, out[chunk]
+                data, net, loss, backprop, s0, s1, w_norm, block, chunk, n_chunks, ws, out[chunk]
             )
-        value, accuracy = _finish_batch(out, theta, layout, hyper[0], w_batch, backprop, grad)
+        value, accuracy = _finish_batch(out, theta, layout, hyper[0], w_norm, backprop, grad)
         if not np.isfinite(value):
             status, bad_value = 1, value
             break
@@ -841,6 +851,7 @@ def _batch(
     with dJ/dtheta when given. The result does not depend on the number of threads."""
     n = X.shape[0]
     w_sum = float(weights.sum()) if weights.size else float(n)
+    w_sum = _normaliser(w_sum)
     block = _block_size(n, network.max_block)
     n_chunks = _n_chunks((n + block - 1) // block)
     out = np.empty((n_chunks, network.n_params + 2))
@@ -894,6 +905,8 @@ def fused_loss_and_gradients(
         raise ValueError(f"X must have shape (N, {model.n_inputs}); got {X.shape}")
     if X.shape[0] == 0:
         raise ValueError("cannot compute a loss on 0 rows")
+    if loss.takes_class_indices:  # the kernels would read a class -1 or K out of bounds
+        y = check_class_indices(y, n_classes=model.n_outputs, n_rows=X.shape[0])
     expected = (X.shape[0],) if loss.takes_class_indices else (X.shape[0], model.n_outputs)
     if y.shape != expected:
         raise ValueError(
@@ -911,9 +924,10 @@ def fused_loss_and_gradients(
 def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -> np.ndarray:
     """The model's outputs z for every row of X, computed ``block_rows`` rows at a time.
 
-    Equal to ``model.forward(X)`` (to rounding), but the memory used beyond the (N, K)
-    result is a few blocks per thread, whatever N is; the layers' caches are not touched.
-    Models the fused engine cannot run are evaluated with their own layers, block by block.
+    Equal to ``model.predict_logits(X)`` (to rounding), but the memory used beyond the
+    (N, K) result is a few blocks per thread, whatever N is; like it, it keeps nothing in
+    the layers. Models the fused engine cannot run are evaluated with their own layers'
+    ``predict``, block by block.
     """
     if block_rows < 1:
         raise ValueError(f"block_rows must be a positive integer; got {block_rows}")
@@ -923,13 +937,9 @@ def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -
     out = np.empty((X.shape[0], model.n_outputs), dtype=model.dtype)
     network = compile_network(model)
     if isinstance(network, str):
-        saved = [dict(vars(layer)) for layer in model.layers]
         for start in range(0, X.shape[0], block_rows):
             block = np.asarray(X[start : start + block_rows], dtype=model.dtype)
-            out[start : start + block_rows] = model.forward(block)
-        for layer, state in zip(model.layers, saved, strict=True):  # leave the caches as found
-            vars(layer).clear()
-            vars(layer).update(state)
+            out[start : start + block_rows] = model.predict_logits(block)
         return out
     net = (network.flatten(model.params), network.layout, network.slopes)
     block = int(block_rows)

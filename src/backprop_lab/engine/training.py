@@ -9,7 +9,11 @@ One epoch, for each batch B (the whole data set when ``batch_size`` is None):
 ``History.loss[e]`` is the objective J of epoch e: for full batch, computed by the
 forward pass at the start of the epoch, before its update (as the tutorial records it);
 for mini-batches, the row-weighted mean over the epoch's batches. Validation metrics
-are computed with the weights at the start of each epoch.
+are computed with the weights at the start of each epoch; ``History.val_loss`` is the
+data loss L alone, without the L2 penalty (as the estimator's validation scores), so
+that it measures fit to held-out rows whatever ``l2`` is. A batch whose sample weights
+are all zero has loss 0 and gradient 0 (plus the penalty's), and weighs nothing in the
+epoch's mean.
 """
 
 from __future__ import annotations
@@ -45,7 +49,11 @@ class TrainingDiverged(FloatingPointError):
 
 @dataclass
 class History:
-    """Per-epoch record of a training run. ``status`` is 'completed' or 'diverged'."""
+    """Per-epoch record of a training run. ``status`` is 'completed' or 'diverged'.
+
+    ``loss`` is the training objective J (data loss plus L2 penalty); ``val_loss`` is the
+    data loss on the validation rows, without the penalty.
+    """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
@@ -181,11 +189,11 @@ def train(
     for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress):
         if validation_data is not None:
             if fused is None:
-                z_val = model.forward(X_val)
+                z_val = model.predict_logits(X_val)
                 val_loss, val_acc = loss.forward(z_val, y_val), loss.accuracy(z_val, y_val)
             else:
                 val_loss, val_acc = fused.evaluate(X_val, y_val)
-            history.val_loss.append(val_loss + _penalty(model, l2))
+            history.val_loss.append(val_loss)
             history.val_accuracy.append(val_acc)
         # Shuffle only when learning. A forward-only epoch runs as one full batch, so its
         # loss is bit-for-bit the same every epoch.
@@ -252,7 +260,7 @@ def _reference_epoch(
             value, grads = model.loss_and_gradients(Xb, yb, loss, l2=l2, sample_weight=wb)
             reason = _divergence(value, None, None) or _nonfinite(grads)
         else:
-            value = loss.forward(model.forward(Xb), yb, wb) + _penalty(model, l2)
+            value = loss.forward(model.predict_logits(Xb), yb, wb) + _penalty(model, l2)
             reason = _divergence(value, None, None)
         if reason is not None:
             break

@@ -32,12 +32,20 @@ def hidden_layers(model: Sequential) -> tuple[Dense, object, Dense]:
     return layers[0], layers[1], layers[2]
 
 
-def forward_values(model: Sequential, x: np.ndarray) -> dict[str, np.ndarray]:
-    """z1, h, z2 and y_hat for the rows of x, from the engine's forward pass."""
+def forward_values(
+    model: Sequential, x: np.ndarray, *, for_backward: bool = False
+) -> dict[str, np.ndarray]:
+    """z1, h, z2 and y_hat for the rows of x, from the engine's layers: their ``forward``
+    (which keeps what ``backward`` needs) when ``for_backward``, else their ``predict``
+    (which keeps nothing)."""
     dense1, activation, dense2 = hidden_layers(model)
-    z1 = dense1.forward(x)
-    h = activation.forward(z1)
-    z2 = dense2.forward(h)
+
+    def apply(layer: object, a: np.ndarray) -> np.ndarray:
+        return layer.forward(a) if for_backward else layer.predict(a)
+
+    z1 = apply(dense1, x)
+    h = apply(activation, z1)
+    z2 = apply(dense2, h)
     return {"z1": z1, "h": h, "z2": z2, "y_hat": BinaryCrossEntropy.probabilities(z2)}
 
 
@@ -56,7 +64,7 @@ def trace_borrower(model: Sequential, x: np.ndarray, y: int, lr: float) -> dict[
     loss = BinaryCrossEntropy()
 
     # forward, layer by layer
-    out = forward_values(model, x)
+    out = forward_values(model, x, for_backward=True)
     L = loss.forward(out["z2"], target)
 
     # backward, layer by layer from the loss down
@@ -67,6 +75,7 @@ def trace_borrower(model: Sequential, x: np.ndarray, y: int, lr: float) -> dict[
     dense1.backward(delta1, need_input_grad=False)  # stores dW1 = x^T delta1, db1
 
     grads = {name: g.copy() for name, g in model.grads.items()}
+    model.clear_cache()  # the layers keep nothing of this borrower
     params = model.get_params()
     values: dict[str, np.ndarray] = {
         "x": x,

@@ -2,13 +2,16 @@
 
 Every loss is a weighted mean over the N rows, L = sum_i w_i l_i / sum_i w_i, with
 w_i = 1 by default, so ``backward`` returns dL/dz = w_i (dl_i/dz_i) / sum_i w_i.
-For the unweighted case that is the familiar (y_hat - y) / N.
+For the unweighted case that is the familiar (y_hat - y) / N. A batch whose weights
+are all zero carries no information: its L and dL/dz are 0 (0/0 := 0), not NaN.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
+
+from .._util.validation import check_class_indices
 
 
 class Loss:
@@ -20,19 +23,27 @@ class Loss:
     def forward(
         self, z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> float:
-        self.z, self.y = z, y
+        """L = sum_i w_i l_i / sum_i w_i (0 when every w_i is 0)."""
         if z.shape[0] == 0:
             raise ValueError("cannot compute a loss on 0 rows")
+        y = self.check_targets(z, y)
+        self.z, self.y = z, y
+        n = z.shape[0]
+        if sample_weight is None:
+            self.w = np.full(n, 1.0 / n)
+        else:
+            total = sample_weight.sum()
+            self.w = sample_weight / total if total != 0 else np.zeros(n)
+        return float(self.w @ self.per_row(z, y))
+
+    def check_targets(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """y, checked against the outputs z: targets shaped like z (no broadcasting)."""
         if not self.takes_class_indices and y.shape != z.shape:
             raise ValueError(
                 f"targets of shape {y.shape} do not match outputs of shape {z.shape}; "
                 "refusing to broadcast"
             )
-        n = z.shape[0]
-        self.w = (
-            np.full(n, 1.0 / n) if sample_weight is None else sample_weight / sample_weight.sum()
-        )
-        return float(self.w @ self.per_row(z, y))
+        return y
 
     def per_row(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
         """l_i for each row."""
@@ -58,7 +69,14 @@ class Loss:
         """Share of rows whose predicted label equals the target."""
         predicted = self.predict(z)
         hits = np.all(predicted == np.asarray(y).reshape(predicted.shape), axis=-1)
-        return float(np.average(hits.reshape(-1), weights=sample_weight))
+        return _weighted_mean(hits.reshape(-1), sample_weight)
+
+
+def _weighted_mean(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """sum_i w_i v_i / sum_i w_i, with 0/0 := 0 for weights that are all zero."""
+    if weights is not None and np.sum(weights) == 0:
+        return 0.0
+    return float(np.average(values, weights=weights))
 
 
 class BinaryCrossEntropy(Loss):
@@ -95,6 +113,11 @@ class SoftmaxCrossEntropy(Loss):
 
     takes_class_indices = True
 
+    def check_targets(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """y as integer class indices in 0..K-1, K = z.shape[1]: a label such as -1 (which
+        indexing would silently read as the last class) or K is refused, naming its row."""
+        return check_class_indices(y, n_classes=z.shape[1], n_rows=z.shape[0])
+
     def per_row(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
         """l_i = -log softmax(z_i)[y_i] = logsumexp(z_i) - z_i[y_i]"""
         return -np.take_along_axis(log_softmax(z, axis=1), y[:, None], axis=1)[:, 0]
@@ -112,7 +135,7 @@ class SoftmaxCrossEntropy(Loss):
     def accuracy(
         self, z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> float:
-        return float(np.average(self.predict(z) == y, weights=sample_weight))
+        return _weighted_mean(self.predict(z) == y, sample_weight)
 
     @staticmethod
     def probabilities(z: np.ndarray) -> np.ndarray:

@@ -46,7 +46,11 @@ class Sequential:
 
     @property
     def grads(self) -> dict[str, np.ndarray]:
-        """The gradients from the last ``backward`` call, by parameter name."""
+        """The gradients of the last pass, by parameter name: dJ/dtheta of the last
+        ``loss_and_gradients`` (L2 term included), or of whatever ``backward`` was last
+        seeded with."""
+        if any(key not in layer.grads for _, layer, key in self._index):
+            raise RuntimeError("no gradients: run loss_and_gradients or backward first")
         return {name: layer.grads[key] for name, layer, key in self._index}
 
     def get_params(self) -> dict[str, np.ndarray]:
@@ -73,6 +77,20 @@ class Sequential:
             a = layer.forward(a)
         return a
 
+    def predict_logits(self, X: np.ndarray) -> np.ndarray:
+        """z = layer_L(... layer_1(X)), the same numbers as ``forward``, keeping nothing:
+        for scoring and monitoring, where no backward pass follows. The caches of an
+        earlier ``forward`` are left as they were."""
+        a = X
+        for layer in self.layers:
+            a = layer.predict(a)
+        return a
+
+    def clear_cache(self) -> None:
+        """Forget every layer's cached rows and gradients (pickling never keeps them)."""
+        for layer in self.layers:
+            layer.clear_cache()
+
     def backward(self, g: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:
         """Propagate g = dL/dz down through the layers; returns dL/dX if asked."""
         for i in range(len(self.layers) - 1, -1, -1):
@@ -93,18 +111,19 @@ class Sequential:
     ) -> tuple[float, dict[str, np.ndarray]]:
         """J = L(z(X), y) + (l2 / 2) sum_l ||W_l||^2 and dJ/dtheta for every parameter.
 
-        The L2 term adds l2 * W_l to each weight gradient; biases are not penalised.
+        The L2 term adds l2 * W_l to each weight gradient (biases are not penalised), in
+        the layers' own gradients: afterwards ``self.grads`` is the returned dJ/dtheta.
         """
         z = self.forward(X)
         value = loss.forward(z, y, sample_weight)
         self.backward(loss.backward())
-        grads = self.grads
         if l2:
-            for name, W in self.params.items():
-                if name.startswith("W"):
+            for _, layer, key in self._index:
+                if key == "W":
+                    W = layer.params["W"]
                     value += 0.5 * l2 * float(np.sum(W * W))
-                    grads[name] = grads[name] + l2 * W
-        return value, grads
+                    layer.grads["W"] += l2 * W
+        return value, self.grads
 
     def __repr__(self) -> str:
         return f"Sequential({', '.join(map(repr, self.layers))})"
@@ -122,7 +141,9 @@ def mlp(
 ) -> Sequential:
     """A dense network n_inputs -> hidden[0] -> ... -> n_outputs with ``activation`` between.
 
-    ``mlp(7)`` is the tutorial's 7-8-1 network (the sigmoid lives in the loss).
+    ``mlp(7)`` is the tutorial's 7-8-1 network (the sigmoid lives in the loss). Every
+    Dense layer draws its weights from one Generator, ``np.random.default_rng(seed)``, in
+    turn: a network built by hand from one Generator the same way gets the same weights.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")

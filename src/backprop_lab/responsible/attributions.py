@@ -22,8 +22,9 @@ and plain-words reason codes.
 
 A ``model`` is either a network with ``forward(X) -> logits`` and
 ``backward(g, need_input_grad=True) -> g . dlogits/dX`` (a :class:`~backprop_lab.nn.Sequential`;
-its gradients are exact and its stored parameter gradients are overwritten), or any
-callable ``X -> logits``, differentiated by central finite differences.
+its gradients are exact, and afterwards its layers' caches and stored parameter gradients
+are cleared, so it keeps none of the explained rows), or any callable ``X -> logits``,
+differentiated by central finite differences.
 """
 
 from __future__ import annotations
@@ -89,8 +90,11 @@ def _output_index(n_outputs: int, output: int | None) -> int:
 
 
 def _logits(model: object, X: np.ndarray, output: int | None) -> np.ndarray:
-    """f(X): the chosen logit of every row, shape (N,)."""
-    Z = model.forward(X) if _is_network(model) else model(X)
+    """f(X): the chosen logit of every row, shape (N,) (a network keeps none of X)."""
+    if _is_network(model):
+        Z = model.predict_logits(X) if hasattr(model, "predict_logits") else model.forward(X)
+    else:
+        Z = model(X)
     Z = _as_logit_matrix(Z, X.shape[0])
     return Z[:, _output_index(Z.shape[1], output)].astype(np.float64)
 
@@ -113,6 +117,8 @@ def _logits_and_gradients(
         g = np.zeros_like(Z)
         g[:, k] = 1.0
         grad = model.backward(g, need_input_grad=True)
+        if hasattr(model, "clear_cache"):
+            model.clear_cache()  # the caches hold the rows of X
         return Z[:, k].astype(np.float64), np.asarray(grad, dtype=np.float64)
     n, d = X.shape
     shifts = np.concatenate([np.eye(d), -np.eye(d)]) * eps  # (2d, d)

@@ -123,7 +123,7 @@ def planted_bias_run(config: Config, planted_bias: float, n_bootstrap: int) -> P
         divergence_factor=config.divergence_factor,
     )
     with np.errstate(all="ignore"):
-        p = expit(model.forward(scaler.transform(X_te))[:, 0])
+        p = expit(model.predict_logits(scaler.transform(X_te))[:, 0])
     p = np.nan_to_num(p, nan=0.5)  # a diverged network: no decision information
     table = audit(
         y_te, p, X_te[GROUP_COLUMN], threshold=THRESHOLD, n_bootstrap=n_bootstrap, seed=config.seed
@@ -163,7 +163,7 @@ def responsible_checks(
     X_test = split.X_test
     raw = split.data.X.loc[split.test_index].reset_index(drop=True)
     with np.errstate(all="ignore"):
-        z = model.forward(X_test)[:, 0]
+        z = model.predict_logits(X_test)[:, 0]
     z = np.nan_to_num(z, nan=0.0, posinf=50.0, neginf=-50.0)  # a diverged run stays finite
     p = expit(z)
 

@@ -163,7 +163,7 @@ def evaluate(model: Sequential, X: np.ndarray, y: np.ndarray) -> tuple[float, fl
     loss = get_loss("bce")
     targets = prepare_targets(loss, y, X.shape[0], 1)
     with np.errstate(all="ignore"):  # a diverged model may hold inf; the result says so
-        z = model.forward(X)
+        z = model.predict_logits(X)
         return float(loss.forward(z, targets)), float(loss.accuracy(z, targets))
 
 
