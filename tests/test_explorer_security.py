@@ -192,6 +192,15 @@ def test_a_call_to_an_evicted_session_says_it_expired():
         assert "expired" in reply.get_json()["error"]
 
 
+def test_twenty_tabs_fit_in_the_default_store():
+    """The reported churn: 20 tabs at a cap of 16 evicted each other in turn."""
+    client = create_app().test_client()
+    tabs = [_session(client) for _ in range(20)]
+    for sid, token in tabs:
+        reply = client.get(f"/api/session/{sid}", headers={"Host": HOST, TOKEN_HEADER: token})
+        assert reply.status_code == 200
+
+
 # ---- a real server: body limits and slow clients -----------------------------------------------
 def _http(port, method, path, body=None, headers=None, timeout=30.0):
     """(status, headers, JSON) of one request on a fresh connection."""
