@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 import pytest
+from explorer_client import with_tokens
 from explorer_support import api, assert_close, new_session, reference_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,7 @@ from backprop_lab.explorer.sessions import Session
 
 @pytest.fixture
 def app():
-    return create_app(max_sessions=4)
+    return with_tokens(create_app(max_sessions=4))
 
 
 @pytest.fixture
@@ -330,7 +331,7 @@ def test_sessions_train_in_parallel_threads_without_mixing(app):
 
 
 def test_least_recently_used_session_is_evicted():
-    app = create_app(max_sessions=2)
+    app = with_tokens(create_app(max_sessions=2))
     client = app.test_client()
     first = new_session(client)["session"]
     second = new_session(client)["session"]

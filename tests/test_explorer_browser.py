@@ -255,9 +255,9 @@ def test_tabs_are_independent_and_an_evicted_tab_starts_again(browser, playwrigh
         expect(a.page.locator("#epoch-pill")).to_have_text("epoch 2")
         c.page.goto(small.url)  # a third session: the least recently used (a's) goes
         expect(c.page.locator("body")).to_have_attribute("data-ready", "true")
-        a.page.click("#btn-step")
-        expect(a.page.locator("#message")).to_contain_text("a new one was started")
-        expect(a.page.locator("#epoch-pill")).to_have_text("epoch 0")
+        a.page.click("#btn-step")  # a's session is rebuilt, and the step runs on it
+        expect(a.page.locator("#notice")).to_contain_text("rebuilt with the same settings")
+        expect(a.page.locator("#epoch-pill")).to_have_text("epoch 1")
         a.step(1)
         expect(b.page.locator("#epoch-pill")).to_have_text("epoch 1")
         for t in tabs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from explorer_client import with_tokens
 from explorer_support import ATOL, RTOL, api, new_session, reference_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from backprop_lab.nn import mlp
 
 @pytest.fixture
 def client():
-    return create_app(max_sessions=4).test_client()
+    return with_tokens(create_app(max_sessions=4)).test_client()
 
 
 def _arrays(values: dict) -> dict:
@@ -164,7 +165,7 @@ def test_trace_of_a_hand_checked_network():
 @pytest.fixture(scope="module")
 def shared():
     """One session for all the examples below (building data per example would be slow)."""
-    client = create_app(max_sessions=1).test_client()
+    client = with_tokens(create_app(max_sessions=1)).test_client()
     return client, new_session(client, seed=5)["session"], reference_run(seed=5)
 
 

@@ -18,6 +18,7 @@ refused until a reset.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import threading
 from collections import OrderedDict
@@ -44,7 +45,33 @@ from .trace import for_display, forward_values, trace_borrower
 
 #: Divergence: a loss above this many times the first epoch's (the engine's default).
 DIVERGENCE_FACTOR = 10.0
-DEFAULT_MAX_SESSIONS = 16
+#: Sessions kept at once. The largest session (n = 5000, 16 hidden units) holds about
+#: 6 MB, so 32 stay within about 200 MB, and 32 tabs (20 learners with a spare tab or
+#: two each) can train at once without evicting one another.
+DEFAULT_MAX_SESSIONS = 32
+
+
+class SessionExpired(P.ApiError):
+    """A call to a session that is not (or no longer) in the store: 404, code ``session_expired``."""
+
+    code = "session_expired"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "unknown session: it may have expired to make room for newer ones "
+            "(too many tabs open at once); start a new one with the same settings",
+            status=404,
+        )
+
+
+class SessionTokenRefused(P.ApiError):
+    """A call without the session's own token: 403, code ``bad_token``."""
+
+    code = "bad_token"
+
+    def __init__(self, header_missing: bool) -> None:
+        what = "no session token" if header_missing else "a token that is not this session's"
+        super().__init__(f"refused a call with {what} (X-Explorer-Token)", status=403)
 
 
 def as_json(a: Any) -> Any:
@@ -65,8 +92,14 @@ class Session:
 
     def __init__(self, session_id: str, config: P.Config) -> None:
         self.id = session_id
+        #: The secret of the tab that created the session (256 random bits).
+        self.token = secrets.token_urlsafe(32)
         self.lock = threading.Lock()
         self.build(config)
+
+    def owned_by(self, token: str) -> bool:
+        """Whether ``token`` is this session's, compared in constant time."""
+        return hmac.compare_digest(token.encode(), self.token.encode())
 
     # ---- building -----------------------------------------------------------------------
     def build(self, config: P.Config) -> None:
@@ -364,16 +397,28 @@ class SessionStore:
 
     @contextmanager
     def use(self, session_id: str) -> Iterator[Session]:
-        """The session, marked most recently used and locked for the caller."""
+        """The session, marked most recently used and locked for the caller.
+
+        For callers in this process; a request from a page goes through ``use_as_owner``.
+        """
+        with self._take(session_id, None) as session:
+            yield session
+
+    @contextmanager
+    def use_as_owner(self, session_id: str, token: str | None) -> Iterator[Session]:
+        """Like ``use``, for the holder of the session's token only (else 403)."""
+        with self._take(session_id, token or "") as session:
+            yield session
+
+    @contextmanager
+    def _take(self, session_id: str, token: str | None) -> Iterator[Session]:
         with self._lock:
             session = self._sessions.get(session_id)
             if session is None:
-                raise P.ApiError(
-                    "unknown session (it may have been closed to make room for newer ones); "
-                    "reload the page to start a new one",
-                    status=404,
-                )
-            self._sessions.move_to_end(session_id)
+                raise SessionExpired()
+            if token is not None and not session.owned_by(token):
+                raise SessionTokenRefused(header_missing=not token)
+            self._sessions.move_to_end(session_id)  # only a valid call keeps it alive
         with session.lock:
             yield session
 

@@ -22,6 +22,7 @@
 
   const S = {
     sid: null,
+    token: null, // the session's secret: every call on the session sends it
     config: null,
     limits: null,
     data: null,
@@ -72,8 +73,9 @@
   }
 
   // ---------------------------------------------------------------- API
-  async function api(method, path, body) {
+  async function api(method, path, body, token) {
     const options = { method, headers: {} };
+    if (token) options.headers["X-Explorer-Token"] = token;
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
@@ -88,29 +90,38 @@
     if (!response.ok) {
       const error = new Error(data.error || `HTTP ${response.status}`);
       error.status = response.status;
+      error.code = data.code;
       throw error;
     }
     return data;
   }
+  /** A call on this tab's session, with the session's token (only this tab holds it). */
+  function sessionApi(method, suffix, body) {
+    return api(method, `/api/session/${S.sid}${suffix}`, body, S.token);
+  }
   /* The session's calls run one at a time, in the order the learner made them: a reset
      and a step clicked right after it reach the server in that order. */
   let queue = Promise.resolve();
-  /** A call on this tab's session; if the server has dropped it, start a new one. */
+  /** A call on this tab's session; if the server has let it expire, rebuild it and retry. */
   function call(method, suffix, body) {
     const run = queue.then(async () => {
       try {
-        return await api(method, `/api/session/${S.sid}${suffix}`, body);
+        return await sessionApi(method, suffix, body);
       } catch (error) {
-        if (error.status === 404 && /unknown session/.test(error.message)) {
-          await createSession();
-          showMessage("The server had closed this tab's session to make room for newer ones; a new one was started.");
-          return null;
-        }
-        throw error;
+        if (error.code !== "session_expired") throw error;
+        await rebuildSession();
+        return await sessionApi(method, suffix, body);
       }
     });
     queue = run.catch(() => {});
     return run;
+  }
+
+  // ---------------------------------------------------------------- notices
+  function showNotice(text) {
+    const box = $("notice");
+    box.textContent = text;
+    box.hidden = !text;
   }
 
   // ---------------------------------------------------------------- controls <-> config
@@ -173,19 +184,40 @@
     renderCurves();
     drawNetwork();
   }
-  async function createSession() {
-    // direct API calls: this also runs inside a queued call, when a session was dropped
-    const snap = await api("POST", "/api/session", configFromControls());
+  function adoptSession(snap) {
+    S.token = snap.token;
     applySnapshot(snap);
-    S.borrower = await api("GET", `/api/session/${S.sid}/borrower?index=0`);
+  }
+  async function createSession() {
+    adoptSession(await api("POST", "/api/session", configFromControls()));
+    S.borrower = await sessionApi("GET", "/borrower?index=0");
     S.edited = false;
     fillBorrower(S.borrower);
     if (S.trace) closeTrace();
   }
+  /** The server let this tab's session expire (it keeps a limited number): start a new
+      one with the same settings and seed, and show the same borrower (runs inside a
+      queued call, so it calls the API directly). */
+  async function rebuildSession() {
+    const config = S.config || configFromControls();
+    adoptSession(await api("POST", "/api/session", config));
+    if (S.borrower) {
+      S.network = await sessionApi("POST", "/network", borrowerSpec());
+      drawNetwork();
+    }
+    if (S.trace) {
+      S.trace = await sessionApi("POST", "/trace", borrowerSpec());
+      renderTrace();
+    }
+    showNotice(
+      `This tab's session expired because many tabs were open at once; it was rebuilt with the same settings ` +
+      `(seed ${config.seed}) and starts again from epoch 0.`
+    );
+  }
   async function reset(config) {
     stopPlaying();
+    showNotice(""); // a new start; a rebuild during this call shows its notice again
     const snap = await call("POST", "/reset", config || configFromControls());
-    if (!snap) return;
     applySnapshot(snap);
     showMessage("");
     const index = Math.min(S.borrower ? S.borrower.index ?? 0 : 0, S.data.n_train - 1);
@@ -198,7 +230,6 @@
   }
   async function sendSettings(settings) {
     const result = await call("POST", "/settings", settings);
-    if (!result) return;
     S.config = result.config;
     S.status = result.status;
     renderStatus();
@@ -212,7 +243,6 @@
     try {
       const allowed = Math.max(1, Math.min(epochs, S.status.max_epochs_per_step, S.status.max_epochs - S.status.epochs));
       const result = await call("POST", "/step", { epochs: allowed, borrower: borrowerSpec() });
-      if (!result) return;
       for (const key of Object.keys(S.history)) S.history[key].push(...result.history[key]);
       S.status = result.status;
       S.network = result.network;
@@ -527,7 +557,6 @@
     const n = S.data.n_train;
     index = ((Math.round(index) % n) + n) % n;
     const info = await call("GET", `/borrower?index=${index}`);
-    if (!info) return;
     S.borrower = info;
     S.edited = false;
     fillBorrower(info);
@@ -554,7 +583,6 @@
   }
   async function refreshNetwork() {
     const net = await call("POST", "/network", borrowerSpec());
-    if (!net) return;
     S.network = net;
     drawNetwork();
   }
@@ -775,7 +803,6 @@
   async function runTrace(keepStep) {
     try {
       const result = await call("POST", "/trace", borrowerSpec());
-      if (!result) return;
       S.trace = result;
       if (!keepStep) S.traceStep = 0;
       $("trace-empty").hidden = true;
@@ -842,7 +869,6 @@
     button.disabled = true;
     try {
       const r = await call("POST", "/gradcheck");
-      if (!r) return;
       const cls = (e) => (e === null ? "wrong" : e < r.good ? "good" : e > r.wrong ? "wrong" : "look");
       let rows = "";
       for (const row of r.table) {
