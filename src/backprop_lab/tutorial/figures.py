@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from .._util.figures import FONT_SIZES
 from .._util.palette import OKABE_ITO
 from .experiments import (
     Config,
@@ -54,12 +55,7 @@ ACC_LABEL = "accuracy (share correct)"
 EPOCH_LABEL = "epoch (full-batch updates)"
 
 STYLE = {
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "legend.fontsize": 9,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
+    **FONT_SIZES,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
