@@ -32,7 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=defaults.epochs,
         help=f"training epochs per run (default {defaults.epochs})",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress (a bar on a terminal, otherwise one line per stage) and no summary",
+    )
     p.set_defaults(func=_reproduce)
 
 
@@ -41,7 +45,13 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out}: exists and is not a folder")
-    outcome = reproduce(config, out, progress=not args.quiet and sys.stderr.isatty())
+    terminal = sys.stderr.isatty()  # a bar on a terminal, one line per stage elsewhere
+    outcome = reproduce(
+        config,
+        out,
+        progress=not args.quiet and terminal,
+        log=None if args.quiet or terminal else sys.stderr,
+    )
     if not args.quiet:
         print(summary(outcome.report.metrics, outcome.paths["report.html"], outcome.seconds))
     return 0

@@ -32,7 +32,7 @@ from .learning import (
     forward_vs_backprop,
     learning_rate_sweep,
 )
-from .run import Results, run_all
+from .run import EXPERIMENTS, Results, run_all
 from .setup import (
     N_INPUTS,
     Baseline,
@@ -56,6 +56,7 @@ from .setup import (
 )
 
 __all__ = [
+    "EXPERIMENTS",
     "N_INPUTS",
     "Baseline",
     "Bayes",
