@@ -65,7 +65,7 @@ INSIDE_CLAIMS = {
 
 def inside_backprop_section(ctx: ReportContext) -> Section:
     r = ctx.results.inside_backprop
-    dead = np.asarray(r.dead_share)
+    dead = np.append(r.dead_share, r.final_dead_share)  # each epoch's start, then the end
     m = {
         "lr": r.lr,
         "epochs": r.epochs,
@@ -86,7 +86,7 @@ def inside_backprop_section(ctx: ReportContext) -> Section:
         "shrunk": SHRUNK,
         "dead_share": r.dead_share,
         "max_dead_share": float(dead.max()),
-        "max_dead_epoch": int(dead.argmax()),
+        "max_dead_epoch": int(dead.argmax()),  # r.epochs: after the last update
         "final_dead_share": r.final_dead_share,
     }
     m = json_safe(m)
