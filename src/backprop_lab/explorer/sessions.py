@@ -277,6 +277,8 @@ class Session:
             "good": GOOD,
             "wrong": WRONG,
             "n_kinks": result.n_kinks,
+            "n_kinks_rechecked": result.n_kinks_rechecked,
+            "n_unchecked": result.n_unchecked,
             "text": result.table(),
         }
 
