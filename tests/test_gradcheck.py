@@ -114,6 +114,19 @@ def test_an_entry_exactly_on_a_kink_is_left_out_and_counted():
     assert result.passed
 
 
+def test_says_when_gradients_are_too_small_to_resolve(linear_data):
+    """W2 = 1e-9 makes W1's and b1's gradients ~1e-9 of the loss's: below GOOD * floor
+    (about 2e-10), where even a wholly wrong gradient would pass. The table says so."""
+    X, y = linear_data
+    model = mlp(7, hidden=(8,), activation="tanh", seed=0)
+    model.params["W2"][:] = 1e-9
+    result = gradient_check(model, X, y)
+    assert result.passed
+    assert [p.name for p in result.params if not p.resolved] == ["W1", "b1"]
+    assert "W1, b1: gradients below what the differences resolve" in result.table()
+    assert "resolve" not in gradient_check(mlp(7), X, y).table()
+
+
 def test_rejects_a_step_that_is_not_positive(linear_data):
     X, y = linear_data
     for eps in (0.0, -1e-5, float("nan")):

@@ -5,8 +5,9 @@ Correct gradients: the report's 7-8-1 network (the tutorial's initial weights 0.
 full-batch gradient descent at the report's learning rate) over n = 500 to 10,000
 borrowers, 0 to 1,000 epochs, seeds 0 to 9, every activation, L2 on and off, float64 and
 float32, and tiny and zero weights. By construction a correct gradient's error is at most
-RESOLUTION = GOOD / 10 (the derivation is in backprop_lab.gradcheck); every case asserts
-that bound, so the pass threshold GOOD stays ten times away. Measured: at most 2.6e-10.
+RESOLUTION = GOOD / 10 (the derivation is in backprop_lab.engine.gradcheck); every case
+asserts that bound, so the pass threshold GOOD stays ten times away. Measured: at most
+2.6e-10.
 
 The error divides by each array's scale, so it does not depend on n except through the
 round-off's averaging over rows: most cases use n = 500, and n itself is swept for the

@@ -39,8 +39,9 @@ def test_tutorial_notebook_runs_and_shows_its_results(tmp_path):
     assert "lr     30: diverged" in printed
     assert "largest relative error " in printed  # the notebook shows the check's result
     check = json.loads(printed.split("GRADCHECK-JSON ")[1].splitlines()[0])
-    # The number itself, not its rounded print: a correct gradient stays below RESOLUTION
-    # (GOOD / 10) by construction (see backprop_lab.gradcheck), ten times inside the threshold.
+    # The number itself, not its rounded print: a correct gradient stays below
+    # RESOLUTION = GOOD / 10 by construction (backprop_lab.engine.gradcheck's docstring),
+    # ten times inside the threshold.
     assert check["threshold"] == GOOD and check["passed"]
     assert check["max_rel_error"] < RESOLUTION
     assert images == 7  # one per figure shown
