@@ -846,7 +846,7 @@
       const cls = (e) => (e === null ? "wrong" : e < r.good ? "good" : e > r.wrong ? "wrong" : "look");
       let rows = "";
       for (const row of r.table) {
-        rows += `<tr><th class="rowhead">${esc(row.param)}</th><td>${esc(row.shape)}</td><td class="${cls(row.max_rel_error)}">${row.max_rel_error === null ? "—" : row.max_rel_error.toExponential(2)}</td><td>${row.scale.toExponential(2)}</td><td>${row.checked}</td><td>${row.kinks} (${row.kinks_rechecked})</td></tr>`;
+        rows += `<tr><th class="rowhead">${esc(row.param)}</th><td>${esc(row.shape)}</td><td class="${cls(row.max_rel_error)}">${row.max_rel_error === null ? "—" : row.max_rel_error.toExponential(2)}</td><td>${row.scale === null ? "—" : row.scale.toExponential(2)}</td><td>${row.checked}</td><td>${row.kinks} (${row.kinks_rechecked})</td></tr>`;
       }
       $("gradcheck-result").innerHTML =
         `<p><span id="gc-verdict" class="verdict ${r.passed ? "pass" : "fail"}">${r.passed ? "PASS" : "FAIL"}</span> ` +
