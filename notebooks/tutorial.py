@@ -118,8 +118,11 @@ show(plots.learning_rate_stability(sweep))
 # %% [markdown]
 # ## 5. Gradient check
 #
-# Every weight nudged by plus and minus h; the slope of the loss compared with backprop's
-# gradient.
+# Every weight nudged by plus and minus h and 2h; the slope of the loss,
+# [8 (J(θ+h) − J(θ−h)) − (J(θ+2h) − J(θ−2h))] / 12h, compared with backprop's gradient.
+# Each difference is measured against its array's scale (the largest analytic plus the
+# largest numeric entry), or against the floor that rounding allows if that is larger, so
+# small entries are not held to a tighter standard than big ones.
 
 # %%
 check = experiments.gradient_check_experiment(config, split, run)
