@@ -57,7 +57,11 @@ def _gradcheck(args: argparse.Namespace) -> int:
     )
     print(result.table())
     if result.n_kinks:
-        print(f"{result.n_kinks} entries straddled a ReLU kink and were excluded")
+        print(
+            f"kinks: for {result.n_kinks} entries the step crossed a ReLU kink; "
+            f"{result.n_kinks_rechecked} re-checked with a smaller step, "
+            f"{result.n_unchecked} left out"
+        )
     return 0 if result.passed else 1
 
 
@@ -83,8 +87,9 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "gradcheck",
         help="check backprop's gradients against finite differences",
-        description="Compare every gradient entry with a central finite difference; "
-        "exit status 1 if the largest relative error exceeds the tolerance.",
+        description="Compare every gradient entry with a finite difference (five-point "
+        "stencil, float64); exit status 1 if the largest error, |analytic - numeric| over its "
+        "array's scale, is not below the tolerance.",
     )
     p.add_argument("--n", type=int, default=500, help="rows of synthetic data (default 500)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and weights (default 0)")
@@ -95,7 +100,9 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--l2", type=float, default=0.0, help="L2 penalty strength (default 0)")
     p.add_argument("--burn-in", type=int, default=0, help="epochs of training before the check")
     p.add_argument("--eps", type=float, default=1e-5, help="finite-difference step h")
-    p.add_argument("--tolerance", type=float, default=1e-7, help="pass if max error is below")
+    p.add_argument(
+        "--tolerance", type=float, default=1e-7, help="pass if max error is below (default 1e-7)"
+    )
     p.set_defaults(func=_gradcheck)
 
 

@@ -872,13 +872,13 @@
       const cls = (e) => (e === null ? "wrong" : e < r.good ? "good" : e > r.wrong ? "wrong" : "look");
       let rows = "";
       for (const row of r.table) {
-        rows += `<tr><th class="rowhead">${esc(row.param)}</th><td>${esc(row.shape)}</td><td class="${cls(row.max_rel_error)}">${row.max_rel_error === null ? "—" : row.max_rel_error.toExponential(2)}</td><td>${row.checked}</td><td>${row.kinks_excluded}</td></tr>`;
+        rows += `<tr><th class="rowhead">${esc(row.param)}</th><td>${esc(row.shape)}</td><td class="${cls(row.max_rel_error)}">${row.max_rel_error === null ? "—" : row.max_rel_error.toExponential(2)}</td><td>${row.scale === null ? "—" : row.scale.toExponential(2)}</td><td>${row.checked}</td><td>${row.kinks} (${row.kinks_rechecked})</td></tr>`;
       }
       $("gradcheck-result").innerHTML =
         `<p><span id="gc-verdict" class="verdict ${r.passed ? "pass" : "fail"}">${r.passed ? "PASS" : "FAIL"}</span> ` +
         `largest relative error <b id="gc-max">${r.max_rel_error === null ? "—" : r.max_rel_error.toExponential(2)}</b> ` +
         `(tolerance ${r.tolerance}; h = ${r.eps}; ${r.rows} training borrowers; weights after epoch ${S.status.epochs})</p>` +
-        `<table class="nums" id="gc-table"><tr><th>parameter</th><th>shape</th><th>max relative error</th><th>entries checked</th><th>kinks left out</th></tr>${rows}</table>`;
+        `<table class="nums" id="gc-table"><tr><th>parameter</th><th>shape</th><th>max relative error</th><th>scale</th><th>entries checked</th><th>kinks (re-checked)</th></tr>${rows}</table>`;
     } catch (error) {
       showMessage(error.message);
     } finally {

@@ -13,16 +13,25 @@ from .setup import Config, DefaultRun, Split, default_run, initial_network, init
 # ---------------------------------------------------------------------------------------
 @dataclass
 class GradientCheckRow:
+    """One parameter array: its largest error |a - n| / max(scale, floor) (see
+    :mod:`backprop_lab.engine.gradcheck`), the array's scale ||a||_inf + ||n||_inf and the floor,
+    entries checked, entries whose stencil crossed a ReLU kink, how many of those a
+    smaller step re-checked, and how many were left out."""
+
     param: str
     shape: str
     max_rel_error: float
+    scale: float
+    floor: float
     checked: int
+    kinks: int
+    kinks_rechecked: int
     kinks_excluded: int
 
 
 @dataclass
 class GradientCheckReport:
-    """Backprop against central differences for every entry of every parameter array,
+    """Backprop against finite differences for every entry of every parameter array,
     at the initial weights and at the trained weights of the default run, on the
     training rows."""
 
