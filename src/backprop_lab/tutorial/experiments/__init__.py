@@ -20,7 +20,13 @@ standardised with statistics of the training split only, and 20% of the rows hel
 
 from __future__ import annotations
 
-from .gradients import GradientCheckReport, GradientCheckRow, gradient_check_experiment
+from .gradients import (
+    GradientCheckReport,
+    GradientCheckRow,
+    TutorialEntry,
+    gradient_check_experiment,
+    tutorial_entry,
+)
 from .held_out import Generalisation, HiddenLayer, ModelScores, generalisation, hidden_layer
 from .inside import InsideBackprop, inside_backprop
 from .learning import (
@@ -78,6 +84,7 @@ __all__ = [
     "Results",
     "Split",
     "Tick",
+    "TutorialEntry",
     "bayes_reference",
     "data_summary",
     "dead_unit_share",
@@ -95,4 +102,5 @@ __all__ = [
     "make_split",
     "planned_runs",
     "run_all",
+    "tutorial_entry",
 ]

@@ -28,7 +28,7 @@ from .base import (
     sci,
 )
 from .comparison import COMPARISON_CLAIMS, tutorial_section
-from .gradients import gradient_check_section
+from .gradients import GRADIENT_CHECK_CLAIMS, gradient_check_section
 from .held_out import (
     GENERALISATION_CLAIMS,
     HIDDEN_LAYER_CLAIMS,
@@ -50,6 +50,7 @@ from .responsible import RESPONSIBLE_CLAIMS
 CLAIMS: dict[str, dict[str, Claim]] = {
     "forward_vs_backprop": FORWARD_BACKPROP_CLAIMS,
     "learning_rates": LEARNING_RATE_CLAIMS,
+    "gradient_check": GRADIENT_CHECK_CLAIMS,
     "generalisation": GENERALISATION_CLAIMS,
     "hidden_layer": HIDDEN_LAYER_CLAIMS,
     "inside_backprop": INSIDE_CLAIMS,

@@ -345,8 +345,9 @@ def _planted_text(m: dict[str, Any], say: Any) -> str:
     if claims["network_vs_true_lender"] is not None:
         text += (
             "On the same borrowers, the network's gap minus that lender's is "
-            f"{_pp_ci(biased['network_minus_true_lender'], sign=-1.0)}, "
-            f"{say('network_vs_true_lender')}"
+            f"{_pp_ci(biased['network_minus_true_lender'], sign=-1.0)}"
+            + (", " if claims["network_vs_true_lender"] == "consistent" else ": ")
+            + say("network_vs_true_lender")
             + (f": {say('reproduced')}. " if claims["reproduced"] is not None else ". ")
         )
     if biased["group_logit_shift"] is not None:
