@@ -127,8 +127,12 @@ def _fit_text(m: dict[str, Any], say: Any) -> str:
         return (
             f"The test loss {where}, but the accuracy is {pp(m['gap_to_bayes_accuracy'])} below "
             f"the ceiling, so after {m['epochs']} epochs {say('fit')}: the network has not yet "
-            "learnt what the data hold, more epochs or a larger learning rate would help, "
-            "and there is nothing to overfit yet."
+            "learnt what the data hold"
+            + (
+                " and is still learning, so more epochs or a larger learning rate would help."
+                if lowest_at_end
+                else "."
+            )
         )
     return (
         f"The test loss {where}, and the accuracy is close to the ceiling: after "
