@@ -82,7 +82,7 @@ COMPARISON_CLAIMS = {
         _no_better_than_majority,
         {
             True: "no better than always guessing the more common outcome",
-            False: "beats always guessing the more common outcome",
+            False: "it beats always guessing the more common outcome",
         },
     ),
     "backprop_accuracy_agrees": Claim(
@@ -213,7 +213,7 @@ def tutorial_section(ctx: ReportContext) -> Section:
         "a hair of 1/2, which side of 1/2 each one falls on is decided by the random "
         f"initial weights: our untrained network calls {100 * m['share_predicted_default']:.0f}"
         f"% of training borrowers defaults (the true rate is "
-        f"{100 * d.default_rate_train:.0f}%), and scores {f3(ours['forward_only_accuracy'])}, "
+        f"{100 * d.default_rate_train:.0f}%), and scores {f3(ours['forward_only_accuracy'])}: "
         f"{say('untrained_no_better_than_majority')} "
         f"({f3(max(d.default_rate_train, 1 - d.default_rate_train))}). "
         f"The tutorial's {TUTORIAL['forward_only_accuracy']:g} came from its own draw. "

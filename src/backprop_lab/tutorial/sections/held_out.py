@@ -129,7 +129,8 @@ def _fit_text(m: dict[str, Any], say: Any) -> str:
             f"the ceiling, so after {m['epochs']} epochs {say('fit')}: the network has not yet "
             "learnt what the data hold"
             + (
-                " and is still learning, so more epochs or a larger learning rate would help."
+                ", and its test loss is still falling, so more epochs or a larger learning "
+                "rate would help."
                 if lowest_at_end
                 else "."
             )
@@ -366,9 +367,10 @@ def hidden_layer_section(ctx: ReportContext) -> Section:
     if claims["network_beats_logistic"]:
         if claims["closes_most_of_gap"] is not None:
             share = 1.0 - m["nonlinear_gap_network"] / m["nonlinear_gap_logistic"]
+            past = ", past the ceiling by chance" if share > 1 else ""
             verdict = (
                 f"{say('network_beats_logistic')}: {say('closes_most_of_gap')} "
-                f"({100 * share:.0f}% of it): {scores}."
+                f"({100 * share:.0f}% of it{past}): {scores}."
             )
         else:
             verdict = f"{say('network_beats_logistic')}: {scores}."
