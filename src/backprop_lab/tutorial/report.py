@@ -187,6 +187,7 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder")
+    (out / "figures").mkdir(parents=True, exist_ok=True)  # the one output that is a folder
     paths: dict[str, Path] = {}
     for name, (png, svg) in report.figures.items():
         for ext, data in (("png", png), ("svg", svg)):
