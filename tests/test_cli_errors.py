@@ -29,7 +29,14 @@ def one_error(err: str) -> str:
 def test_a_zero_finite_difference_step_is_refused(capsys):
     status, _, err = run(["gradcheck", "--eps", "0"], capsys)
     assert status == 2
-    assert "--eps" in one_error(err) and "must be positive" in err
+    assert "--eps" in one_error(err) and "must be above 0" in err
+
+
+@pytest.mark.parametrize("option", ["--eps", "--l2"])
+def test_gradcheck_values_that_overflow_are_refused(option, capsys):
+    status, _, err = run(["gradcheck", "--n", "5", option, "1e308"], capsys)
+    assert status == 2
+    assert one_error(err).startswith(f"backprop-lab: error: {option}")
 
 
 @pytest.mark.parametrize(
@@ -164,6 +171,28 @@ def test_a_learning_rate_that_overflows_is_reported_as_divergence(files, tmp_pat
     assert status == 2
     assert "training diverged at epoch" in one_error(err) and "JSON" not in err
     assert not (tmp_path / "m.blab").exists()
+
+
+@pytest.mark.parametrize("command", ["explain", "train"])
+def test_a_number_beyond_float64_precision_is_refused_by_row(command, files, tmp_path, capsys):
+    """1e308 standardised and fed through the network overflowed to NaN (with NumPy
+    warnings), and explain failed after writing its CSV; 2^53 bounds a numeric cell."""
+    data, model = files
+    frame = pd.read_csv(data, dtype=str)
+    frame.loc[5, "age"] = "1e308"
+    frame.to_csv(tmp_path / "huge.csv", index=False)
+    if command == "explain":
+        argv = ["explain", model, tmp_path / "huge.csv", "-o", tmp_path / "r.csv"]
+        argv += ["--importance", tmp_path / "i.png"]
+    else:
+        argv = ["train", tmp_path / "huge.csv", "--target", "default", "-o", tmp_path / "m.blab"]
+    status, _, err = run(argv, capsys)
+    assert status == 2 and "warning" not in err
+    assert one_error(err) == (
+        f"backprop-lab: error: {tmp_path / 'huge.csv'}, column 'age', row 6: number '1e308' is "
+        "too large for a numeric column (beyond ±2^53, about 9.0e15)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.csv"]
 
 
 def test_a_repeated_column_name_is_refused_naming_both_positions(files, tmp_path, capsys):

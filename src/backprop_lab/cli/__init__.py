@@ -96,16 +96,27 @@ def _gradcheck(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+#: The largest finite-difference step: central differences err by O(h^2) times the third
+#: derivative, so h must be small against the standardised inputs and the weights (O(1)).
+MAX_GRADCHECK_EPS = 0.1
+#: The largest L2 strength: (l2 / 2) ||W||^2 must stay far from overflow; beyond this the
+#: penalty swamps any data term anyway.
+MAX_GRADCHECK_L2 = 1e6
+
+
 def _check_gradcheck_options(args: argparse.Namespace) -> None:
     """Each size and step of gradcheck in range, named by its option."""
     if args.n < 1:
         raise InputError(f"--n must be at least 1; got {args.n}")
     if args.burn_in < 0:
         raise InputError(f"--burn-in must be 0 or more epochs; got {args.burn_in}")
-    if args.l2 < 0:
-        raise InputError(f"--l2 must be 0 or more; got {args.l2:g}")
-    if not args.eps > 0:
-        raise InputError(f"--eps (the finite-difference step h) must be positive; got {args.eps:g}")
+    if not 0 <= args.l2 <= MAX_GRADCHECK_L2:
+        raise InputError(f"--l2 must be between 0 and {MAX_GRADCHECK_L2:g}; got {args.l2:g}")
+    if not 0 < args.eps <= MAX_GRADCHECK_EPS:
+        raise InputError(
+            f"--eps (the finite-difference step h) must be above 0 and at most "
+            f"{MAX_GRADCHECK_EPS:g}; got {args.eps:g}"
+        )
     if args.tolerance < 0:
         raise InputError(f"--tolerance must be 0 or more; got {args.tolerance:g}")
 

@@ -16,7 +16,7 @@ import warnings
 from .._util.outputs import check_figure_formats, check_outputs
 from .._util.validation import InputError
 from ..responsible.attributions import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
-from .options import add_force_option, count, number, positive_count
+from .options import add_force_option, count, number
 from .tabular import ROWS_NOTE, _one_line_warnings
 
 LOGIT_NOTE = (
@@ -75,11 +75,12 @@ def _audit(args: argparse.Namespace) -> int:
         result.sources = {"model": str(args.model), "data": str(args.csv)}
         print(f"audit of {args.model} on {args.csv}:")
         print(result.text())
+        figure = model_audit_figure(result) if args.plot else None  # all ready before writing
         if args.output:
             atomic_write_text(args.output, result.to_json())
             print(f"wrote {args.output}", file=sys.stderr)
-        if args.plot:
-            save_figure(model_audit_figure(result), args.plot)
+        if figure is not None:
+            save_figure(figure, args.plot)
             print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
@@ -133,19 +134,21 @@ def _explain(args: argparse.Namespace) -> int:
                 f"(largest {att.max_gap:.2g}); {hint}",
                 stacklevel=1,
             )
+        figure = None  # every output ready before the first is written
+        if args.importance:
+            figure = importance_figure(
+                result.importance(),
+                subtitle=f"mean |{METHOD_NAMES[att.method]}| over {len(table)} applicants, "
+                f"against {BASELINE_NAMES[att.baseline]}",
+            )
         if args.output == "-":
             table.to_csv(sys.stdout, index=False)
         else:
             with atomic_write(args.output, "w", encoding="utf-8", newline="") as handle:
                 table.to_csv(handle, index=False)
             print(f"wrote {len(table)} applicants' reasons to {args.output}", file=sys.stderr)
-        if args.importance:
-            fig = importance_figure(
-                result.importance(),
-                subtitle=f"mean |{METHOD_NAMES[att.method]}| over {len(table)} applicants, "
-                f"against {BASELINE_NAMES[att.baseline]}",
-            )
-            save_figure(fig, args.importance)
+        if figure is not None:
+            save_figure(figure, args.importance)
             print(f"wrote {args.importance}", file=sys.stderr)
     return 0
 
@@ -206,7 +209,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model file (.blab)")
     p.add_argument("csv", help="applicants to explain (CSV with a header line)")
     p.add_argument("-o", "--output", required=True, help="reasons CSV to write ('-' for stdout)")
-    p.add_argument("--top", type=positive_count, default=4, help="most reasons per applicant (4)")
+    p.add_argument("--top", type=count, default=4, help="most reasons per applicant (4)")
     p.add_argument("--id", metavar="COL", help="column naming applicants (default: row number)")
     p.add_argument(
         "--method",

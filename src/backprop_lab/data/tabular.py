@@ -39,6 +39,11 @@ IMPUTE_CHOICES: tuple[str, ...] = ("none", "median", "mean", "most_frequent")
 #: always, is taken to be a numeric column with typing errors in it, not a category.
 MOSTLY_NUMERIC = 0.9
 
+#: The largest magnitude a numeric cell may hold: 2^53, beyond which float64 no longer
+#: holds every integer. Nothing a loan file measures comes near it, and below it the
+#: squares and sums of standardisation and of the network stay far from overflow (1e308).
+MAX_MAGNITUDE = 2.0**53
+
 
 class DataWarning(UserWarning):
     """Something in the data was handled but deserves a look (extra or unseen values)."""
@@ -156,7 +161,8 @@ def _is_numeric_dtype(series: pd.Series) -> bool:
 
 
 def to_numbers(series: pd.Series, *, file: str | Path | None = None) -> np.ndarray:
-    """Column values as float64 (NaN where missing); text or infinity raises, naming the row."""
+    """Column values as float64 (NaN where missing); text, infinity or a magnitude above
+    :data:`MAX_MAGNITUDE` raises, naming the row."""
     if _is_numeric_dtype(series):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         text = None
@@ -177,6 +183,16 @@ def to_numbers(series: pd.Series, *, file: str | Path | None = None) -> np.ndarr
         i = int(np.argmax(infinite))
         raise InputError(
             "infinite value in a numeric column",
+            file=file,
+            column=str(series.name),
+            row=_row_number(series, i),
+        )
+    huge = np.abs(values) > MAX_MAGNITUDE  # NaN compares False
+    if huge.any():
+        i = int(np.argmax(huge))
+        shown = repr(text[i]) if text is not None else f"{values[i]:g}"
+        raise InputError(
+            f"number {shown} is too large for a numeric column (beyond ±2^53, about 9.0e15)",
             file=file,
             column=str(series.name),
             row=_row_number(series, i),
