@@ -10,11 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_support import run, train_tiny_model, write_loans
+
+import backprop_lab
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
@@ -25,7 +28,7 @@ ROWS, CHUNK = 50_000, 200
 
 def start(args: list[str], *options: str) -> subprocess.Popen:
     """The program with Ctrl-C at its default (a shell may have set it to 'ignore')."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(backprop_lab.__file__).parents[1])}  # this one
     return subprocess.Popen(
         [sys.executable, *options, "-m", "backprop_lab", *map(str, args)],
         stdout=subprocess.DEVNULL,
@@ -47,6 +50,20 @@ def big(tmp_path_factory):
     small = write_loans(folder / "small.csv")
     model = train_tiny_model(small, folder / "model.blab")
     return model, write_loans(folder / "big.csv", n=ROWS, seed=1)
+
+
+def test_the_entry_point_loads_no_library_before_its_ctrl_c_handler():
+    """``backprop-lab`` (the console script) calls ``backprop_lab.__main__:run``; importing
+    that module must not import the command line's libraries, whose loading takes the
+    start-up time in which Ctrl-C has to be caught by ``run``."""
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["backprop-lab"] == "backprop_lab.__main__:run"
+    code = (
+        "import sys, backprop_lab.__main__; print(sorted({'pandas', 'sklearn'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(backprop_lab.__file__).parents[1])}
+    loaded = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert loaded.stdout.strip() == "[]", loaded.stderr
 
 
 def test_ctrl_c_during_start_up_prints_one_line(tmp_path):
