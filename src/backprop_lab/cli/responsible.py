@@ -27,16 +27,14 @@ LOGIT_NOTE = (
 def _audit(args: argparse.Namespace) -> int:
     from .._util.atomic import atomic_write_text
     from ..classifier.tabular_model import load_model
-    from ..data.tabular import read_csv
-    from ..responsible.audit import audit_model
+    from ..responsible.audit import audit_csv
     from ..responsible.figures import model_audit_figure, save_figure
 
     with _one_line_warnings():
         model = load_model(args.model)
-        frame = read_csv(args.csv)
-        result = audit_model(
+        result = audit_csv(
             model,
-            frame,
+            args.csv,
             args.group,
             target=args.target,
             bins=args.bins,
@@ -45,7 +43,6 @@ def _audit(args: argparse.Namespace) -> int:
             confidence=args.confidence,
             seed=args.seed,
             steps=args.steps,
-            file=args.csv,
         )
         result.sources = {"model": str(args.model), "data": str(args.csv)}
         print(f"audit of {args.model} on {args.csv}:")
