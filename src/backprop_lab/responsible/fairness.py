@@ -239,8 +239,10 @@ def _across(rates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rates["false_positive_rate"],
     )
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpr_d = np.nanmax(tpr, axis=-1) - np.nanmin(tpr, axis=-1)
-        fpr_d = np.nanmax(fpr, axis=-1) - np.nanmin(fpr, axis=-1)
+        # fmax/fmin skip NaN like nanmax/nanmin, and give NaN (not a warning) when no
+        # group has the rate, as in a file where every applicant repaid
+        tpr_d = np.fmax.reduce(tpr, axis=-1) - np.fmin.reduce(tpr, axis=-1)
+        fpr_d = np.fmax.reduce(fpr, axis=-1) - np.fmin.reduce(fpr, axis=-1)
         ratio = np.where(sel.max(axis=-1) > 0, sel.min(axis=-1) / sel.max(axis=-1), np.nan)
     return {
         "demographic_parity_difference": sel.max(axis=-1) - sel.min(axis=-1),

@@ -71,6 +71,7 @@ from .fairness import (
     COLUMNS,
     ELDERLY_AGE,
     AgeAdverseResult,
+    _across,
     _band_labels,
     _interval,
     _row,
@@ -179,28 +180,6 @@ def rates_from_sums(sums: np.ndarray) -> dict[str, np.ndarray]:
             "brier_score": sums[..., 5] / n,
             "calibration_gap": mean_predicted - default_rate,
         }
-
-
-def _spread(values: np.ndarray) -> np.ndarray:
-    """max - min over the last axis, ignoring NaN groups; NaN (no warning) when all are."""
-    return np.fmax.reduce(values, axis=-1) - np.fmin.reduce(values, axis=-1)
-
-
-def across_groups(rates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Across-group metrics of per-group rates (..., G), as :func:`.fairness._across`,
-    without warnings where a replicate has no TPR or FPR in any group."""
-    sel = rates["selection_rate"]
-    top, bottom = sel.max(axis=-1), sel.min(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(top > 0, bottom / top, np.nan)
-    tpr_d = _spread(rates["true_positive_rate"])
-    fpr_d = _spread(rates["false_positive_rate"])
-    return {
-        "demographic_parity_difference": top - bottom,
-        "demographic_parity_ratio": ratio,
-        "equal_opportunity_difference": tpr_d,
-        "equalized_odds_difference": np.maximum(tpr_d, fpr_d),
-    }
 
 
 class StreamingAudit:
@@ -368,7 +347,7 @@ class StreamingAudit:
             boot = rates_from_sums(np.moveaxis(self.replicates[keep], 2, 0))  # (B, G)
             for m in _DIFFS:
                 boot[f"{m}_diff"] = boot[m] - boot[m][:, [ref]]
-            boot.update(across_groups(boot))
+            boot.update(_across(boot))
 
         def ci(metric: str, column: int | None = None) -> tuple[float, float]:
             if metric not in boot:
