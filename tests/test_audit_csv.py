@@ -43,13 +43,31 @@ def test_chunk_size_does_not_change_the_audit(model, small_csv, group):
         audit_csv(model, small_csv, group, n_bootstrap=200, chunk_size=size)
         for size in (7, 100, 10_000)
     ]
-    # Weights keyed by row position, sums in row order, exact medians: equal bit for bit.
-    first = results[0].to_json()
-    assert all(r.to_json() == first for r in results[1:])
+    # Weights keyed by row position, sums in row order, exact medians: the same audit.
+    first = json.loads(results[0].to_json())
+    for other in results[1:]:
+        same(json.loads(other.to_json()), first)
     assert results[0].age_check is not None and results[0].age_check.n_elderly > 0
     # a frame in memory gives the same audit as its file
     frame = audit_model(model, read_csv(small_csv), group, n_bootstrap=200, chunk_size=64)
-    assert frame.to_json() == first
+    same(json.loads(frame.to_json()), first)
+
+
+def same(got: object, want: object) -> None:
+    """Equal JSON, numbers up to round-off: the network's matrix products may round a row
+    differently in a batch of 7 than of 300 rows (1e-16 relative); 1e-12 is far above."""
+    if isinstance(want, dict):
+        assert got.keys() == want.keys()
+        for key in want:
+            same(got[key], want[key])
+    elif isinstance(want, list):
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            same(g, w)
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+    else:
+        assert got == want
 
 
 def test_the_age_check_is_the_in_memory_one(model, small_csv):

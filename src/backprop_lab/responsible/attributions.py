@@ -515,6 +515,62 @@ def integrated_gradients(
     return IntegratedGradients(attributions, f_x, f_b, gaps, used, float(tolerance), rule)
 
 
+class ReferenceBaselineAccumulator:
+    """:func:`reference_baseline` over chunks of applicants, in bounded memory.
+
+    Keeps the sum and count of the rows near the cut-off, and the ``min_rows`` approved
+    rows closest to it (highest p_default, earlier rows first among ties) in case too few
+    are near: memory of ``min_rows`` + 1 rows, however many are added.
+    """
+
+    def __init__(self, threshold: float = 0.5, *, width: float = 0.05, min_rows: int = 20) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}")
+        if not width > 0:
+            raise ValueError(f"width must be positive; got {width!r}")
+        self.threshold, self.width, self.min_rows = float(threshold), float(width), int(min_rows)
+        self.n_rows = 0
+        self.n_approved = 0
+        self.n_near = 0
+        self._near_sum: np.ndarray | None = None
+        self._closest = (np.empty(0), np.empty(0, dtype=np.int64), np.empty((0, 0)))
+
+    def add(self, X: ArrayLike, p_default: ArrayLike) -> None:
+        """Add the next applicants' network inputs X and probabilities of default."""
+        A = check_features(X, name="X")
+        p = np.asarray(p_default, dtype=np.float64).ravel()
+        if p.shape[0] != A.shape[0]:
+            raise ValueError(f"X has {A.shape[0]} rows but p_default has {p.shape[0]} values")
+        if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+            raise ValueError("p_default must contain probabilities in [0, 1]")
+        approved = np.flatnonzero(p < self.threshold)
+        near = approved[p[approved] >= self.threshold - self.width]
+        if self._near_sum is None:
+            self._near_sum = np.zeros(A.shape[1])
+            self._closest = (np.empty(0), np.empty(0, dtype=np.int64), np.empty((0, A.shape[1])))
+        self._near_sum += A[near].sum(axis=0)
+        self.n_near += near.size
+        self.n_approved += approved.size
+        # the min_rows approved rows closest to the threshold so far
+        kept_p, kept_rows, kept_X = self._closest
+        all_p = np.concatenate([kept_p, p[approved]])
+        all_rows = np.concatenate([kept_rows, self.n_rows + approved])
+        all_X = np.concatenate([kept_X, A[approved]])
+        order = np.lexsort((all_rows, -all_p))[: self.min_rows]
+        self._closest = (all_p[order], all_rows[order], all_X[order])
+        self.n_rows += A.shape[0]
+
+    def baseline(self) -> np.ndarray:
+        """The mean network input of the reference set (see :func:`reference_baseline`)."""
+        if self.n_approved == 0:
+            raise ValueError(
+                f"no applicant is approved (p_default < {self.threshold:g}) to form a baseline"
+            )
+        if self.n_near >= self.min_rows:
+            return self._near_sum / self.n_near
+        return self._closest[2].mean(axis=0)
+
+
 def reference_baseline(
     X: ArrayLike,
     p_default: ArrayLike,
@@ -530,26 +586,12 @@ def reference_baseline(
     the ``min_rows`` approved rows closest to the threshold instead. Explaining a
     declined applicant against this baseline answers "what separates you from
     applicants who were only just approved?"; the attributions then sum to
-    f(x) - f(x'), with f(x') close to the cut-off's log-odds.
+    f(x) - f(x'), with f(x') close to the cut-off's log-odds. For applicants in chunks,
+    see :class:`ReferenceBaselineAccumulator`.
     """
-    A = check_features(X, name="X")
-    p = np.asarray(p_default, dtype=np.float64).ravel()
-    if p.shape[0] != A.shape[0]:
-        raise ValueError(f"X has {A.shape[0]} rows but p_default has {p.shape[0]} values")
-    if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
-        raise ValueError("p_default must contain probabilities in [0, 1]")
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}")
-    if not width > 0:
-        raise ValueError(f"width must be positive; got {width!r}")
-    approved = np.flatnonzero(p < threshold)
-    if approved.size == 0:
-        raise ValueError(f"no applicant is approved (p_default < {threshold:g}) to form a baseline")
-    near = approved[p[approved] >= threshold - width]
-    if near.size < min_rows:
-        order = np.argsort(-p[approved], kind="stable")  # closest to the threshold first
-        near = approved[order[: min(min_rows, approved.size)]]
-    return A[near].mean(axis=0)
+    acc = ReferenceBaselineAccumulator(threshold, width=width, min_rows=min_rows)
+    acc.add(X, p_default)
+    return acc.baseline()
 
 
 # ---- back to the applicant's terms --------------------------------------------------
@@ -680,17 +722,92 @@ def top_reasons(
     )
     long = long.groupby("row", sort=False).head(k).copy()
     long["rank"] = long.groupby("row", sort=False).cumcount() + 1
-    raw = values[list(A.columns)]
+    raw = values[list(A.columns)].to_numpy(dtype=object)
     long["value"] = pd.Series(
-        [raw.iat[r, o] for r, o in zip(long["row"], long["order"], strict=True)],
-        index=long.index,
-        dtype=object,
+        raw[long["row"].to_numpy(), long["order"].to_numpy()], index=long.index, dtype=object
     )
     long["reason"] = [
         reason_text(f, v, c)
         for f, v, c in zip(long["feature"], long["value"], long["contribution"], strict=True)
     ]
     return long[columns].reset_index(drop=True)
+
+
+class ImportanceAccumulator:
+    """:func:`global_importance` over chunks of applicants, in bounded memory.
+
+    Per feature it keeps N, sum_i |A[i, c]|, sum_i A[i, c] and, for the direction, the
+    co-moment C = sum_i (v_i - mean v)(a_i - mean a) of value and attribution, merged
+    chunk by chunk (Chan, Golub and LeVeque's update: with chunk sums of n_b rows,
+    means m_b and co-moment C_b, C <- C + C_b + (m_b,v - m_v)(m_b,a - m_a) n n_b / (n + n_b)),
+    plus the least and largest value and attribution (a constant column has no
+    direction). sign(C) is the sign of the correlation.
+    """
+
+    def __init__(self) -> None:
+        self.features: list[str] | None = None
+        self.n = 0
+        self._abs = self._sum = self._mean_v = self._mean_a = self._comoment = np.empty(0)
+        self._lo = self._hi = np.empty((2, 0))
+        self._numeric = np.empty(0, dtype=bool)
+
+    def add(
+        self, attributions_by_feature: pd.DataFrame, values: pd.DataFrame | None = None
+    ) -> None:
+        """Add the next applicants' attributions (one column per feature) and values."""
+        A = attributions_by_feature.to_numpy(dtype=np.float64)
+        names = [str(c) for c in attributions_by_feature.columns]
+        if self.features is None:
+            self.features = names
+            d = len(names)
+            self._abs, self._sum = np.zeros(d), np.zeros(d)
+            self._mean_v, self._mean_a, self._comoment = np.zeros(d), np.zeros(d), np.zeros(d)
+            self._lo, self._hi = np.full((2, d), np.inf), np.full((2, d), -np.inf)
+            self._numeric = np.full(d, values is not None)
+        elif names != self.features:
+            raise ValueError(f"features {names} differ from the first chunk's {self.features}")
+        n_b = A.shape[0]
+        if n_b == 0:
+            return
+        self._abs += np.abs(A).sum(axis=0)
+        self._sum += A.sum(axis=0)
+        V = np.zeros_like(A)
+        for j, c in enumerate(attributions_by_feature.columns):
+            numeric = values is not None and c in values.columns and _is_numeric(values[c])
+            self._numeric[j] &= numeric
+            if self._numeric[j]:
+                V[:, j] = values[c].to_numpy(dtype=np.float64)
+        mean_v, mean_a = V.mean(axis=0), A.mean(axis=0)
+        comoment = ((V - mean_v) * (A - mean_a)).sum(axis=0)
+        n = self.n
+        dv, da = mean_v - self._mean_v, mean_a - self._mean_a
+        self._comoment += comoment + dv * da * n * n_b / (n + n_b)
+        self._mean_v += dv * n_b / (n + n_b)
+        self._mean_a += da * n_b / (n + n_b)
+        self._lo = np.minimum(self._lo, np.stack([V.min(axis=0), A.min(axis=0)]))
+        self._hi = np.maximum(self._hi, np.stack([V.max(axis=0), A.max(axis=0)]))
+        self.n = n + n_b
+
+    def table(self, *, directions: bool = True) -> pd.DataFrame:
+        """:func:`global_importance`'s table for the applicants added so far."""
+        if self.features is None or self.n == 0:
+            raise ValueError("no attributions to summarise: 0 rows")
+        mean_abs = self._abs / self.n
+        total = mean_abs.sum()
+        table = pd.DataFrame(
+            {
+                "feature": self.features,
+                "mean_abs_attribution": mean_abs,
+                "mean_attribution": self._sum / self.n,
+                "share": mean_abs / total if total > 0 else np.zeros_like(mean_abs),
+            }
+        )
+        if directions:
+            varies = np.all(self._hi > self._lo, axis=0) & self._numeric
+            table["direction"] = np.where(varies, np.sign(self._comoment), 0).astype(int)
+        return table.sort_values(
+            "mean_abs_attribution", ascending=False, kind="stable"
+        ).reset_index(drop=True)
 
 
 def global_importance(
@@ -702,37 +819,13 @@ def global_importance(
     (1/N) sum_i A[i, c], share = mean_abs_attribution / sum over features, and, when the
     applicants' ``values`` are given, direction = the sign of the correlation between a
     feature's value and its attribution: +1 when higher values raise the risk, -1 when
-    they lower it, 0 when unknown (a categorical or constant column).
+    they lower it, 0 when unknown (a categorical or constant column). For applicants in
+    chunks, see :class:`ImportanceAccumulator`.
     """
-    A = attributions_by_feature.to_numpy(dtype=np.float64)
-    if A.shape[0] == 0:
-        raise ValueError("no attributions to summarise: 0 rows")
-    mean_abs = np.abs(A).mean(axis=0)
-    total = mean_abs.sum()
-    table = pd.DataFrame(
-        {
-            "feature": attributions_by_feature.columns.astype(str),
-            "mean_abs_attribution": mean_abs,
-            "mean_attribution": A.mean(axis=0),
-            "share": mean_abs / total if total > 0 else np.zeros_like(mean_abs),
-        }
-    )
-    if values is not None:
-        table["direction"] = [
-            _direction(values[c], attributions_by_feature[c]) if c in values.columns else 0
-            for c in attributions_by_feature.columns
-        ]
-    return table.sort_values("mean_abs_attribution", ascending=False, kind="stable").reset_index(
-        drop=True
-    )
+    acc = ImportanceAccumulator()
+    acc.add(attributions_by_feature, values)
+    return acc.table(directions=values is not None)
 
 
-def _direction(value: pd.Series, attribution: pd.Series) -> int:
-    """sign(corr(value, attribution)), or 0 for a non-numeric or constant column."""
-    if not (pd.api.types.is_numeric_dtype(value) or pd.api.types.is_bool_dtype(value)):
-        return 0
-    v = value.to_numpy(dtype=np.float64)
-    a = attribution.to_numpy(dtype=np.float64)
-    if v.std() == 0 or a.std() == 0:
-        return 0
-    return int(np.sign(np.corrcoef(v, a)[0, 1]))
+def _is_numeric(value: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(value) or pd.api.types.is_bool_dtype(value)

@@ -423,11 +423,13 @@ def audit_csv(
     confidence: float = 0.95,
     seed: int = 0,
     steps: int = DEFAULT_STEPS,
-    chunk_size: int = AUDIT_CHUNK_ROWS,
+    chunk_size: int | None = None,
 ) -> ModelAudit:
     """Audit ``model`` on the labelled CSV file ``path`` by ``group``, ``chunk_size`` rows
     at a time (arguments as in :func:`audit_model`). The result does not depend on the
-    chunk size."""
+    chunk size (default :data:`AUDIT_CHUNK_ROWS`), up to the round-off with which the
+    network's matrix products may treat a row in batches of different sizes."""
+    chunk_size = AUDIT_CHUNK_ROWS if chunk_size is None else chunk_size
     header = read_header(path)
     target = _check_target(model, target, header, path)
     if group not in header:
@@ -462,7 +464,7 @@ def audit_model(
     seed: int = 0,
     steps: int = DEFAULT_STEPS,
     file: str | Path | None = None,
-    chunk_size: int = AUDIT_CHUNK_ROWS,
+    chunk_size: int | None = None,
 ) -> ModelAudit:
     """Audit ``model``'s decisions on the labelled rows of ``frame`` by ``group``.
 
@@ -474,6 +476,7 @@ def audit_model(
     integrated-gradient steps for the Regulation B age check. The rows are taken
     ``chunk_size`` at a time, as :func:`audit_csv` does with a file.
     """
+    chunk_size = AUDIT_CHUNK_ROWS if chunk_size is None else chunk_size
     target = _check_target(model, target, frame.columns, file)
     if group not in frame.columns:
         raise InputError("no such group column in the file", file=file, column=group)
