@@ -21,6 +21,8 @@ from backprop_lab.responsible.attributions import (
     ImportanceAccumulator,
     ReferenceBaselineAccumulator,
     global_importance,
+    reason_text,
+    reason_texts,
     reference_baseline,
 )
 from backprop_lab.responsible.explain import explain_csv, explain_model
@@ -194,3 +196,16 @@ def test_memory_does_not_grow_with_the_file(model, tmp_path, monkeypatch):
         finally:
             tracemalloc.stop()
     assert peaks[40_000] < peaks[10_000] + 200_000, peaks
+
+
+def test_reasons_in_bulk_read_as_one_at_a_time():
+    values = [6.0, -0.0, 9999.0, 10000.0, 51580.4, -1234.5, 999.5, 0.35712, 13.849, 1e-7,
+              float("nan"), float("inf"), -float("inf"), 12345678.0, 3, 12000, True,
+              np.float64(2.5), np.int64(7), "home", "missing", None]  # fmt: skip
+    contributions = np.linspace(-1.005, 2.0, len(values))  # [4]: -1.005 + 4 * 3.005 / 21
+    features = [f"x{i}" for i in range(len(values))]
+    bulk = reason_texts(features, np.asarray(values, dtype=object), contributions)
+    assert bulk == [
+        reason_text(f, v, c) for f, v, c in zip(features, values, contributions, strict=True)
+    ]
+    assert bulk[4] == "x4 = 51,580 (lowered risk by -0.43 on the log-odds scale)"
