@@ -42,7 +42,7 @@ import pandas as pd
 
 from .._util.validation import InputError
 from ..classifier.tabular_model import TabularModel
-from ..data.tabular import iter_csv, to_numbers, to_text, warn_unseen
+from ..data.tabular import iter_csv, to_numbers, to_text, warn_unseen, with_numbers
 from .attributions import (
     DEFAULT_STEPS,
     DEFAULT_TOLERANCE,
@@ -474,7 +474,10 @@ def explain_csv(
     unseen: Counter = Counter()
     shown: list[list[str]] = []
     n_rows, n_incomplete, max_gap, max_steps = 0, 0, 0.0, None
+    numeric = [c.name for c in model.preprocessor.numeric]
     for chunk in iter_csv(path, chunk_size):
+        # numbers parsed once for the network's inputs and the values shown
+        chunk = with_numbers(chunk, [c for c in numeric if c in chunk.columns], file=path)
         part = explain_model(
             model,
             chunk,
