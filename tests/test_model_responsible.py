@@ -279,7 +279,10 @@ def test_audit_model_matches_the_fairness_audit(plain, fresh):
     expected = audit(
         fresh["default"], plain.p_default(fresh), fresh["group"], n_bootstrap=200, seed=3
     )
-    pd.testing.assert_frame_equal(result.table, expected)
+    # The same point estimates (up to round-off in the sums of p); the intervals come from
+    # the Poisson bootstrap here (compared in test_fairness_stream.py).
+    points = ["scope", "group", "metric", "value", "note"]
+    pd.testing.assert_frame_equal(result.table[points], expected[points], rtol=1e-12)
     # The network never saw the group, yet group 1 defaults more often: it under-predicts
     # their risk, and the audit's calibration gap shows it.
     gap = result.value("calibration_gap", "1")

@@ -3,8 +3,8 @@
     backprop-lab audit model.blab loans.csv --group age -o audit.json --plot audit.png
     backprop-lab explain model.blab applicants.csv --id loan_id -o reasons.csv
 
-Both read the whole CSV file (an audit needs every row at once), match columns by name
-and report bad input in one line naming the file, column and row.
+Both read the CSV file in chunks (memory bounded by the chunk size), match columns by
+name and report bad input in one line naming the file, column and row.
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ def _audit(args: argparse.Namespace) -> int:
     from .._util.atomic import atomic_write_text
     from .._util.memory import require_memory
     from ..classifier.tabular_model import load_model
-    from ..data.tabular import read_csv
-    from ..responsible.audit import audit_model
+    from ..responsible.audit import audit_csv
     from ..responsible.figures import model_audit_figure, save_figure
 
     check_outputs(
@@ -58,10 +57,9 @@ def _audit(args: argparse.Namespace) -> int:
     )
     with _one_line_warnings():
         model = load_model(args.model)
-        frame = read_csv(args.csv)
-        result = audit_model(
+        result = audit_csv(
             model,
-            frame,
+            args.csv,
             args.group,
             target=args.target,
             bins=args.bins,
@@ -70,7 +68,6 @@ def _audit(args: argparse.Namespace) -> int:
             confidence=args.confidence,
             seed=args.seed,
             steps=args.steps,
-            file=args.csv,
         )
         result.sources = {"model": str(args.model), "data": str(args.csv)}
         print(f"audit of {args.model} on {args.csv}:")
@@ -89,8 +86,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from .._util.atomic import atomic_write
     from ..classifier.tabular_model import load_model
-    from ..data.tabular import read_csv
-    from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES, explain_model
+    from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES, explain_csv
     from ..responsible.figures import importance_figure, save_figure
 
     check_outputs(
@@ -103,52 +99,45 @@ def _explain(args: argparse.Namespace) -> int:
     _check_steps(args.steps)
     with _one_line_warnings():
         model = load_model(args.model)
-        frame = read_csv(args.csv)
-        reference = read_csv(args.reference) if args.reference else None
-        result = explain_model(
-            model,
-            frame,
+        settings = dict(
             top=args.top,
             method=args.method,
             steps=args.steps,
             baseline=args.baseline,
-            reference=reference,
+            reference=args.reference,
             id_column=args.id,
             threshold=args.threshold,
-            file=args.csv,
+            show=args.show,
         )
-        table = result.table()
+        if args.output == "-":
+            result = explain_csv(model, args.csv, sys.stdout, **settings)
+        else:
+            with atomic_write(args.output, "w", encoding="utf-8", newline="") as handle:
+                result = explain_csv(model, args.csv, handle, **settings)
         info = sys.stderr if args.output == "-" else sys.stdout
         print(result.text(max_applicants=args.show), file=info)
         print(result.completeness_text(), file=info)
-        att = result.attributions
-        if att.n_incomplete:
+        if result.n_incomplete:
             hint = (
                 "gradient x input is a first-order approximation; --method ig adds up"
-                if att.method == "gradxinput"
+                if result.method == "gradxinput"
                 else "raise --steps"
             )
             warnings.warn(
                 f"contributions miss f(applicant) - f(baseline) by more than "
-                f"{DEFAULT_TOLERANCE:g} for {att.n_incomplete} of {len(att.gaps)} row(s) "
-                f"(largest {att.max_gap:.2g}); {hint}",
+                f"{DEFAULT_TOLERANCE:g} for {result.n_incomplete} of {result.n_rows} row(s) "
+                f"(largest {result.max_gap:.2g}); {hint}",
                 stacklevel=1,
             )
-        figure = None  # every output ready before the first is written
+        if args.output != "-":
+            print(f"wrote {result.n_rows} applicants' reasons to {args.output}", file=sys.stderr)
         if args.importance:
-            figure = importance_figure(
-                result.importance(),
-                subtitle=f"mean |{METHOD_NAMES[att.method]}| over {len(table)} applicants, "
-                f"against {BASELINE_NAMES[att.baseline]}",
+            fig = importance_figure(
+                result.importance,
+                subtitle=f"mean |{METHOD_NAMES[result.method]}| over {result.n_rows} applicants, "
+                f"against {BASELINE_NAMES[result.baseline]}",
             )
-        if args.output == "-":
-            table.to_csv(sys.stdout, index=False)
-        else:
-            with atomic_write(args.output, "w", encoding="utf-8", newline="") as handle:
-                table.to_csv(handle, index=False)
-            print(f"wrote {len(table)} applicants' reasons to {args.output}", file=sys.stderr)
-        if figure is not None:
-            save_figure(figure, args.importance)
+            save_figure(fig, args.importance)
             print(f"wrote {args.importance}", file=sys.stderr)
     return 0
 

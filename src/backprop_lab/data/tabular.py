@@ -95,10 +95,13 @@ def read_header(path: str | Path) -> list[str]:
     return columns
 
 
-def iter_csv(path: str | Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+def iter_csv(
+    path: str | Path, chunk_size: int, *, columns: Sequence[str] | None = None
+) -> Iterator[pd.DataFrame]:
     """The CSV in frames of at most ``chunk_size`` rows; each frame's index counts rows from 0.
 
-    Memory stays bounded by the chunk size however large the file is.
+    Memory stays bounded by the chunk size however large the file is. ``columns``:
+    read only these (they must be in the header).
     """
     if chunk_size < 1:
         raise InputError(f"chunk size must be at least 1; got {chunk_size}")
@@ -106,7 +109,7 @@ def iter_csv(path: str | Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     _check_columns_named(_read(path, nrows=0).columns, path)
     _check_columns_unique(path)
     n_rows = 0
-    reader = _read(path, chunksize=chunk_size)
+    reader = _read(path, chunksize=chunk_size, **({} if columns is None else {"usecols": columns}))
     with reader:
         while True:
             try:

@@ -1,31 +1,39 @@
 """Fairness audit of a saved model on a labelled file, by a group column.
 
-    result = audit_model(model, frame, "age")            # age bands by default
+    result = audit_csv(model, "loans.csv", "age")        # the file, chunk by chunk
+    result = audit_model(model, frame, "age")            # a frame in memory
     print(result.text()); result.to_json(); model_audit_figure(result)
 
-The group column is read from the frame whether or not the model uses it (a protected
+The group column is read from the file whether or not the model uses it (a protected
 attribute is often dropped before training, or was never a feature). A numeric group
 column with ``bins`` is cut into bands [-inf, b0), [b0, b1), ..., [b_last, inf); a
 column named ``age`` is cut at 25, 40 and 62 unless other bins are given; other columns
 are taken value by value (at most :data:`MAX_GROUPS` distinct values).
 
 Decisions use the model's probability of default (calibrated when the model carries a
-calibrator): approved when p_default < threshold. The metrics and their bootstrap
-intervals are :func:`backprop_lab.fairness.audit`'s.
+calibrator): approved when p_default < threshold. The metrics are
+:func:`backprop_lab.responsible.fairness.audit`'s, accumulated chunk by chunk
+(:class:`~backprop_lab.responsible.fairness_stream.StreamingAudit`), with Poisson
+bootstrap intervals; memory is bounded by the chunk size, whatever the file's length.
+A file is read twice: once for its group column (which groups there are), once for
+everything.
 
 Whenever the model has a numeric ``age`` input, the audit adds the US Regulation B
-check (:func:`backprop_lab.fairness.age_adverse_check`): is the contribution of age to
-an elderly applicant's log-odds of default ever less favourable than the most favoured
-younger age class's? The contributions are integrated gradients of the network's logit
-of default against the training-mean applicant, through the model's preprocessing and
-summed back to the ``age`` column (:func:`backprop_lab.model_explain.model_attributions`).
+check (:func:`backprop_lab.responsible.fairness.age_adverse_check`, here chunk by chunk:
+:class:`~backprop_lab.responsible.fairness_stream.AgeCheckAccumulator`): is the
+contribution of age to an elderly applicant's log-odds of default ever less favourable
+than the most favoured younger age class's? The contributions are integrated gradients
+of the network's logit of default against the training-mean applicant, through the
+model's preprocessing and summed back to the ``age`` column
+(:func:`backprop_lab.responsible.explain.model_attributions`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,18 +42,17 @@ import pandas as pd
 
 from .._util.validation import InputError
 from ..classifier.tabular_model import TabularModel
-from ..data.tabular import to_numbers, to_text
+from ..data.tabular import iter_csv, read_header, to_numbers, to_text, warn_unseen
 from .attributions import DEFAULT_STEPS
 from .explain import model_attributions
 from .fairness import (
     AGE_BINS,
     ELDERLY_AGE,
     AgeAdverseResult,
-    age_adverse_check,
     age_bands,
-    audit,
     audit_payload,
 )
+from .fairness_stream import AgeCheckAccumulator, StreamingAudit
 
 #: A group column without bins may hold at most this many distinct values.
 MAX_GROUPS = 20
@@ -58,6 +65,136 @@ def _row(series: pd.Series, position: int) -> int:
     return int(label) + 1 if isinstance(label, int | np.integer) else position + 1
 
 
+#: Rows read at once by :func:`audit_csv` and :func:`audit_model`.
+AUDIT_CHUNK_ROWS = 50_000
+
+
+class GroupCoder:
+    """The groups of a column, found by scanning it chunk by chunk, and each row's group.
+
+        coder = GroupCoder("age", bins=None, file="loans.csv")
+        coder.scan(chunk["age"] for chunk in chunks)   # raises for bad groups
+        coder.names                                    # ['under 25', '25-39', ...]
+        coder.codes(chunk["age"])                      # 0 .. len(names) - 1
+
+    Numbers are cut into bands when ``bins`` are given (or the column is ``age``: under
+    25, 25-39, 40-61, 62 and over); otherwise each distinct value is a group (whole
+    numbers shown without decimals, the groups in numeric order when every cell is a
+    number, else in text order). The scan raises :class:`InputError` naming the file,
+    column and row for a missing cell, text among numbers to be binned, more than
+    :data:`MAX_GROUPS` distinct values, or a single group; it keeps at most
+    MAX_GROUPS + 1 distinct values, however long the column.
+    """
+
+    def __init__(
+        self, column: str, *, bins: Sequence[float] | None = None, file: str | Path | None = None
+    ) -> None:
+        self.column = column
+        self.bins = AGE_BINS if bins is None and column == AGE_COLUMN else bins
+        self.file = file
+        self.names: list[str] = []
+        self._bands: set[int] = set()
+        self._numeric = True
+        self._numbers = np.empty(0)
+        self._texts: set[str] = set()
+        self._texts_capped = False
+        self._band_position = np.empty(0, dtype=np.int64)
+
+    # ---- the scan ----
+    def scan(self, chunks: Iterable[pd.Series]) -> GroupCoder:
+        """Find the groups in the column's chunks (in order); returns self."""
+        rows = 0
+        it = iter(chunks)
+        series = next(it, None)
+        while series is not None:
+            following = next(it, None)
+            rows += len(series)
+            self._scan_chunk(series, rows, last=following is None)
+            series = following
+        self._finish()
+        return self
+
+    def _scan_chunk(self, series: pd.Series, rows: int, *, last: bool) -> None:
+        text = to_text(series)
+        missing = text == None  # noqa: E711 (elementwise on an object array)
+        if missing.any():
+            i = int(np.argmax(missing))
+            raise InputError(
+                "missing group value", file=self.file, column=self.column, row=_row(series, i)
+            )
+        if self.bins is not None:
+            self._bands.update(np.unique(self._band_codes(series)).tolist())
+            return
+        distinct = pd.unique(text)
+        if not self._texts_capped:
+            self._texts.update(str(t) for t in distinct)
+            self._texts_capped = len(self._texts) > MAX_GROUPS
+        if self._numeric:
+            numbers = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce")
+            numbers = numbers.to_numpy(dtype=np.float64)
+            self._numeric = bool(np.all(np.isfinite(numbers)))
+            if self._numeric:
+                self._numbers = np.union1d(self._numbers, numbers)
+        where = "" if last else f" in the first {rows} rows"
+        if self._numeric and self._numbers.size > MAX_GROUPS:
+            raise InputError(
+                f"{self._numbers.size} distinct numbers{where} make too many groups; cut them "
+                "into bands with --bins EDGE [EDGE ...] (bins= in Python)",
+                file=self.file,
+                column=self.column,
+            )
+        if not self._numeric and len(self._texts) > MAX_GROUPS:
+            count = (
+                f"at least {len(self._texts)}"
+                if not last or self._texts_capped
+                else len(self._texts)
+            )
+            raise InputError(
+                f"{count} distinct values{where} make too many groups (at most {MAX_GROUPS})",
+                file=self.file,
+                column=self.column,
+            )
+
+    def _band_codes(self, series: pd.Series) -> np.ndarray:
+        values = to_numbers(series, file=self.file)  # names the row of any text cell
+        bands = age_bands(pd.Series(values, name=self.column), bins=self.bins)
+        return np.asarray(bands.cat.codes, dtype=np.int64)
+
+    def _finish(self) -> None:
+        if self.bins is not None:
+            labels = list(age_bands([], bins=self.bins).cat.categories)
+            present = sorted(self._bands)
+            self.names = [labels[b] for b in present]
+            self._band_position = np.full(len(labels), -1, dtype=np.int64)
+            self._band_position[present] = np.arange(len(present))
+        elif self._numeric:
+            self.names = [_number_name(v) for v in self._numbers]
+        else:
+            self.names = sorted(self._texts)
+        if len(self.names) < 2:
+            raise InputError(
+                f"every row is in the same group ({self.names[0]!r}): an audit compares two "
+                "or more groups",
+                file=self.file,
+                column=self.column,
+            )
+
+    # ---- coding rows ----
+    def codes(self, series: pd.Series) -> np.ndarray:
+        """Each row's group, 0 .. len(names) - 1, for rows of the scanned column."""
+        if self.bins is not None:
+            codes = self._band_position[self._band_codes(series)]
+        elif self._numeric:
+            numbers = pd.to_numeric(pd.Series(to_text(series), dtype=object), errors="coerce")
+            codes = np.searchsorted(self._numbers, numbers.to_numpy(dtype=np.float64))
+        else:
+            codes = pd.Categorical(to_text(series), categories=self.names).codes
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.size and (codes.min() < 0 or codes.max() >= len(self.names)):
+            raise ValueError("a row's group was not seen when the column was scanned")
+        return codes
+
+
 def group_labels(
     frame: pd.DataFrame,
     column: str,
@@ -65,63 +202,15 @@ def group_labels(
     bins: Sequence[float] | None = None,
     file: str | Path | None = None,
 ) -> pd.Series:
-    """The group of every row of ``frame`` by ``column``, as a categorical Series.
-
-    Numbers are cut into bands when ``bins`` are given (or the column is ``age``: under
-    25, 25-39, 40-61, 62 and over); otherwise each distinct value is a group (whole
-    numbers shown without decimals). Raises :class:`InputError` naming the file, column
-    and row for a missing column or cell, text among numbers to be binned, too many
-    distinct numbers, or a single group.
-    """
+    """The group of every row of ``frame`` by ``column``, as a categorical Series
+    (the groups and errors of :class:`GroupCoder`)."""
     if column not in frame.columns:
         raise InputError("no such group column in the file", file=file, column=column)
-    series = frame[column]
-    text = to_text(series)
-    missing = text == None  # noqa: E711 (elementwise on an object array)
-    if missing.any():
-        i = int(np.argmax(missing))
-        raise InputError("missing group value", file=file, column=column, row=_row(series, i))
-    if bins is None and column == AGE_COLUMN:
-        bins = AGE_BINS
-    numbers = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(
-        dtype=np.float64
+    coder = GroupCoder(column, bins=bins, file=file).scan([frame[column]])
+    cat = pd.Categorical.from_codes(
+        coder.codes(frame[column]), categories=coder.names, ordered=coder.bins is not None
     )
-    is_numeric = bool(np.all(np.isfinite(numbers)))
-    if bins is not None:
-        values = to_numbers(series, file=file)  # names the row of any text cell
-        bands = age_bands(pd.Series(values, name=column), bins=bins)
-        groups = bands.cat.remove_unused_categories()
-    elif is_numeric:
-        distinct = np.unique(numbers)
-        if distinct.size > MAX_GROUPS:
-            raise InputError(
-                f"{distinct.size} distinct numbers make too many groups; cut them into bands "
-                "with --bins EDGE [EDGE ...] (bins= in Python)",
-                file=file,
-                column=column,
-            )
-        names = [_number_name(v) for v in distinct]
-        codes = np.searchsorted(distinct, numbers)
-        groups = pd.Series(pd.Categorical.from_codes(codes, categories=names), name=column)
-    else:
-        distinct = sorted(set(text.tolist()))
-        if len(distinct) > MAX_GROUPS:
-            raise InputError(
-                f"{len(distinct)} distinct values make too many groups (at most {MAX_GROUPS})",
-                file=file,
-                column=column,
-            )
-        groups = pd.Series(pd.Categorical(text, categories=distinct), name=column)
-    present = list(groups.cat.categories)
-    if len(present) < 2:
-        raise InputError(
-            f"every row is in the same group ({present[0]!r}): an audit compares two or "
-            "more groups",
-            file=file,
-            column=column,
-        )
-    groups.index = frame.index
-    return groups
+    return pd.Series(cat, index=frame.index, name=column)
 
 
 def _number_name(value: float) -> str:
@@ -197,10 +286,20 @@ class ModelAudit:
             f"{self.n_rows} applicants by {self.group_column}; approved when P(default) < "
             f"{attrs['threshold']:g}" + (" (calibrated probabilities)" if self.calibrated else ""),
         ]
-        if attrs["n_bootstrap"]:
+        if attrs["n_bootstrap"] and attrs.get("bootstrap") == "poisson":
+            lines.append(
+                f"{level} intervals: Poisson bootstrap, {attrs['n_bootstrap']} replicates, each "
+                f"applicant weighted by a Poisson(1) count (seed {attrs['seed']})"
+            )
+        elif attrs["n_bootstrap"]:
             lines.append(
                 f"{level} intervals: bootstrap, {attrs['n_bootstrap']} resamples within each "
                 f"group (seed {attrs['seed']})"
+            )
+        if attrs.get("roc_auc", "exact") != "exact":
+            lines.append(
+                f"ROC AUC {attrs['roc_auc']} (within {attrs['roc_auc_max_error']:.1e} of the "
+                "exact value)"
             )
         lines.append("")
         head = (
@@ -312,6 +411,46 @@ def _pp_ci(row: pd.Series) -> str:
     return out
 
 
+def audit_csv(
+    model: TabularModel,
+    path: str | Path,
+    group: str,
+    *,
+    target: str | None = None,
+    bins: Sequence[float] | None = None,
+    threshold: float = 0.5,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    steps: int = DEFAULT_STEPS,
+    chunk_size: int | None = None,
+) -> ModelAudit:
+    """Audit ``model`` on the labelled CSV file ``path`` by ``group``, ``chunk_size`` rows
+    at a time (arguments as in :func:`audit_model`). The result does not depend on the
+    chunk size (default :data:`AUDIT_CHUNK_ROWS`), up to the round-off with which the
+    network's matrix products may treat a row in batches of different sizes."""
+    chunk_size = AUDIT_CHUNK_ROWS if chunk_size is None else chunk_size
+    header = read_header(path)
+    target = _check_target(model, target, header, path)
+    if group not in header:
+        raise InputError("no such group column in the file", file=path, column=group)
+    model.preprocessor.check_columns(header, file=path)
+    coder = GroupCoder(group, bins=bins, file=path)
+    coder.scan(chunk[group] for chunk in iter_csv(path, chunk_size, columns=[group]))
+    return _audit_chunks(
+        model,
+        iter_csv(path, chunk_size),
+        coder,
+        target,
+        threshold=threshold,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
+        steps=steps,
+        file=path,
+    )
+
+
 def audit_model(
     model: TabularModel,
     frame: pd.DataFrame,
@@ -325,56 +464,112 @@ def audit_model(
     seed: int = 0,
     steps: int = DEFAULT_STEPS,
     file: str | Path | None = None,
+    chunk_size: int | None = None,
 ) -> ModelAudit:
     """Audit ``model``'s decisions on the labelled rows of ``frame`` by ``group``.
 
     ``target``: the label column (default: the model's target); labels equal to the
     model's positive class count as default. ``bins``: band edges for a numeric group
-    column (see :func:`group_labels`). ``threshold``, ``n_bootstrap``, ``confidence``,
-    ``seed``: as in :func:`backprop_lab.fairness.audit`. ``steps``: integrated-gradient
-    steps for the Regulation B age check.
+    column (see :class:`GroupCoder`). ``threshold``, ``confidence``, ``seed``: as in
+    :func:`backprop_lab.responsible.fairness.audit`; ``n_bootstrap`` replicates of the
+    Poisson bootstrap (:mod:`~backprop_lab.responsible.fairness_stream`). ``steps``:
+    integrated-gradient steps for the Regulation B age check. The rows are taken
+    ``chunk_size`` at a time, as :func:`audit_csv` does with a file.
     """
-    if not model.is_binary:
-        raise ValueError("the audit is for binary models (approve or decline)")
-    target = model.target if target is None else target
-    if target not in frame.columns:
-        raise InputError("target column not found in the file", file=file, column=target)
-    groups = group_labels(frame, group, bins=bins, file=file)
-    y = (model.class_index(frame[target], file=file) == model.positive_index).astype(np.int64)
-    X = model.transform(frame, file=file)
-    p = model.proba_from_inputs(X)[:, model.positive_index]
-    table = audit(
-        y,
-        p,
-        groups,
+    chunk_size = AUDIT_CHUNK_ROWS if chunk_size is None else chunk_size
+    target = _check_target(model, target, frame.columns, file)
+    if group not in frame.columns:
+        raise InputError("no such group column in the file", file=file, column=group)
+    if chunk_size < 1:
+        raise ValueError(f"chunk size must be at least 1; got {chunk_size}")
+    starts = range(0, len(frame), chunk_size)
+    coder = GroupCoder(group, bins=bins, file=file)
+    coder.scan(frame[group].iloc[i : i + chunk_size] for i in starts)
+    return _audit_chunks(
+        model,
+        (frame.iloc[i : i + chunk_size] for i in starts),
+        coder,
+        target,
         threshold=threshold,
         n_bootstrap=n_bootstrap,
         confidence=confidence,
         seed=seed,
+        steps=steps,
+        file=file,
     )
-    result = ModelAudit(
-        table=table,
-        group_column=group,
-        bins=_bins_used(group, bins),
-        n_rows=len(frame),
-        calibrated=model.calibrator is not None,
+
+
+def _check_target(
+    model: TabularModel, target: str | None, columns: Iterable[str], file: str | Path | None
+) -> str:
+    if not model.is_binary:
+        raise ValueError("the audit is for binary models (approve or decline)")
+    target = model.target if target is None else target
+    if target not in list(columns):
+        raise InputError("target column not found in the file", file=file, column=target)
+    return target
+
+
+def _audit_chunks(
+    model: TabularModel,
+    chunks: Iterator[pd.DataFrame],
+    coder: GroupCoder,
+    target: str,
+    *,
+    threshold: float,
+    n_bootstrap: int,
+    confidence: float,
+    seed: int,
+    steps: int,
+    file: str | Path | None,
+) -> ModelAudit:
+    """One pass over the rows: decisions and counts by group, and the age attributions."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1; got {confidence!r}")
+    counts = StreamingAudit(
+        len(coder.names), threshold=threshold, n_bootstrap=n_bootstrap, seed=seed
     )
     numeric_inputs = [c.name for c in model.preprocessor.numeric]
-    if AGE_COLUMN not in numeric_inputs:
-        result.age_note = f"not checked: the model has no numeric '{AGE_COLUMN}' input"
-        return result
-    att = model_attributions(model, frame, steps=steps, inputs=X, file=file)
-    col = model.preprocessor.numeric[numeric_inputs.index(AGE_COLUMN)]
-    ages = X[:, numeric_inputs.index(AGE_COLUMN)] * col.scale + col.mean  # filled values too
+    has_age = AGE_COLUMN in numeric_inputs
+    age_check = AgeCheckAccumulator() if has_age else None
+    max_gap = 0.0
+    unseen: Counter = Counter()
     try:
-        result.age_check = age_adverse_check(att.attributions[AGE_COLUMN].to_numpy(), ages)
-        result.age_max_gap = att.max_gap
-    except ValueError as error:
-        result.age_note = f"not checked: {error}"
-    return result
+        for chunk in chunks:
+            codes = coder.codes(chunk[coder.column])
+            index = model.class_index(chunk[target], file=file)
+            y = (index == model.positive_index).astype(np.int64)
+            X = model.transform(chunk, file=file, unseen=unseen)
+            counts.add(y, model.proba_from_inputs(X)[:, model.positive_index], codes)
+            if age_check is not None:
+                att = model_attributions(model, chunk, steps=steps, inputs=X, file=file)
+                j = numeric_inputs.index(AGE_COLUMN)
+                col = model.preprocessor.numeric[j]
+                ages = X[:, j] * col.scale + col.mean  # filled values too
+                age_check.add(att.attributions[AGE_COLUMN].to_numpy(), ages)
+                max_gap = max(max_gap, att.max_gap)
+        if unseen:
+            warn_unseen(unseen, file)
+        result = ModelAudit(
+            table=counts.table(coder.names, confidence=confidence),
+            group_column=coder.column,
+            bins=_bins_used(coder.column, coder.bins),
+            n_rows=counts.n_rows,
+            calibrated=model.calibrator is not None,
+        )
+        if age_check is None:
+            result.age_note = f"not checked: the model has no numeric '{AGE_COLUMN}' input"
+            return result
+        try:
+            result.age_check = age_check.result()
+            result.age_max_gap = max_gap
+        except ValueError as error:
+            result.age_note = f"not checked: {error}"
+        return result
+    finally:
+        if age_check is not None:
+            age_check.close()
 
 
 def _bins_used(column: str, bins: Sequence[float] | None) -> list[float] | None:
-    if bins is not None:
-        return [float(b) for b in bins]
-    return [float(b) for b in AGE_BINS] if column == AGE_COLUMN else None
+    return None if bins is None else [float(b) for b in bins]

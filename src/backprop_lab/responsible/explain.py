@@ -31,24 +31,28 @@ model's (calibrated) ones.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
 
 from .._util.validation import InputError
 from ..classifier.tabular_model import TabularModel
-from ..data.tabular import to_numbers, to_text
+from ..data.tabular import iter_csv, to_numbers, to_text, warn_unseen, with_numbers
 from .attributions import (
     DEFAULT_STEPS,
     DEFAULT_TOLERANCE,
+    ImportanceAccumulator,
+    ReferenceBaselineAccumulator,
     attributions_by_feature,
     global_importance,
     gradient_times_input,
     integrated_gradients,
     logits,
-    reference_baseline,
     top_reasons,
 )
 
@@ -109,6 +113,7 @@ def model_attributions(
     index: pd.Index | None = None,
     file: str | Path | None = None,
     inputs: np.ndarray | None = None,
+    baseline_point: np.ndarray | None = None,
 ) -> ModelAttributions:
     """Attributions of ``model``'s logit of default for every row of ``frame``.
 
@@ -116,7 +121,8 @@ def model_attributions(
     for rows whose completeness gap exceeds 1e-3); ``baseline`` 'zeros' or 'reference'
     (the reference set is ``reference``, default ``frame`` itself, and approval means
     P(default) < ``threshold`` by the model's calibrated probabilities). ``inputs``:
-    ``model.transform(frame)`` when already computed.
+    ``model.transform(frame)`` when already computed; ``baseline_point``: the reference
+    baseline's network input when already computed (see :func:`reference_point`).
     """
     _check_choice("method", method, METHODS)
     _check_choice("baseline", baseline, BASELINES)
@@ -128,17 +134,12 @@ def model_attributions(
     network = model.network
     if baseline == "zeros":
         B = np.zeros(X.shape[1])
+    elif baseline_point is not None:
+        B = np.asarray(baseline_point, dtype=np.float64)
     else:
         ref_frame = frame if reference is None else reference
         Z_ref = X if reference is None else model.transform(ref_frame)
-        p_ref = model.proba_from_inputs(Z_ref)[:, model.positive_index]
-        try:
-            B = reference_baseline(Z_ref, p_ref, threshold)
-        except ValueError as error:
-            raise ValueError(
-                f"{error}; the reference baseline needs approved applicants (give more "
-                "rows as the reference set)"
-            ) from None
+        B = reference_point(model, [Z_ref], threshold)
     sign = model.default_sign  # attributions of the logit of *default*
     if method == "ig":
         ig = integrated_gradients(network, X, B, steps=steps)
@@ -164,6 +165,24 @@ def model_attributions(
     )
 
 
+def reference_point(
+    model: TabularModel, inputs: Iterable[np.ndarray], threshold: float
+) -> np.ndarray:
+    """The 'reference' baseline: :func:`~.attributions.reference_baseline` of the
+    applicants whose network inputs come in ``inputs`` (one array per chunk), approved
+    when the model's (calibrated) P(default) < ``threshold``."""
+    acc = ReferenceBaselineAccumulator(threshold)
+    for X in inputs:
+        acc.add(X, model.proba_from_inputs(X)[:, model.positive_index])
+    try:
+        return acc.baseline()
+    except ValueError as error:
+        raise ValueError(
+            f"{error}; the reference baseline needs approved applicants (give more "
+            "rows as the reference set)"
+        ) from None
+
+
 def raw_values(model: TabularModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Each applicant's raw input columns (positional index): numbers as floats,
     categories as text; a missing cell (filled by the model's imputation) is 'missing'."""
@@ -184,15 +203,17 @@ def applicant_labels(
     id_column: str | None = None,
     *,
     file: str | Path | None = None,
+    first_row: int = 1,
 ) -> tuple[pd.Index, str]:
     """(labels, name): the ``id_column`` values (or the model's id column when the frame
-    has it), else data rows counted from 1 (name 'row')."""
+    has it), else data rows counted from ``first_row`` (name 'row'; the frame's first
+    row's number in its file when the frame is a chunk of it)."""
     if id_column is not None and id_column not in frame.columns:
         raise InputError("no such id column in the file", file=file, column=id_column)
     if id_column is None and model.id_column is not None and model.id_column in frame.columns:
         id_column = model.id_column
     if id_column is None:
-        return pd.RangeIndex(1, len(frame) + 1, name="row"), "row"
+        return pd.RangeIndex(first_row, first_row + len(frame), name="row"), "row"
     labels = to_text(frame[id_column])
     labels = np.where(labels == None, "", labels)  # noqa: E711
     return pd.Index(labels, name=id_column, dtype=object), id_column
@@ -224,21 +245,27 @@ class ModelExplanation:
     def table(self) -> pd.DataFrame:
         """One row per applicant: the label, p_default, the completeness gap, then for
         each rank r: reason_r (a sentence), feature_r, value_r, contribution_r (empty
-        where the applicant has fewer risk-raising features)."""
+        where the applicant has fewer risk-raising features). Ranks run up to ``top`` or
+        the number of features, whichever is smaller (a reason is a feature)."""
         n = len(self.p_default)
+        ranks = min(self.top, self.attributions.attributions.shape[1])
+        keys = ("reason", "feature", "value", "contribution")
+        rows = self.reasons["position"].to_numpy(dtype=np.int64)
+        cols = self.reasons["rank"].to_numpy(dtype=np.int64) - 1
+        cells = {}
+        for key in keys:
+            grid = np.full((n, ranks), None, dtype=object)
+            grid[rows, cols] = self.reasons[key].to_numpy(dtype=object)
+            cells[key] = grid
         columns = {
             self.id_name: self.index.to_numpy(),
             "p_default": self.p_default,
             "completeness_gap": self.attributions.gaps,
         }
-        for r in range(1, self.top + 1):
-            sub = self.reasons[self.reasons["rank"] == r]
-            rows = sub["position"].to_numpy(dtype=np.int64)
-            for key in ("reason", "feature", "value", "contribution"):
-                filled = np.full(n, None, dtype=object)
-                filled[rows] = sub[key].to_numpy(dtype=object)
-                columns[f"{key}_{r}"] = filled
-        return pd.DataFrame(columns)  # built at once: inserting column by column fragments it
+        for r in range(ranks):
+            for key in keys:
+                columns[f"{key}_{r + 1}"] = cells[key][:, r]
+        return pd.DataFrame(columns)
 
     def importance(self) -> pd.DataFrame:
         """Mean |attribution| per raw column over these applicants, largest first."""
@@ -248,35 +275,56 @@ class ModelExplanation:
     def text(self, max_applicants: int = 20) -> str:
         """The applicants' probabilities and reasons in plain words."""
         att = self.attributions
-        lines = [
-            f"{len(self.p_default)} applicant(s). Reasons: the features that raised the "
-            f"log-odds of default most, compared with {BASELINE_NAMES[att.baseline]} "
-            f"({METHOD_NAMES[att.method]} on the network's logit"
-            + ("; probabilities after calibration)." if self.calibrated else ")."),
-        ]
-        by_position = dict(iter(self.reasons.groupby("position", sort=False)))
-        for i in range(min(len(self.p_default), max_applicants)):
-            lines.append(f"{self.id_name} {self.index[i]}: P(default) {self.p_default[i]:.3f}")
-            group = by_position.get(i)
-            if group is None:
-                lines.append("  no feature raised the risk above the baseline")
-                continue
-            for rank, reason in zip(group["rank"], group["reason"], strict=True):
-                lines.append(f"  {rank}. {reason}")
+        lines = [_summary_line(len(self.p_default), att.method, att.baseline, self.calibrated)]
+        lines += self.applicant_lines(max_applicants)
         if len(self.p_default) > max_applicants:
             lines.append(f"... and {len(self.p_default) - max_applicants} more (see the file)")
         return "\n".join(lines)
 
+    def applicant_lines(self, max_applicants: int) -> list[str]:
+        """The first ``max_applicants`` applicants' probabilities and reasons, as lines."""
+        return [line for block in self.applicant_blocks(max_applicants) for line in block]
+
+    def applicant_blocks(self, max_applicants: int) -> list[list[str]]:
+        """The lines of each of the first ``max_applicants`` applicants."""
+        shown = self.reasons[self.reasons["position"] < max_applicants]
+        by_position = dict(iter(shown.groupby("position", sort=False)))
+        blocks = []
+        for i in range(min(len(self.p_default), max_applicants)):
+            lines = [f"{self.id_name} {self.index[i]}: P(default) {self.p_default[i]:.3f}"]
+            group = by_position.get(i)
+            if group is None:
+                lines.append("  no feature raised the risk above the baseline")
+            else:
+                for rank, reason in zip(group["rank"], group["reason"], strict=True):
+                    lines.append(f"  {rank}. {reason}")
+            blocks.append(lines)
+        return blocks
+
     def completeness_text(self) -> str:
         """One line: the worst completeness gap and the number of rows over 1e-3."""
         att = self.attributions
-        line = (
-            f"completeness: largest |sum of contributions - (f(applicant) - f(baseline))| "
-            f"over {len(att.gaps)} row(s) is {att.max_gap:.1e} log-odds"
-        )
-        if att.method == "ig":
-            line += f" ({METHOD_NAMES['ig']}, up to {int(np.max(att.steps))} steps)"
-        return line
+        steps = None if att.steps is None else int(np.max(att.steps))
+        return _completeness_line(len(att.gaps), att.max_gap, att.method, steps)
+
+
+def _summary_line(n: int, method: str, baseline: str, calibrated: bool) -> str:
+    return (
+        f"{n} applicant(s). Reasons: the features that raised the "
+        f"log-odds of default most, compared with {BASELINE_NAMES[baseline]} "
+        f"({METHOD_NAMES[method]} on the network's logit"
+        + ("; probabilities after calibration)." if calibrated else ").")
+    )
+
+
+def _completeness_line(n: int, max_gap: float, method: str, max_steps: int | None) -> str:
+    line = (
+        f"completeness: largest |sum of contributions - (f(applicant) - f(baseline))| "
+        f"over {n} row(s) is {max_gap:.1e} log-odds"
+    )
+    if method == "ig":
+        line += f" ({METHOD_NAMES['ig']}, up to {max_steps} steps)"
+    return line
 
 
 def explain_model(
@@ -291,21 +339,22 @@ def explain_model(
     id_column: str | None = None,
     threshold: float = 0.5,
     file: str | Path | None = None,
+    first_row: int = 1,
+    baseline_point: np.ndarray | None = None,
+    unseen: Counter | None = None,
 ) -> ModelExplanation:
     """Probability of default and the top reasons that raised it, for every row of ``frame``.
 
-    ``top``: at most this many reasons per applicant (4 by default; no more than the
-    model has input columns); a reason is a raw column whose attribution is above 0.01
-    log-odds. ``id_column`` labels applicants
-    (default: the model's id column when the frame has it, else data rows from 1).
-    ``method``, ``steps``, ``baseline``, ``reference`` and ``threshold``: see
-    :func:`model_attributions`.
+    ``top``: at most this many reasons per applicant (4 by default); a reason is a raw
+    column whose attribution is above 0.01 log-odds. ``id_column`` labels applicants
+    (default: the model's id column when the frame has it, else data rows from
+    ``first_row``). ``method``, ``steps``, ``baseline``, ``reference``, ``threshold``
+    and ``baseline_point``: see :func:`model_attributions`. ``unseen``: a Counter that
+    collects categories unseen in training instead of a warning (for chunks).
     """
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise ValueError(f"top must be a positive number of reasons; got {top!r}")
-    top = min(top, len(model.input_columns))  # an applicant has no more reasons than columns
-    index, id_name = applicant_labels(model, frame, id_column, file=file)
-    X = model.transform(frame, file=file)
+    _check_top(top)
+    index, id_name = applicant_labels(model, frame, id_column, file=file, first_row=first_row)
+    X = model.transform(frame, file=file, unseen=unseen)
     att = model_attributions(
         model,
         frame,
@@ -317,6 +366,7 @@ def explain_model(
         index=index,
         file=file,
         inputs=X,
+        baseline_point=baseline_point,
     )
     values = raw_values(model, frame)
     reasons = top_reasons(att.attributions.reset_index(drop=True), values, k=top)
@@ -330,4 +380,138 @@ def explain_model(
         top=top,
         id_name=id_name,
         calibrated=model.calibrator is not None,
+    )
+
+
+def _check_top(top: object) -> None:
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be a positive number of reasons; got {top!r}")
+
+
+# ---- a whole file, chunk by chunk ---------------------------------------------------------
+
+#: Rows explained at once by :func:`explain_csv`.
+EXPLAIN_CHUNK_ROWS = 50_000
+
+
+@dataclass
+class ExplanationSummary:
+    """What :func:`explain_csv` found over a whole file (the reasons are in the file).
+
+    ``importance``: :func:`~.attributions.global_importance` over every applicant;
+    ``max_gap``, ``n_incomplete`` and ``max_steps``: the completeness gaps' summary;
+    ``shown``: the first applicants' reasons in words, one list of lines per applicant
+    (as :meth:`ModelExplanation.text` prints them).
+    """
+
+    n_rows: int
+    method: str
+    baseline: str
+    calibrated: bool
+    max_gap: float
+    n_incomplete: int
+    max_steps: int | None
+    importance: pd.DataFrame
+    shown: list[list[str]]
+
+    def text(self, max_applicants: int = 20) -> str:
+        """The first applicants' probabilities and reasons in plain words."""
+        lines = [_summary_line(self.n_rows, self.method, self.baseline, self.calibrated)]
+        lines += [line for block in self.shown[:max_applicants] for line in block]
+        if self.n_rows > max_applicants:
+            lines.append(f"... and {self.n_rows - max_applicants} more (see the file)")
+        return "\n".join(lines)
+
+    def completeness_text(self) -> str:
+        """One line: the worst completeness gap over every applicant."""
+        return _completeness_line(self.n_rows, self.max_gap, self.method, self.max_steps)
+
+
+def explain_csv(
+    model: TabularModel,
+    path: str | Path,
+    output: TextIO,
+    *,
+    top: int = 4,
+    method: str = "ig",
+    steps: int = DEFAULT_STEPS,
+    baseline: str = "zeros",
+    reference: str | Path | None = None,
+    id_column: str | None = None,
+    threshold: float = 0.5,
+    show: int = 20,
+    chunk_size: int | None = None,
+) -> ExplanationSummary:
+    """Explain every applicant of the CSV file ``path``, ``chunk_size`` rows at a time,
+    writing :meth:`ModelExplanation.table`'s rows to the text stream ``output`` as CSV
+    (header first) and keeping only summaries: memory is bounded by the chunk size.
+
+    Arguments as in :func:`explain_model`; ``reference`` is a CSV file of applicants for
+    the 'reference' baseline (default: ``path`` itself, then read twice). ``show``:
+    how many applicants' reasons to keep in words (:meth:`ExplanationSummary.text`).
+    The file written is the same for any chunk size (default
+    :data:`EXPLAIN_CHUNK_ROWS`), up to the round-off with which the network's matrix
+    products may treat a row in batches of different sizes.
+    """
+    chunk_size = EXPLAIN_CHUNK_ROWS if chunk_size is None else chunk_size
+    _check_top(top)
+    _check_choice("method", method, METHODS)
+    _check_choice("baseline", baseline, BASELINES)
+    if not model.is_binary:
+        raise ValueError("explanations are for binary models (one probability of default)")
+    point = None
+    if baseline == "reference":
+        source = path if reference is None else reference
+        unseen_there: Counter = Counter()
+        inputs = (
+            model.transform(chunk, file=source, unseen=unseen_there)
+            for chunk in iter_csv(source, chunk_size)
+        )
+        point = reference_point(model, inputs, threshold)
+        if unseen_there and reference is not None:
+            warn_unseen(unseen_there, source)
+    importance = ImportanceAccumulator()
+    unseen: Counter = Counter()
+    shown: list[list[str]] = []
+    n_rows, n_incomplete, max_gap, max_steps = 0, 0, 0.0, None
+    numeric = [c.name for c in model.preprocessor.numeric]
+    for chunk in iter_csv(path, chunk_size):
+        # numbers parsed once for the network's inputs and the values shown
+        chunk = with_numbers(chunk, [c for c in numeric if c in chunk.columns], file=path)
+        part = explain_model(
+            model,
+            chunk,
+            top=top,
+            method=method,
+            steps=steps,
+            baseline=baseline,
+            id_column=id_column,
+            threshold=threshold,
+            file=path,
+            first_row=n_rows + 1,
+            baseline_point=point,
+            unseen=unseen,
+        )
+        part.table().to_csv(output, header=n_rows == 0, index=False)
+        att = part.attributions
+        importance.add(att.attributions, part.values)
+        if n_rows < show:
+            shown += part.applicant_blocks(show - n_rows)
+        n_rows += len(chunk)
+        n_incomplete += att.n_incomplete
+        max_gap = max(max_gap, att.max_gap)
+        if att.steps is not None:
+            max_steps = max(max_steps or 0, int(np.max(att.steps)))
+    if unseen:
+        warn_unseen(unseen, path)
+    return ExplanationSummary(
+        n_rows=n_rows,
+        method=method,
+        baseline=baseline,
+        calibrated=model.calibrator is not None,
+        max_gap=max_gap,
+        n_incomplete=n_incomplete,
+        max_steps=max_steps,
+        importance=importance.table(),
+        shown=shown,
     )
