@@ -58,11 +58,11 @@ from numba import njit, types
 from numba.extending import intrinsic
 from numpy.typing import ArrayLike
 
-from .._util.validation import check_class_indices
-from ..nn.layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
-from ..nn.losses import BinaryCrossEntropy, Loss, MeanSquaredError, SoftmaxCrossEntropy, get_loss
-from ..nn.model import Sequential
-from ..nn.optim import Adam, GradientDescent, Momentum, Optimizer
+from ..._util.validation import check_class_indices
+from ...nn.layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
+from ...nn.losses import BinaryCrossEntropy, Loss, MeanSquaredError, SoftmaxCrossEntropy, get_loss
+from ...nn.model import Sequential
+from ...nn.optim import Adam, GradientDescent, Momentum, Optimizer
 
 __all__ = [
     "AUTO_MAX_PARAMETERS",
