@@ -6,6 +6,11 @@ One epoch, for each batch B (the whole data set when ``batch_size`` is None):
     g = dJ/dtheta by model.backward                                    (backprop)
     theta <- optimizer.step(theta, g)                                  (update)
 
+An engine (engine/base.py) computes the epochs: the NumPy layers (engine/reference.py)
+or the compiled kernels (engine/fused/), chosen once per run by ``select_engine``. This
+module holds what is the same for every engine: shuffles, validation, divergence,
+callbacks and the History.
+
 ``History.loss[e]`` is the objective J of epoch e: for full batch, computed by the
 forward pass at the start of the epoch, before its update (as the tutorial records it);
 for mini-batches, the row-weighted mean over the epoch's batches. Validation metrics
@@ -188,7 +193,7 @@ def train(
     :class:`TrainingDiverged` when ``on_divergence='raise'``. ``callback(epoch, model,
     history)`` runs after each epoch; returning True stops training.
 
-    ``engine`` chooses how each epoch is computed. ``"reference"`` runs the NumPy layers
+    ``engine`` chooses how each epoch is computed (``select_engine``). ``"reference"`` runs the NumPy layers
     of :mod:`backprop_lab.nn` batch by batch, the code to read. ``"fused"`` runs the
     compiled kernels of :mod:`backprop_lab.engine.fused`: the same rows, batches, shuffles,
     updates and divergence checks, computed block by block in one pass over X; it
