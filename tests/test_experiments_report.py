@@ -151,7 +151,7 @@ def test_progress_bar_goes_to_stderr_when_asked(tmp_path, tiny_results, monkeypa
     results, _ = tiny_results
     err = io.StringIO()
     monkeypatch.setattr("sys.stderr", err)
-    monkeypatch.setattr(report, "run_all", lambda config, tick: _replay(results, config, tick))
+    monkeypatch.setattr(report, "run_all", lambda config, tick, **_: _replay(results, config, tick))
     builders = [report.about_section, report.gradient_check_section]
     outcome = report.reproduce(TINY, tmp_path / "r", progress=True, builders=builders)
     bar = err.getvalue()

@@ -294,7 +294,19 @@ def test_gradient_check_runs_on_the_current_weights(client, sid):
     assert [r["param"] for r in reply["table"]] == ["W1", "b1", "W2", "b2"]
     assert [r["shape"] for r in reply["table"]] == ["7x8", "8", "8x1", "1"]
     assert sum(r["checked"] + r["kinks_excluded"] for r in reply["table"]) == 7 * 8 + 8 + 8 + 1
+    assert all(0 <= r["kinks_rechecked"] <= r["kinks"] for r in reply["table"])
+    assert all(r["scale"] > 0 and r["floor"] > 0 for r in reply["table"])
     assert "PASS" in reply["text"]
+
+
+def test_gradient_check_of_overflowing_weights_fails_and_the_json_stays_valid(app, client, sid):
+    with app.extensions["explorer_sessions"].use(sid) as session:
+        session.model.params["W2"][:] = 1e308  # every logit overflows to inf
+    reply = client.post(f"/api/session/{sid}/gradcheck")
+    text = reply.get_data(as_text=True)
+    assert reply.status_code == 200 and "NaN" not in text and "Infinity" not in text
+    payload = json.loads(text)
+    assert payload["passed"] is False and payload["max_rel_error"] is None
 
 
 # ---- sessions --------------------------------------------------------------------------------

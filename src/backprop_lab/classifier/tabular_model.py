@@ -55,6 +55,7 @@ from .calibration import (
 )
 from .estimator import BackpropClassifier
 from .metrics import credit_metrics, multiclass_metrics
+from .model_schema import tabular_array_shapes
 from .modelio import read_model_file, write_model_file
 
 #: Post-hoc calibration methods of ``fit_tabular(calibrate=...)``.
@@ -378,8 +379,12 @@ class TabularModel:
 
     @classmethod
     def load(cls, path: str | Path) -> TabularModel:
-        """Read a ``.blab`` file (verified; no code from it runs)."""
-        metadata, arrays = read_model_file(path)
+        """Read a ``.blab`` file (verified; no code from it runs).
+
+        The metadata is checked (:func:`~backprop_lab.classifier.model_schema.tabular_array_shapes`)
+        before any weight is read, and the weights must have the shapes it describes.
+        """
+        metadata, arrays = read_model_file(path, array_shapes=tabular_array_shapes)
         try:
             task, net = metadata["task"], metadata["network"]
             pre = Preprocessor.from_dict(metadata["preprocessing"])
@@ -396,7 +401,7 @@ class TabularModel:
             if pre.n_features_out != network.n_inputs:
                 raise ValueError("the preprocessing and the network disagree on the inputs")
             clf = BackpropClassifier.from_network(network, np.array(task["classes"]), **params)
-            fit = metadata.get("fit", {})
+            fit = metadata.get("fit", {})  # types checked by tabular_array_shapes
             clf.n_iter_ = fit.get("epochs", 0)
             clf.best_epoch_ = fit.get("best_epoch", 0)
             clf.best_loss_ = fit.get("best_loss")
@@ -640,7 +645,7 @@ def _param_from_json(name: str, value: object) -> object:
     if name not in _PARAMS:
         raise ValueError(f"unknown classifier parameter {name!r}")
     if name == "hidden_layer_sizes":
-        return tuple(value)
+        return value if isinstance(value, int) else tuple(value)
     if isinstance(value, dict) and "pairs" in value:
         return {k: v for k, v in value["pairs"]}
     return value

@@ -13,7 +13,10 @@ import argparse
 import sys
 import warnings
 
-from ..responsible.attributions import DEFAULT_STEPS, DEFAULT_TOLERANCE
+from .._util.outputs import check_figure_formats, check_outputs
+from .._util.validation import InputError
+from ..responsible.attributions import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
+from .options import add_force_option, count, number
 from .tabular import ROWS_NOTE, _one_line_warnings
 
 LOGIT_NOTE = (
@@ -22,15 +25,37 @@ LOGIT_NOTE = (
     "changes the probabilities, not which features raised the risk."
 )
 
+#: A lower bound on the memory of one bootstrap resample, whatever the number of rows:
+#: the audit keeps 16 float64 numbers per group and resample (rates and their
+#: differences from the reference group), and an audit compares at least two groups.
+BOOTSTRAP_BYTES_PER_RESAMPLE = 8 * 16 * 2
+
+
+def _check_steps(steps: int) -> None:
+    """Integrated gradients double the steps where needed, up to DEFAULT_MAX_STEPS."""
+    if not 1 <= steps <= DEFAULT_MAX_STEPS:
+        raise InputError(f"--steps must be between 1 and {DEFAULT_MAX_STEPS}; got {steps}")
+
 
 # ---- audit -------------------------------------------------------------------------------
 def _audit(args: argparse.Namespace) -> int:
     from .._util.atomic import atomic_write_text
+    from .._util.memory import require_memory
     from ..classifier.tabular_model import load_model
     from ..data.tabular import read_csv
     from ..responsible.audit import audit_model
     from ..responsible.figures import model_audit_figure, save_figure
 
+    check_outputs(
+        {"model": args.model, "data": args.csv},
+        {"-o": args.output, "--plot": args.plot},
+        force=args.force,
+    )
+    check_figure_formats({"--plot": args.plot})
+    _check_steps(args.steps)
+    require_memory(
+        f"--n-bootstrap {args.n_bootstrap}", args.n_bootstrap * BOOTSTRAP_BYTES_PER_RESAMPLE
+    )
     with _one_line_warnings():
         model = load_model(args.model)
         frame = read_csv(args.csv)
@@ -50,11 +75,12 @@ def _audit(args: argparse.Namespace) -> int:
         result.sources = {"model": str(args.model), "data": str(args.csv)}
         print(f"audit of {args.model} on {args.csv}:")
         print(result.text())
+        figure = model_audit_figure(result) if args.plot else None  # all ready before writing
         if args.output:
             atomic_write_text(args.output, result.to_json())
             print(f"wrote {args.output}", file=sys.stderr)
-        if args.plot:
-            save_figure(model_audit_figure(result), args.plot)
+        if figure is not None:
+            save_figure(figure, args.plot)
             print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
@@ -67,6 +93,14 @@ def _explain(args: argparse.Namespace) -> int:
     from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES, explain_model
     from ..responsible.figures import importance_figure, save_figure
 
+    check_outputs(
+        {"model": args.model, "data": args.csv, "reference": args.reference},
+        {"-o": args.output, "--importance": args.importance},
+        force=args.force,
+        stdout={"-o"},
+    )
+    check_figure_formats({"--importance": args.importance})
+    _check_steps(args.steps)
     with _one_line_warnings():
         model = load_model(args.model)
         frame = read_csv(args.csv)
@@ -100,19 +134,21 @@ def _explain(args: argparse.Namespace) -> int:
                 f"(largest {att.max_gap:.2g}); {hint}",
                 stacklevel=1,
             )
+        figure = None  # every output ready before the first is written
+        if args.importance:
+            figure = importance_figure(
+                result.importance(),
+                subtitle=f"mean |{METHOD_NAMES[att.method]}| over {len(table)} applicants, "
+                f"against {BASELINE_NAMES[att.baseline]}",
+            )
         if args.output == "-":
             table.to_csv(sys.stdout, index=False)
         else:
             with atomic_write(args.output, "w", encoding="utf-8", newline="") as handle:
                 table.to_csv(handle, index=False)
             print(f"wrote {len(table)} applicants' reasons to {args.output}", file=sys.stderr)
-        if args.importance:
-            fig = importance_figure(
-                result.importance(),
-                subtitle=f"mean |{METHOD_NAMES[att.method]}| over {len(table)} applicants, "
-                f"against {BASELINE_NAMES[att.baseline]}",
-            )
-            save_figure(fig, args.importance)
+        if figure is not None:
+            save_figure(figure, args.importance)
             print(f"wrote {args.importance}", file=sys.stderr)
     return 0
 
@@ -137,26 +173,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", help="label column (default: the training target's name)")
     p.add_argument(
         "--bins",
-        type=float,
+        type=number,
         nargs="+",
         metavar="EDGE",
         help="cut a numeric group column at these edges, e.g. --bins 25 40 62 gives under 25, "
         "25-39, 40-61, 62 and over (the default for a column named age)",
     )
     p.add_argument(
-        "--threshold", type=float, default=0.5, help="approve when P(default) < this (0.5)"
+        "--threshold", type=number, default=0.5, help="approve when P(default) < this (0.5)"
     )
-    p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples (1000)")
-    p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    p.add_argument("--n-bootstrap", type=count, default=1000, help="bootstrap resamples (1000)")
+    p.add_argument("--confidence", type=number, default=0.95, help="interval level (0.95)")
+    p.add_argument("--seed", type=count, default=0, help="bootstrap seed (0)")
     p.add_argument(
         "--steps",
-        type=int,
+        type=count,
         default=DEFAULT_STEPS,
         help=f"integrated-gradient steps of the age check ({DEFAULT_STEPS})",
     )
     p.add_argument("-o", "--output", metavar="JSON", help="also write the audit as JSON")
     p.add_argument("--plot", metavar="PNG", help="also draw approval rates by group")
+    add_force_option(p)
     p.set_defaults(func=_audit)
 
     p = sub.add_parser(
@@ -172,7 +209,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model file (.blab)")
     p.add_argument("csv", help="applicants to explain (CSV with a header line)")
     p.add_argument("-o", "--output", required=True, help="reasons CSV to write ('-' for stdout)")
-    p.add_argument("--top", type=int, default=4, help="most reasons per applicant (4)")
+    p.add_argument("--top", type=count, default=4, help="most reasons per applicant (4)")
     p.add_argument("--id", metavar="COL", help="column naming applicants (default: row number)")
     p.add_argument(
         "--method",
@@ -183,7 +220,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--steps",
-        type=int,
+        type=count,
         default=DEFAULT_STEPS,
         help=f"integrated-gradient steps, doubled where the gap exceeds {DEFAULT_TOLERANCE:g} "
         f"({DEFAULT_STEPS})",
@@ -198,12 +235,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", metavar="CSV", help="applicants forming the reference baseline")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=number,
         default=0.5,
         help="approval cut-off for the reference baseline (0.5)",
     )
     p.add_argument(
-        "--show", type=int, default=20, help="applicants to print (20; all are in the file)"
+        "--show", type=count, default=20, help="applicants to print (20; all are in the file)"
     )
     p.add_argument("--importance", metavar="PNG", help="also draw mean |contribution| per feature")
+    add_force_option(p)
     p.set_defaults(func=_explain)

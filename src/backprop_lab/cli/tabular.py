@@ -21,6 +21,9 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from .._util.outputs import check_figure_formats, check_outputs
+from .options import add_force_option, count, number, positive_count, positive_number
+
 ROWS_NOTE = "Rows in messages are data rows counted from 1 (the first line below the header)."
 
 
@@ -56,11 +59,19 @@ def _print_metrics(metrics: dict) -> None:
 
 # ---- train -------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
+    from .._util.memory import network_bytes, require_memory
     from ..classifier.tabular_model import fit_tabular
     from ..data.tabular import read_csv
 
+    check_outputs({"training data": args.csv}, {"-o": args.output}, force=args.force)
     with _one_line_warnings():
         frame = read_csv(args.csv)
+        # at least one input per feature column; one-hot columns only add to it
+        n_inputs = max(len(frame.columns) - 1, 1)
+        require_memory(
+            f"--hidden {' '.join(map(str, args.hidden))} on {len(frame)} rows",
+            network_bytes(n_inputs, args.hidden, 1, len(frame)),
+        )
         params = {
             "hidden_layer_sizes": tuple(args.hidden),
             "optimizer": args.optimizer,
@@ -124,17 +135,32 @@ def _calibrator_text(calibrator) -> str:
 
 # ---- predict -----------------------------------------------------------------------------
 def _predict(args: argparse.Namespace) -> int:
+    from .._util.validation import InputError
     from ..classifier.tabular_model import load_model
 
+    check_outputs(
+        {"model": args.model, "data": args.csv},
+        {"-o": args.output},
+        force=args.force,
+        stdout={"-o"},
+    )
     with _one_line_warnings():
         model = load_model(args.model)
         if args.output == "-":
             n = 0
-            for out, _ in model.iter_csv_predictions(
-                args.csv, id_column=args.id, chunk_size=args.chunk_size
-            ):
-                out.to_csv(sys.stdout, header=n == 0, index=False)
-                n += len(out)
+            try:
+                for out, _ in model.iter_csv_predictions(
+                    args.csv, id_column=args.id, chunk_size=args.chunk_size
+                ):
+                    out.to_csv(sys.stdout, header=n == 0, index=False)
+                    n += len(out)
+            except ValueError as error:
+                if n == 0:
+                    raise
+                raise InputError(
+                    f"{error} (the predictions of the {n} row(s) before it were already "
+                    "written to standard output)"
+                ) from None
         else:
             n = model.predict_csv(
                 args.csv, args.output, id_column=args.id, chunk_size=args.chunk_size
@@ -149,6 +175,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..classifier.figures import plot_credit_curves
     from ..classifier.tabular_model import load_model
 
+    outputs = {"-o": args.output, "--plot": args.plot, "--reliability": args.reliability}
+    check_outputs({"model": args.model, "data": args.csv}, outputs, force=args.force)
+    check_figure_formats({"--plot": args.plot, "--reliability": args.reliability})
     with _one_line_warnings():
         model = load_model(args.model)
         if (args.plot or args.reliability) and not model.is_binary:
@@ -176,6 +205,11 @@ def _evaluate(args: argparse.Namespace) -> int:
                 )
             calibration = _calibration_report(model, y, p, p_network)
             _print_calibration(calibration)
+        if args.plot and not 0 < y.sum() < y.size:  # refused before any file is written
+            raise ValueError(
+                f"--plot: ROC and calibration curves need both defaults and non-defaults "
+                f"among the rows of {args.csv}"
+            )
         if args.output:
             report = {"model": str(args.model), "data": str(args.csv), "metrics": metrics}
             if calibration is not None:
@@ -277,13 +311,6 @@ def _reliability_plot(model, y, p, calibration: dict, args: argparse.Namespace) 
     save_figure(reliability_figure(curves, title=title), args.reliability)
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive; got {text}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train``, ``predict`` and ``evaluate`` to the command line."""
     p = sub.add_parser(
@@ -318,26 +345,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fill missing numbers with the training median/mean/most frequent value and "
         "missing categories with the most frequent one (default none: refuse them)",
     )
-    p.add_argument("--hidden", type=int, nargs="+", default=[8], help="hidden layer widths")
+    p.add_argument(
+        "--hidden", type=positive_count, nargs="+", default=[8], help="hidden layer widths"
+    )
     p.add_argument("--optimizer", default="adam", choices=["adam", "momentum", "gd"])
-    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (0.01)")
-    p.add_argument("--epochs", type=int, default=1000, help="most epochs (1000)")
-    p.add_argument("--batch-size", type=int, default=None, help="rows per step (full batch)")
-    p.add_argument("--alpha", type=float, default=10.0, help="L2 strength, per row (10)")
+    p.add_argument("--lr", type=positive_number, default=0.01, help="learning rate (0.01)")
+    p.add_argument("--epochs", type=positive_count, default=1000, help="most epochs (1000)")
+    p.add_argument(
+        "--batch-size", type=positive_count, default=None, help="rows per step (full batch)"
+    )
+    p.add_argument("--alpha", type=number, default=10.0, help="L2 strength, per row (10)")
     p.add_argument(
         "--early-stopping",
         choices=["auto", "on", "off"],
         default="auto",
         help="stop on validation log loss (auto: when every class has 100+ rows)",
     )
-    p.add_argument("--test-size", type=float, default=0.2, help="held-out share (0.2)")
-    p.add_argument("--seed", type=int, default=0, help="seed for split and weights (0)")
+    p.add_argument("--test-size", type=number, default=0.2, help="held-out share (0.2)")
+    p.add_argument("--seed", type=count, default=0, help="seed for split and weights (0)")
     p.add_argument("--multiclass", action="store_true", help="allow more than two target values")
     p.add_argument(
         "--positive", metavar="LABEL", help="label meaning default (default: the larger one)"
     )
     p.add_argument(
-        "--threshold", type=float, default=0.5, help="threshold for held-out accuracy (0.5)"
+        "--threshold", type=number, default=0.5, help="threshold for held-out accuracy (0.5)"
     )
     p.add_argument(
         "--calibrate",
@@ -351,10 +382,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--calibration-size",
-        type=float,
+        type=number,
         default=0.2,
         help="share of the training rows set aside for --calibrate (0.2)",
     )
+    add_force_option(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -369,7 +401,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("csv", help="rows to score (CSV with a header line)")
     p.add_argument("-o", "--output", required=True, help="output CSV ('-' for stdout)")
     p.add_argument("--id", metavar="COL", help="copy this column to the output first")
-    p.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk (100000)")
+    p.add_argument(
+        "--chunk-size", type=positive_count, default=100_000, help="rows per chunk (100000)"
+    )
+    add_force_option(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser(
@@ -385,7 +420,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("csv", help="labelled rows (CSV with a header line)")
     p.add_argument("--target", help="label column (default: the training target's name)")
     p.add_argument(
-        "--threshold", type=float, default=0.5, help="predict default when p >= this (0.5)"
+        "--threshold", type=number, default=0.5, help="predict default when p >= this (0.5)"
     )
     p.add_argument("-o", "--output", help="also write the metrics as JSON")
     p.add_argument("--plot", metavar="PNG", help="also draw ROC and calibration curves")
@@ -396,5 +431,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "probability in ten equal-width bins; before and after calibration for a "
         "calibrated model)",
     )
-    p.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk (100000)")
+    p.add_argument(
+        "--chunk-size", type=positive_count, default=100_000, help="rows per chunk (100000)"
+    )
+    add_force_option(p)
     p.set_defaults(func=_evaluate)

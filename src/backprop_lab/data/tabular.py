@@ -39,6 +39,11 @@ IMPUTE_CHOICES: tuple[str, ...] = ("none", "median", "mean", "most_frequent")
 #: always, is taken to be a numeric column with typing errors in it, not a category.
 MOSTLY_NUMERIC = 0.9
 
+#: The largest magnitude a numeric cell may hold: 2^53, beyond which float64 no longer
+#: holds every integer. Nothing a loan file measures comes near it, and below it the
+#: squares and sums of standardisation and of the network stay far from overflow (1e308).
+MAX_MAGNITUDE = 2.0**53
+
 
 class DataWarning(UserWarning):
     """Something in the data was handled but deserves a look (extra or unseen values)."""
@@ -69,11 +74,13 @@ def _read(path: Path, **kwargs: object) -> pd.DataFrame | Iterator[pd.DataFrame]
 def read_csv(path: str | Path) -> pd.DataFrame:
     """The whole CSV as a frame of text cells (missing cells are NaN).
 
-    Raises :class:`InputError` for a missing, empty or header-only file.
+    Raises :class:`InputError` for a missing, empty or header-only file, and for a
+    header with a nameless or repeated column.
     """
     path = _check_file(path)
     frame = _read(path)
     _check_columns_named(frame.columns, path)
+    _check_columns_unique(path)
     if len(frame) == 0:
         raise InputError("the file has a header but no data rows", file=path)
     return frame
@@ -84,6 +91,7 @@ def read_header(path: str | Path) -> list[str]:
     path = _check_file(path)
     columns = list(_read(path, nrows=0).columns)
     _check_columns_named(columns, path)
+    _check_columns_unique(path)
     return columns
 
 
@@ -95,6 +103,8 @@ def iter_csv(path: str | Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     if chunk_size < 1:
         raise InputError(f"chunk size must be at least 1; got {chunk_size}")
     path = _check_file(path)
+    _check_columns_named(_read(path, nrows=0).columns, path)
+    _check_columns_unique(path)
     n_rows = 0
     reader = _read(path, chunksize=chunk_size)
     with reader:
@@ -105,6 +115,8 @@ def iter_csv(path: str | Path, chunk_size: int) -> Iterator[pd.DataFrame]:
                 break
             except (pd.errors.ParserError, UnicodeDecodeError) as error:
                 raise InputError(f"not a readable CSV file: {error}", file=path) from None
+            if len(chunk) == 0:  # a header-only file reads as one empty chunk
+                continue
             n_rows += len(chunk)
             yield chunk
     if n_rows == 0:
@@ -115,6 +127,24 @@ def _check_columns_named(columns: Iterable[object], path: Path) -> None:
     for i, name in enumerate(columns, start=1):
         if str(name).startswith("Unnamed: "):
             raise InputError(f"column {i} has no name in the header line", file=path)
+
+
+def _check_columns_unique(path: Path) -> None:
+    """Raise for a column name given twice in the header line, naming both positions.
+
+    pandas would silently rename the second 'age' to 'age.1'; the header is read again
+    as a plain row to see the names as written.
+    """
+    names = _read(path, header=None, nrows=1, keep_default_na=False).iloc[0].tolist()
+    first: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if name in first:
+            raise InputError(
+                f"column name '{name}' appears twice in the header line (columns "
+                f"{first[name]} and {i}); rename one",
+                file=path,
+            )
+        first[name] = i
 
 
 # ---- cells -> numbers ------------------------------------------------------------------
@@ -131,7 +161,8 @@ def _is_numeric_dtype(series: pd.Series) -> bool:
 
 
 def to_numbers(series: pd.Series, *, file: str | Path | None = None) -> np.ndarray:
-    """Column values as float64 (NaN where missing); text or infinity raises, naming the row."""
+    """Column values as float64 (NaN where missing); text, infinity or a magnitude above
+    :data:`MAX_MAGNITUDE` raises, naming the row."""
     if _is_numeric_dtype(series):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         text = None
@@ -156,6 +187,16 @@ def to_numbers(series: pd.Series, *, file: str | Path | None = None) -> np.ndarr
             column=str(series.name),
             row=_row_number(series, i),
         )
+    huge = np.abs(values) > MAX_MAGNITUDE  # NaN compares False
+    if huge.any():
+        i = int(np.argmax(huge))
+        shown = repr(text[i]) if text is not None else f"{values[i]:g}"
+        raise InputError(
+            f"number {shown} is too large for a numeric column (beyond ±2^53, about 9.0e15)",
+            file=file,
+            column=str(series.name),
+            row=_row_number(series, i),
+        )
     return values
 
 
@@ -172,8 +213,8 @@ def to_text(series: pd.Series) -> np.ndarray:
 def parse_target(series: pd.Series, *, file: str | Path | None = None) -> np.ndarray:
     """Labels of the target column: numbers if every label is a number, otherwise text.
 
-    Integral numbers become ints (``0``/``1`` stay ``0``/``1``). A missing label raises,
-    naming its row.
+    Integral numbers become ints (``0``/``1`` stay ``0``/``1``). A missing label, or
+    a number with a fractional part (a measurement, not a class), raises, naming its row.
     """
     missing = pd.isna(series.to_numpy(dtype=object))
     if missing.any():
@@ -184,9 +225,18 @@ def parse_target(series: pd.Series, *, file: str | Path | None = None) -> np.nda
     text = to_text(series)
     numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
     if np.all(np.isfinite(numbers)):
-        if np.all(numbers == np.round(numbers)):
+        fractional = numbers != np.round(numbers)
+        if fractional.any():
+            i = int(np.argmax(fractional))
+            raise InputError(
+                f"label {text[i]!r} is not a whole number; the target must hold classes "
+                "(such as 0/1 or no/yes), not measurements",
+                file=file,
+                column=str(series.name),
+                row=_row_number(series, i),
+            )
+        if np.all(np.abs(numbers) <= 2**53):  # whole numbers that int64 holds exactly
             return numbers.astype(np.int64)
-        return numbers
     return text.astype(str)
 
 

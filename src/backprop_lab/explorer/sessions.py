@@ -299,7 +299,8 @@ class Session:
         """``gradient_check`` of the current weights on the first training rows."""
         rows = min(P.GRADCHECK_ROWS, self.n_train)
         result = gradient_check(self.model, self.X_train[:rows], self.y_train[:rows])
-        table = [{**row, "max_rel_error": as_json(row["max_rel_error"])} for row in result.rows()]
+        numbers = ("max_rel_error", "scale", "floor")  # NaN after divergence: null in JSON
+        table = [{**row, **{k: as_json(row[k]) for k in numbers}} for row in result.rows()]
         return {
             "rows": rows,
             "table": table,
@@ -310,6 +311,8 @@ class Session:
             "good": GOOD,
             "wrong": WRONG,
             "n_kinks": result.n_kinks,
+            "n_kinks_rechecked": result.n_kinks_rechecked,
+            "n_unchecked": result.n_unchecked,
             "text": result.table(),
         }
 

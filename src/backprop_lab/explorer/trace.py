@@ -6,12 +6,13 @@ activation (ReLU, tanh or sigmoid):
     z1 = x W1 + b1              h = f(z1)            z2 = h W2 + b2
     y_hat = sigmoid(z2)         L = -[y log y_hat + (1 - y) log(1 - y_hat)]
     delta2 = dL/dz2 = y_hat - y
-    dW2 = h^T delta2            db2 = delta2
+    dW2 = h^T delta2 / N        db2 = mean(delta2)
     dL/dh = delta2 W2^T         f'(z1)               delta1 = (delta2 W2^T) * f'(z1)
-    dW1 = x^T delta1            db1 = delta1
+    dW1 = x^T delta1 / N        db1 = mean(delta1)
     W <- W - lr dW              (one gradient step on this borrower alone)
 
-(the 1/N of the batch formulas is 1/1 here). Every number is computed by the engine's
+with N = 1 row here, so dW2 = h^T delta2 and db2 = delta2 (the report, the textbook and
+the notebook use the same notation for a batch of N rows). Every number is computed by the engine's
 own layers and loss, walked one layer at a time so the intermediate signals can be
 shown: the same ``forward`` and ``backward`` methods that ``Sequential`` and ``train``
 call. Nothing here re-derives a gradient.

@@ -1,12 +1,14 @@
 """Weight initialisation. Biases always start at zero.
 
-=========  ==========================================  ===========================
-name       W[i, j] drawn from                          suits
-=========  ==========================================  ===========================
-``he``     N(0, 2 / n_in)                              ReLU, LeakyReLU
-``xavier`` U(-a, a), a = sqrt(6 / (n_in + n_out))      Tanh, Sigmoid (Glorot)
-``small``  N(0, 1) * scale, scale = 0.01 by default    the tutorial's initialisation
-=========  ==========================================  ===========================
+    =========  ==========================================  ===========================
+    name       W[i, j] drawn from                          suits
+    =========  ==========================================  ===========================
+    ``he``     N(0, 2 / n_in)                              ReLU, LeakyReLU
+    ``xavier`` U(-a, a), a = sqrt(6 / (n_in + n_out))      Tanh, Sigmoid (Glorot)
+    ``small``  N(0, 1) * scale, scale = 0.01 by default    the tutorial's initialisation
+    =========  ==========================================  ===========================
+
+:func:`initial_weights` draws an (n_in, n_out) matrix by name.
 """
 
 from __future__ import annotations

@@ -226,21 +226,19 @@ class ModelExplanation:
         each rank r: reason_r (a sentence), feature_r, value_r, contribution_r (empty
         where the applicant has fewer risk-raising features)."""
         n = len(self.p_default)
-        out = pd.DataFrame(
-            {
-                self.id_name: self.index.to_numpy(),
-                "p_default": self.p_default,
-                "completeness_gap": self.attributions.gaps,
-            }
-        )
+        columns = {
+            self.id_name: self.index.to_numpy(),
+            "p_default": self.p_default,
+            "completeness_gap": self.attributions.gaps,
+        }
         for r in range(1, self.top + 1):
             sub = self.reasons[self.reasons["rank"] == r]
             rows = sub["position"].to_numpy(dtype=np.int64)
             for key in ("reason", "feature", "value", "contribution"):
                 filled = np.full(n, None, dtype=object)
                 filled[rows] = sub[key].to_numpy(dtype=object)
-                out[f"{key}_{r}"] = filled
-        return out
+                columns[f"{key}_{r}"] = filled
+        return pd.DataFrame(columns)  # built at once: inserting column by column fragments it
 
     def importance(self) -> pd.DataFrame:
         """Mean |attribution| per raw column over these applicants, largest first."""
@@ -296,14 +294,16 @@ def explain_model(
 ) -> ModelExplanation:
     """Probability of default and the top reasons that raised it, for every row of ``frame``.
 
-    ``top``: at most this many reasons per applicant (4 by default); a reason is a raw
-    column whose attribution is above 0.01 log-odds. ``id_column`` labels applicants
+    ``top``: at most this many reasons per applicant (4 by default; no more than the
+    model has input columns); a reason is a raw column whose attribution is above 0.01
+    log-odds. ``id_column`` labels applicants
     (default: the model's id column when the frame has it, else data rows from 1).
     ``method``, ``steps``, ``baseline``, ``reference`` and ``threshold``: see
     :func:`model_attributions`.
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ValueError(f"top must be a positive number of reasons; got {top!r}")
+    top = min(top, len(model.input_columns))  # an applicant has no more reasons than columns
     index, id_name = applicant_labels(model, frame, id_column, file=file)
     X = model.transform(frame, file=file)
     att = model_attributions(

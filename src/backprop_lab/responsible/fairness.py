@@ -231,6 +231,14 @@ def _replicate_rates(
     }
 
 
+def _spread(x: np.ndarray) -> np.ndarray:
+    """max - min over the last axis, ignoring NaN; NaN where every entry is NaN (as
+    nanmax - nanmin, without its warning for a resample whose groups are all NaN)."""
+    missing = np.isnan(x)
+    spread = np.where(missing, -np.inf, x).max(axis=-1) - np.where(missing, np.inf, x).min(axis=-1)
+    return np.where(missing.all(axis=-1), np.nan, spread)
+
+
 def _across(rates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Across-group summaries from per-group rates of shape (..., G), ignoring NaN groups."""
     sel, tpr, fpr = (
@@ -239,8 +247,8 @@ def _across(rates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rates["false_positive_rate"],
     )
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpr_d = np.nanmax(tpr, axis=-1) - np.nanmin(tpr, axis=-1)
-        fpr_d = np.nanmax(fpr, axis=-1) - np.nanmin(fpr, axis=-1)
+        tpr_d = _spread(tpr)
+        fpr_d = _spread(fpr)
         ratio = np.where(sel.max(axis=-1) > 0, sel.min(axis=-1) / sel.max(axis=-1), np.nan)
     return {
         "demographic_parity_difference": sel.max(axis=-1) - sel.min(axis=-1),

@@ -4,24 +4,43 @@ Plotting only: every function takes the tables that ``explain``, ``fairness`` an
 ``calibration`` compute and returns a matplotlib ``Figure`` (built without pyplot, so
 no global state and no display needed). Colours are the Okabe-Ito palette, which
 stays distinguishable under the common colour-vision deficiencies; bars and lines also
-differ in hatching or marker, not only in colour.
+differ in hatching or marker, not only in colour. Type sizes are the package's
+(``_util.figures.FONT_SIZES``, as in the report's other figures), and no figure is wider
+than ``FIGURE_MAX_WIDTH``, so text keeps its size when the report shows the figure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, ParamSpec
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from .._util.figures import FIGURE_MAX_WIDTH, FONT_SIZES
 from .._util.figures import save_figure as save_figure  # re-exported: figures and their files
 from .._util.palette import OKABE_ITO
 
 if TYPE_CHECKING:
     from .audit import ModelAudit
+
+_P = ParamSpec("_P")
+
+
+def _package_type_sizes(draw: Callable[_P, Figure]) -> Callable[_P, Figure]:
+    """Build the figure with the package's type sizes (every text made inside gets them)."""
+
+    @functools.wraps(draw)
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> Figure:
+        with matplotlib.rc_context(FONT_SIZES):
+            return draw(*args, **kwargs)
+
+    return build
+
 
 _SERIES = ["blue", "orange", "green", "purple", "sky_blue", "vermillion"]
 _HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
@@ -38,6 +57,7 @@ _PLAIN_NAMES = {
 }
 
 
+@_package_type_sizes
 def importance_figure(
     importance: pd.DataFrame,
     *,
@@ -74,14 +94,14 @@ def importance_figure(
     ax.set_xlabel("mean |attribution| (log-odds of default)")
     ax.set_ylabel("feature")
     ax.set_xlim(0, float(table["mean_abs_attribution"].max()) * 1.18 or 1.0)
-    ax.set_title(title if subtitle is None else f"{title}\n{subtitle}", fontsize=11)
+    ax.set_title(title if subtitle is None else f"{title}\n{subtitle}")
     used = [d for d in (1, -1, 0) if d in set(direction.tolist()) and styles[d][2]]
     if used:
         handles = [
             Patch(facecolor=styles[d][0], hatch=styles[d][1], edgecolor="white", label=styles[d][2])
             for d in used
         ]
-        ax.legend(handles=handles, loc="lower right", fontsize=8)
+        ax.legend(handles=handles, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     return fig
 
@@ -110,6 +130,7 @@ def _interval_bars(ax, x: np.ndarray, rows: pd.DataFrame, k: int, n: int, label:
     )
 
 
+@_package_type_sizes
 def audit_figure(
     audit_table: pd.DataFrame,
     metrics: Sequence[str] = ("selection_rate", "true_positive_rate", "false_positive_rate"),
@@ -128,9 +149,8 @@ def audit_figure(
         raise ValueError(f"the audit table has no per-group rows for {list(metrics)}")
     groups = list(dict.fromkeys(rows["group"]))
     present = [m for m in metrics if m in set(rows["metric"])]
-    fig = Figure(
-        figsize=(max(6.0, 1.3 * len(groups) * len(present) / 2 + 3), 4.2), layout="constrained"
-    )
+    width = min(FIGURE_MAX_WIDTH, max(6.0, 1.3 * len(groups) * len(present) / 2 + 3))
+    fig = Figure(figsize=(width, 4.2), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(groups))
     for k, metric in enumerate(present):
@@ -141,7 +161,7 @@ def audit_figure(
     ax.set_ylabel("rate")
     ax.set_ylim(0, 1.05)
     ax.grid(axis="y", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=len(present), fontsize=8)
+    fig.legend(loc="outside lower center", ncols=len(present))
     level = audit_table.attrs.get("confidence", 0.95)
     threshold = audit_table.attrs.get("threshold")
     lines = [title]
@@ -154,10 +174,11 @@ def audit_figure(
         )
     if threshold is not None:
         lines.append(f"approved when P(default) < {threshold:g}; bars: {level:.0%} bootstrap CI")
-    ax.set_title("\n".join(lines), fontsize=10)
+    ax.set_title("\n".join(lines))
     return fig
 
 
+@_package_type_sizes
 def reliability_figure(
     curves: pd.DataFrame | Mapping[str, pd.DataFrame],
     *,
@@ -194,8 +215,8 @@ def reliability_figure(
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.set_ylabel("observed default rate")
-    top.set_title(title, fontsize=11)
-    top.legend(fontsize=8, loc="upper left")
+    top.set_title(title)
+    top.legend(loc="upper left")
     top.grid(alpha=0.3)
     bottom.set_xlabel("mean predicted probability of default (per bin)")
     bottom.set_ylabel("rows")
@@ -204,24 +225,30 @@ def reliability_figure(
     return fig
 
 
+@_package_type_sizes
 def planted_bias_figure(
     audits: Mapping[str, pd.DataFrame],
     planted_size: float,
     *,
+    lender_gaps: Mapping[str, float] | None = None,
     title: str = "Backprop learns the bias in its data",
 ) -> Figure:
-    """Approval rate by group, and the demographic-parity difference, for several models.
+    """Approval rate by group, and the approval gap between the groups, for several models.
 
     ``audits``: label -> :func:`backprop_lab.fairness.audit` table by group (e.g. one
     model trained on data with a planted bias, one without). Left: each model's approval
-    rate per group with its bootstrap interval. Right: each model's demographic-parity
-    difference with its interval; the dashed line is ``planted_size``, the gap the
-    planted bias puts between the groups (:func:`backprop_lab.data.planted_approval_gap`).
+    rate per group with its bootstrap interval. Right: each model's approval gap, the
+    reference group's approval rate minus the other group's (minus the audit's signed
+    ``selection_rate_diff``: positive when the other group is approved less), with its
+    interval; the dashed line is ``planted_size``, the gap the planted bias puts between
+    the groups over all borrowers (:func:`backprop_lab.data.planted_approval_gap`).
+    ``lender_gaps``: label -> the gap of a lender who knows the true probabilities, on
+    the same borrowers as that model's audit, drawn as a cross.
     """
     labels = list(audits)
     if not labels:
         raise ValueError("no audits to draw")
-    fig = Figure(figsize=(9.0, 4.0), layout="constrained")
+    fig = Figure(figsize=(FIGURE_MAX_WIDTH, 4.0), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1, 1])
     first = audits[labels[0]]
     groups = list(dict.fromkeys(first.loc[first["scope"] == "group", "group"].astype(str).tolist()))
@@ -235,17 +262,16 @@ def planted_bias_figure(
     left.set_ylabel("approval rate")
     left.set_ylim(0, 1.05)
     left.grid(axis="y", alpha=0.3)
-    left.legend(fontsize=8, loc="upper right")
-    left.set_title("Approval rate by group", fontsize=10)
+    left.legend(loc="upper right")
+    left.set_title("Approval rate by group")
 
     y = np.arange(len(labels))
-    highest = planted_size
+    ends = [0.0, planted_size]
     for k, label in enumerate(labels):
         table = audits[label]
-        r = table[table["metric"] == "demographic_parity_difference"].iloc[0]
-        lo, hi = float(r["ci_low"]), float(r["ci_high"])
-        v = float(r["value"])
-        highest = max(highest, *(b for b in (v, hi) if np.isfinite(b)))
+        r = table[table["metric"] == "selection_rate_diff"].iloc[0]
+        v, lo, hi = -float(r["value"]), -float(r["ci_high"]), -float(r["ci_low"])
+        ends += [b for b in (v, lo, hi) if np.isfinite(b)]
         xerr = np.array([[np.nan_to_num(v - lo)], [np.nan_to_num(hi - v)]])
         right.errorbar(
             [v],
@@ -257,24 +283,40 @@ def planted_bias_figure(
             capsize=4,
             markersize=8,
         )
+    if lender_gaps:
+        ky = [k for k, label in enumerate(labels) if label in lender_gaps]
+        kx = [float(lender_gaps[labels[k]]) for k in ky]
+        ends += [v for v in kx if np.isfinite(v)]
+        right.plot(
+            kx,
+            y[ky],
+            linestyle="none",
+            marker="x",
+            markersize=9,
+            color="black",
+            label="lender knowing the true\nprobabilities, same borrowers",
+        )
     right.axvline(
         planted_size,
         color="grey",
         linestyle="--",
         linewidth=1,
-        label=f"planted gap {planted_size:.3f}",
+        label=f"planted gap {planted_size:.3f}\n(all borrowers)",
     )
     right.axvline(0, color="black", linewidth=0.8)
     right.set_yticks(y, labels)
     right.set_ylim(-0.6, len(labels) - 0.4)
     right.invert_yaxis()
-    right.set_xlabel("largest minus smallest\napproval rate")
-    right.set_xlim(-0.02, max(0.3, highest * 1.25))
+    reference = first.attrs.get("reference", groups[0])
+    others = [g for g in groups if g != str(reference)]
+    right.set_xlabel(f"approval rate of group {reference}\nminus group {', '.join(others)}")
+    span = max(ends) - min(ends)
+    right.set_xlim(min(ends) - 0.08 * span - 0.02, max(ends) + 0.3 * span + 0.02)
     right.grid(axis="x", alpha=0.3)
-    right.legend(fontsize=8, loc="lower right")
+    right.legend(loc="lower right")
     level = first.attrs.get("confidence", 0.95)
-    right.set_title(f"Demographic-parity difference\n(bars: {level:.0%} bootstrap CI)", fontsize=10)
-    fig.suptitle(title, fontsize=11)
+    right.set_title(f"Approval gap between the groups\n(bars: {level:.0%} bootstrap CI)")
+    fig.suptitle(title)
     return fig
 
 

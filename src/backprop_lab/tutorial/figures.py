@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from .._util.figures import FONT_SIZES
 from .._util.palette import OKABE_ITO
 from .experiments import (
     Config,
@@ -54,12 +55,7 @@ ACC_LABEL = "accuracy (share correct)"
 EPOCH_LABEL = "epoch (full-batch updates)"
 
 STYLE = {
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "legend.fontsize": 9,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
+    **FONT_SIZES,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
@@ -356,7 +352,7 @@ def learning_rate_stability(sweep: LearningRateSweep, window: int = 60) -> Figur
 
 
 def gradient_check(report: GradientCheckReport) -> Figure:
-    """Largest relative error per parameter array, at initialisation and after training."""
+    """Largest error |a − n| / array scale per parameter array, at init and after training."""
     fig, (ax,) = _figure(ncols=1, height=3.0, width=7.5)
     with matplotlib.rc_context(STYLE):
         names = [r.param for r in report.at_init]
@@ -381,8 +377,8 @@ def gradient_check(report: GradientCheckReport) -> Figure:
         ax.set_xlim(floor, 1.0)
         ax.set_yticks(y, names)
         ax.invert_yaxis()
-        ax.set_xlabel("largest relative error |analytic − numeric| / (|analytic| + |numeric|)")
-        ax.set_title("Gradient check: backprop against central differences, every entry")
+        ax.set_xlabel("largest error |analytic − numeric| / array scale")
+        ax.set_title("Gradient check: backprop against finite differences, every entry")
         ax.legend(loc="lower right")
         ax.grid(axis="y", visible=False)
     return fig

@@ -27,13 +27,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import jinja2
 from tqdm import tqdm
 
 from .._util.atomic import atomic_write_bytes, atomic_write_text
 from .experiments import (
+    EXPERIMENTS,
     Config,
     Results,
     planned_runs,
@@ -186,6 +187,7 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder")
+    (out / "figures").mkdir(parents=True, exist_ok=True)  # the one output that is a folder
     paths: dict[str, Path] = {}
     for name, (png, svg) in report.figures.items():
         for ext, data in (("png", png), ("svg", svg)):
@@ -197,6 +199,31 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     paths["report.html"] = out / "report.html"
     atomic_write_text(paths["report.html"], render_html(report))
     return paths
+
+
+#: What :func:`reproduce` does, in order: the experiments, then the report's own steps
+#: (section 8's fairness checks train their networks while its section is built).
+STAGES = (*EXPERIMENTS, "report sections and fairness checks", "figures", "writing the files")
+
+
+class _StageLog:
+    """Prints '[k/total] stage: 2.1 s' to ``stream`` as each stage of :data:`STAGES` ends."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        self.done = 0
+        self.last = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.done += 1
+        if self.stream is not None:
+            print(
+                f"[{self.done}/{len(STAGES)}] {stage}: {now - self.last:.1f} s",
+                file=self.stream,
+                flush=True,
+            )
+        self.last = now
 
 
 @dataclass
@@ -212,10 +239,14 @@ def reproduce(
     *,
     progress: bool = False,
     builders: Iterable[SectionBuilder] = SECTION_BUILDERS,
+    log: TextIO | None = None,
 ) -> Outcome:
-    """Run every experiment, build the report and write it; ``progress`` shows a tqdm bar."""
+    """Run every experiment, build the report and write it; ``progress`` shows a tqdm bar,
+    ``log`` gets one line per finished stage of :data:`STAGES` (for a log file or a pipe,
+    where a bar would not show)."""
     config = config or Config()
     start = time.perf_counter()
+    stage = _StageLog(log)
     with tqdm(
         total=planned_runs(config),
         desc="training",
@@ -224,12 +255,15 @@ def reproduce(
         disable=not progress,
         leave=False,
     ) as bar:
-        results = run_all(config, tick=lambda: bar.update(1))
+        results = run_all(config, tick=lambda: bar.update(1), on_experiment=stage)
         sections = build_sections(results, builders)
+        stage(STAGES[-3])
         bar.total += sum(len(section.figures) for section in sections)
         bar.set_description("figures")
         figures = render_figures(sections, on_figure=lambda: bar.update(1))
         report = _assemble(config, sections, figures)
+        stage(STAGES[-2])
         bar.set_description("writing")
         paths = write_report(report, out_dir)
+        stage(STAGES[-1])
     return Outcome(report=report, paths=paths, seconds=time.perf_counter() - start)

@@ -750,7 +750,7 @@
       title: "Backward: gradient of the output weights",
       render(v) {
         return {
-          eq: `∂${F.L}/∂${F.W2} = ${F.h}${F.T} ${F.d2},&nbsp;&nbsp; ∂${F.L}/∂${F.b2} = ${F.d2} = ${num(v.db2)}`,
+          eq: `∂${F.L}/∂${F.W2} = ${F.h}${F.T} ${F.d2} / N,&nbsp;&nbsp; ∂${F.L}/∂${F.b2} = mean(${F.d2}) = ${num(v.db2)} <span class="sum">&nbsp;(N = 1)</span>`,
           explain: "A weight's gradient is the value that entered it (hⱼ) times the error at its output (δ₂). For a batch the engine averages this over the N rows; here N = 1. Units that were off (hⱼ = 0) get a zero gradient on their outgoing weight. The network shows the gradients in purple.",
           body: `<div class="scroll"><table class="nums">${unitHeader(v.h.length)}${vectorRow(F.h, v.h, { off: offUnits() })}${vectorRow(F.d2, v.h.map(() => v.delta2))}${vectorRow(`∂${F.L}/∂${F.W2}`, v.dW2, { off: offUnits(), result: true })}</table></div>`,
         };
@@ -774,7 +774,7 @@
       title: "Backward: gradient of the hidden weights",
       render(v) {
         return {
-          eq: `∂${F.L}/∂${F.W1} = ${F.x}${F.T} ${F.d1} <span class="sum">&nbsp;(7×1)(1×${v.h.length})</span>,&nbsp;&nbsp; ∂${F.L}/∂${F.b1} = ${F.d1}`,
+          eq: `∂${F.L}/∂${F.W1} = ${F.x}${F.T} ${F.d1} / N <span class="sum">&nbsp;(7×1)(1×${v.h.length}), N = 1</span>,&nbsp;&nbsp; ∂${F.L}/∂${F.b1} = mean(${F.d1})`,
           explain: "Each incoming weight's gradient is its input xᵢ times the error δ₁ of the unit it feeds: an outer product. Columns of units that were off are all zero.",
           body: matrixTable(v.dW1, `∂L/∂W₁ (rows: inputs, columns: hidden units)`, offUnits()) +
             `<div class="scroll"><table class="nums">${unitHeader(v.h.length)}${vectorRow(`∂${F.L}/∂${F.b1}`, v.db1, { off: offUnits(), result: true })}</table></div>`,
@@ -872,13 +872,13 @@
       const cls = (e) => (e === null ? "wrong" : e < r.good ? "good" : e > r.wrong ? "wrong" : "look");
       let rows = "";
       for (const row of r.table) {
-        rows += `<tr><th class="rowhead">${esc(row.param)}</th><td>${esc(row.shape)}</td><td class="${cls(row.max_rel_error)}">${row.max_rel_error === null ? "—" : row.max_rel_error.toExponential(2)}</td><td>${row.checked}</td><td>${row.kinks_excluded}</td></tr>`;
+        rows += `<tr><th class="rowhead">${esc(row.param)}</th><td>${esc(row.shape)}</td><td class="${cls(row.max_rel_error)}">${row.max_rel_error === null ? "—" : row.max_rel_error.toExponential(2)}</td><td>${row.scale === null ? "—" : row.scale.toExponential(2)}</td><td>${row.checked}</td><td>${row.kinks} (${row.kinks_rechecked})</td></tr>`;
       }
       $("gradcheck-result").innerHTML =
         `<p><span id="gc-verdict" class="verdict ${r.passed ? "pass" : "fail"}">${r.passed ? "PASS" : "FAIL"}</span> ` +
         `largest relative error <b id="gc-max">${r.max_rel_error === null ? "—" : r.max_rel_error.toExponential(2)}</b> ` +
         `(tolerance ${r.tolerance}; h = ${r.eps}; ${r.rows} training borrowers; weights after epoch ${S.status.epochs})</p>` +
-        `<table class="nums" id="gc-table"><tr><th>parameter</th><th>shape</th><th>max relative error</th><th>entries checked</th><th>kinks left out</th></tr>${rows}</table>`;
+        `<table class="nums" id="gc-table"><tr><th>parameter</th><th>shape</th><th>max relative error</th><th>scale</th><th>entries checked</th><th>kinks (re-checked)</th></tr>${rows}</table>`;
     } catch (error) {
       showMessage(error.message);
     } finally {

@@ -20,7 +20,13 @@ standardised with statistics of the training split only, and 20% of the rows hel
 
 from __future__ import annotations
 
-from .gradients import GradientCheckReport, GradientCheckRow, gradient_check_experiment
+from .gradients import (
+    GradientCheckReport,
+    GradientCheckRow,
+    TutorialEntry,
+    gradient_check_experiment,
+    tutorial_entry,
+)
 from .held_out import Generalisation, HiddenLayer, ModelScores, generalisation, hidden_layer
 from .inside import InsideBackprop, inside_backprop
 from .learning import (
@@ -32,7 +38,7 @@ from .learning import (
     forward_vs_backprop,
     learning_rate_sweep,
 )
-from .run import Results, run_all
+from .run import EXPERIMENTS, Results, run_all
 from .setup import (
     N_INPUTS,
     Baseline,
@@ -56,6 +62,7 @@ from .setup import (
 )
 
 __all__ = [
+    "EXPERIMENTS",
     "N_INPUTS",
     "Baseline",
     "Bayes",
@@ -77,6 +84,7 @@ __all__ = [
     "Results",
     "Split",
     "Tick",
+    "TutorialEntry",
     "bayes_reference",
     "data_summary",
     "dead_unit_share",
@@ -94,4 +102,5 @@ __all__ = [
     "make_split",
     "planned_runs",
     "run_all",
+    "tutorial_entry",
 ]

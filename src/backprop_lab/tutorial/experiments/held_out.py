@@ -24,6 +24,8 @@ from .setup import (
     initial_network,
     logistic_baseline,
     make_split,
+    row_losses,
+    standard_error,
 )
 
 
@@ -32,7 +34,14 @@ from .setup import (
 # ---------------------------------------------------------------------------------------
 @dataclass
 class Generalisation:
-    """Train and held-out test curves of the default run, against Bayes and a baseline."""
+    """Train and held-out test curves of the default run, against Bayes and a baseline.
+
+    Sampling errors, from the per-row losses l_i at the final weights:
+    ``test_loss_se`` = sd(l_test) / sqrt(n_test), how much the test loss would move on
+    another test set of the same size; ``train_test_gap_se`` =
+    sqrt(var(l_test) / n_test + var(l_train) / n_train), the same for the difference
+    test loss minus training loss (the two sets are independent draws).
+    """
 
     lr: float
     epochs: int
@@ -48,6 +57,10 @@ class Generalisation:
     best_test_loss_epoch: int
     bayes: Bayes
     logistic: Baseline
+    n_train: int = 0
+    n_test: int = 0
+    test_loss_se: float = float("nan")
+    train_test_gap_se: float = float("nan")
 
     @property
     def gap_to_bayes_accuracy(self) -> float:
@@ -58,6 +71,8 @@ class Generalisation:
 def generalisation(config: Config, split: Split, run: DefaultRun | None = None) -> Generalisation:
     run = run or default_run(config, split)
     best = int(np.argmin(run.test_loss))
+    train_rows = row_losses(run.params, split.X_train, split.y_train)
+    test_rows = row_losses(run.params, split.X_test, split.y_test)
     return Generalisation(
         lr=run.lr,
         epochs=run.epochs,
@@ -73,6 +88,10 @@ def generalisation(config: Config, split: Split, run: DefaultRun | None = None) 
         best_test_loss_epoch=best,
         bayes=bayes_reference(split),
         logistic=logistic_baseline(split),
+        n_train=int(train_rows.size),
+        n_test=int(test_rows.size),
+        test_loss_se=standard_error(test_rows),
+        train_test_gap_se=float(np.hypot(standard_error(test_rows), standard_error(train_rows))),
     )
 
 

@@ -9,7 +9,9 @@ demonstration:
 * planted bias: the same data drawn with a ``group`` column whose members' log-odds of
   default are raised by ``planted_bias``, and again with no bias; a network trained
   on each (the seven features *and* the group column as inputs, the tutorial's
-  initialisation and training) is audited by group on its test borrowers;
+  initialisation and training) is audited by group on its test borrowers, and its
+  approval gap is set beside the gap of a lender who knew the true probabilities,
+  on the same test borrowers (see :func:`group_gap_bootstrap`);
 * reliability curve, Brier score and expected calibration error on the test set;
 * integrated gradients of every test borrower against the training-mean borrower:
   global importance, and the reasons for three example borrowers.
@@ -58,11 +60,79 @@ N_REASONS = 4
 
 @dataclass
 class PlantedBiasRun:
-    """One network trained on data with ``planted_bias`` (0: none), audited by group."""
+    """One network trained on data with ``planted_bias`` (0: none), audited by group.
+
+    ``planted_size`` is the population gap :func:`planted_approval_gap` (what the bias
+    costs group 1 in approval, over all borrowers, for a lender who knows the true
+    probabilities). On a finite test set that lender's gap differs from it by chance,
+    since which borrowers fall in each group is random; ``true_lender`` is that lender's
+    gap on the same test borrowers the network is audited on, and
+    ``network_minus_true_lender`` the network's gap minus it (all as group 1 minus group 0
+    approval rates, with intervals from :func:`group_gap_bootstrap`). ``group_logit_shift``
+    is the network's own estimate of the planted effect: the mean change in its log-odds
+    of default when a test borrower's group input is switched from 0 to 1.
+    """
 
     planted_bias: float
     planted_size: float
     table: pd.DataFrame = field(repr=False)
+    true_lender: dict[str, float] = field(default_factory=dict)
+    network_minus_true_lender: dict[str, float] = field(default_factory=dict)
+    group_logit_shift: float = float("nan")
+    group_sizes: dict[str, int] = field(default_factory=dict)
+
+
+def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(samples, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def group_gap_bootstrap(
+    approved: np.ndarray,
+    approved_reference: np.ndarray,
+    group: np.ndarray,
+    *,
+    n_bootstrap: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Approval gaps of two decision rules on the same borrowers, with bootstrap intervals.
+
+    For a rule with decisions a_i (1: approved) and groups g_i in {0, 1}:
+
+        gap(a) = mean(a_i : g_i = 1) - mean(a_i : g_i = 0)
+
+    Returns {"gap": gap(approved), "reference_gap": gap(approved_reference),
+    "difference": gap(approved) - gap(approved_reference)}, each as {value, ci_low,
+    ci_high}: percentile intervals at ``confidence`` from ``n_bootstrap`` resamples of the
+    rows with replacement within each group (group sizes fixed, as in the audit), the
+    same resampled rows for both rules. Pairing the rules on the same rows removes the
+    luck of which borrowers fell in each group, which both gaps share, from the difference.
+    """
+    a = np.asarray(approved, dtype=np.float64).ravel()
+    b = np.asarray(approved_reference, dtype=np.float64).ravel()
+    g = np.asarray(group).ravel()
+    if not (a.shape == b.shape == g.shape):
+        raise ValueError(f"{a.size} decisions, {b.size} reference decisions, {g.size} groups")
+    rows = [np.flatnonzero(g == k) for k in (0, 1)]
+    if any(r.size == 0 for r in rows):
+        raise ValueError("both groups, 0 and 1, need at least one borrower")
+    rng = np.random.default_rng(seed)
+    draws = [r[rng.integers(0, r.size, size=(n_bootstrap, r.size))] for r in rows]
+
+    def gap(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> np.ndarray:
+        return x[i1].mean(axis=-1) - x[i0].mean(axis=-1)
+
+    out = {}
+    for name, point, samples in (
+        ("gap", gap(a, *rows), gap(a, *draws)),
+        ("reference_gap", gap(b, *rows), gap(b, *draws)),
+        ("difference", gap(a, *rows) - gap(b, *rows), gap(a, *draws) - gap(b, *draws)),
+    ):
+        lo, hi = _percentile_interval(samples, confidence) if n_bootstrap else (np.nan, np.nan)
+        out[name] = {"value": float(point), "ci_low": lo, "ci_high": hi}
+    return out
 
 
 @dataclass
@@ -112,6 +182,7 @@ def planted_bias_run(config: Config, planted_bias: float, n_bootstrap: int) -> P
     )
     scaler = Standardizer().fit(X_tr)
     n_inputs = X_tr.shape[1]
+    p_true = data.p_default.to_numpy()[X_te.index.to_numpy()]
     init = textbook.init_params(n_inputs, config.hidden, seed=config.seed, scale=config.init_scale)
     model = _network(config, init, n_inputs)
     train(
@@ -124,12 +195,26 @@ def planted_bias_run(config: Config, planted_bias: float, n_bootstrap: int) -> P
     )
     with np.errstate(all="ignore"):
         p = expit(model.predict_logits(scaler.transform(X_te))[:, 0])
+        as_group = [
+            model.predict_logits(scaler.transform(X_te.assign(**{GROUP_COLUMN: k})))[:, 0]
+            for k in (0, 1)
+        ]
     p = np.nan_to_num(p, nan=0.5)  # a diverged network: no decision information
+    group = X_te[GROUP_COLUMN].to_numpy()
     table = audit(
         y_te, p, X_te[GROUP_COLUMN], threshold=THRESHOLD, n_bootstrap=n_bootstrap, seed=config.seed
     )
+    gaps = group_gap_bootstrap(
+        p < THRESHOLD, p_true < THRESHOLD, group, n_bootstrap=n_bootstrap, seed=config.seed
+    )
     return PlantedBiasRun(
-        planted_bias, planted_approval_gap(planted_bias, threshold=THRESHOLD), table
+        planted_bias,
+        planted_approval_gap(planted_bias, threshold=THRESHOLD),
+        table,
+        true_lender=gaps["reference_gap"],
+        network_minus_true_lender=gaps["difference"],
+        group_logit_shift=float(np.mean(as_group[1] - as_group[0])),
+        group_sizes={str(k): int(np.sum(group == k)) for k in (0, 1)},
     )
 
 

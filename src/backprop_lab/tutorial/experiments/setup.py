@@ -167,6 +167,25 @@ def evaluate(model: Sequential, X: np.ndarray, y: np.ndarray) -> tuple[float, fl
         return float(loss.forward(z, targets)), float(loss.accuracy(z, targets))
 
 
+def row_losses(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each row's binary cross-entropy (nats) under the 7-8-1 network holding ``params``:
+    l_i = -[y_i log y_hat_i + (1 - y_i) log(1 - y_hat_i)]; their mean is :func:`evaluate`'s loss."""
+    model = mlp(X.shape[1], hidden=(params["W1"].shape[1],))
+    model.set_params(params)
+    loss = get_loss("bce")
+    targets = prepare_targets(loss, y, X.shape[0], 1)
+    with np.errstate(all="ignore"):  # a diverged model may hold inf; the result says so
+        return np.asarray(loss.per_row(model.predict_logits(X), targets), dtype=np.float64)
+
+
+def standard_error(values: np.ndarray) -> float:
+    """Standard error of the mean of ``values``: sd / sqrt(n) (sample sd, ddof = 1)."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size < 2:
+        return float("nan")
+    return float(np.std(values, ddof=1) / np.sqrt(values.size))
+
+
 def dead_unit_share(params: dict[str, np.ndarray], X: np.ndarray) -> float:
     """Share of hidden ReLU units with output 0 for every row: max_i (X W1 + b1)_ij <= 0."""
     z1 = X @ params["W1"] + np.reshape(params["b1"], (1, -1))

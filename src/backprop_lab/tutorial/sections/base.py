@@ -1,14 +1,16 @@
-"""The pieces every section is made of (Section, FigureSpec, Table, ReportContext), the
-tutorial's reported values, and how the text prints numbers.
+"""The pieces every section is made of (Section, FigureSpec, Table, ReportContext, Claim),
+the tutorial's reported values, and how the text prints numbers.
 
 A builder ``builder(context) -> Section`` first puts every number it will state into
-``section.metrics`` (plain JSON values), then writes its sentences from that dict.
+``section.metrics`` (plain JSON values), then decides each qualitative claim from those
+numbers (``section.metrics["claims"]``, one named rule per claim, see :class:`Claim`),
+then writes its sentences from that dict: the words of a claim come from its value.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +87,50 @@ class ReportContext:
 
 
 SectionBuilder = Callable[[ReportContext], Section]
+
+
+# ---------------------------------------------------------------------------------------
+# Claims: qualitative words chosen by the numbers
+# ---------------------------------------------------------------------------------------
+ClaimValue = bool | str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One qualitative statement of the report, decided by a rule on the section's numbers.
+
+    ``rule`` says in words which value the claim takes when (its thresholds are named
+    constants of the section's module) and ``decide`` implements it on the section's
+    metrics; ``phrases`` maps every value to the words the page shows for it (None: no
+    words for that value). A section stores each claim's value in
+    ``metrics["claims"][name]`` (None where the claim does not apply; then none of its
+    phrases appears) and writes ``claim.say(value)`` into its text. So the words on the
+    page follow the value, and a test can recompute the value from the numbers in
+    metrics.json and look for the matching words on the page.
+    """
+
+    rule: str
+    decide: Callable[[dict[str, Any]], ClaimValue]
+    phrases: Mapping[bool | str, str | None]
+
+    def say(self, value: ClaimValue) -> str:
+        """The words for ``value`` ('' when that value has none)."""
+        if value is None or value not in self.phrases:
+            raise ValueError(f"no words for the value {value!r} (rule: {self.rule})")
+        return self.phrases[value] or ""
+
+
+def decide_claims(claims: Mapping[str, Claim], metrics: dict[str, Any]) -> dict[str, ClaimValue]:
+    """Every claim's value from ``metrics`` by its rule; refuses a value that has no words."""
+    values = {}
+    for name, claim in claims.items():
+        value = claim.decide(metrics)
+        if isinstance(value, np.bool_):
+            value = bool(value)
+        if value is not None and value not in claim.phrases:
+            raise ValueError(f"claim {name!r} took the value {value!r}, which has no words")
+        values[name] = value
+    return values
 
 
 # ---------------------------------------------------------------------------------------

@@ -109,13 +109,16 @@ def network_section(ctx: ReportContext) -> Section:
             f"As in the tutorial, weights start small, {c.init_scale:g} × N(0, 1), biases "
             f"start at 0, and every epoch is one full-batch step with learning rate lr "
             f"(default {c.lr:g}, {c.epochs} epochs).",
+            "In the equations below δ2 and δ1 are each row's error signals, as in the "
+            "tutorial's code (δ2 = ŷ − y is N times ∂J/∂z2); the gradients average them over "
+            "the N rows.",
         ],
         equations=[
             "forward    z1 = X W1 + b1        h = ReLU(z1) = max(0, z1)",
             "           z2 = h W2 + b2        ŷ = sigmoid(z2) = 1 / (1 + e^(−z2))",
             "loss       J  = −(1/N) Σ [ y log ŷ + (1 − y) log(1 − ŷ) ]       (nats)",
-            "backward   δ2 = (ŷ − y) / N      ∂J/∂W2 = hᵀ δ2       ∂J/∂b2 = Σ δ2",
-            "           δ1 = (δ2 W2ᵀ) ⊙ [z1 > 0]    ∂J/∂W1 = Xᵀ δ1    ∂J/∂b1 = Σ δ1",
+            "backward   δ2 = ŷ − y            ∂J/∂W2 = hᵀ δ2 / N     ∂J/∂b2 = mean(δ2)",
+            "           δ1 = (δ2 W2ᵀ) ⊙ [z1 > 0]    ∂J/∂W1 = Xᵀ δ1 / N    ∂J/∂b1 = mean(δ1)",
             "update     W ← W − lr ∂J/∂W,   b ← b − lr ∂J/∂b",
         ],
         figures=[

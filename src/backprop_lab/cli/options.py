@@ -1,0 +1,63 @@
+"""Argument types and options shared by the subcommands.
+
+Numbers are read as a person types them: ``--n 10000``, ``--n 10_000`` and ``--n 1e4``
+are the same count; ``--lr 1e-3`` and ``--lr 0.001`` the same rate. NaN and infinity are
+refused for every numeric option, and a count must be a whole number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def count(text: str) -> int:
+    """A whole number written as digits ('10000', '10_000') or in e-notation ('1e4')."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not math.isfinite(value) or value != math.floor(value):
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    return int(value)
+
+
+def positive_count(text: str) -> int:
+    """A whole number of at least 1 (layer widths, epochs, rows per chunk)."""
+    value = count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {text}")
+    return value
+
+
+def number(text: str) -> float:
+    """A finite real number ('0.01', '1e-3'); NaN and infinity are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0."""
+    value = number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive; got {text}")
+    return value
+
+
+def add_force_option(parser: argparse.ArgumentParser) -> None:
+    """``--force``: replace write-protected output files (never an input file)."""
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace output files that are write-protected (an output that is one of "
+        "the input files is refused even so)",
+    )
