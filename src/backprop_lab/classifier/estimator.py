@@ -55,7 +55,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._util.validation import check_sample_weight
-from ..engine.training import train
+from ..engine.training import History, train
 from ..nn import ACTIVATIONS, Sequential, get_loss, mlp
 from ..nn.optim import OPTIMIZERS, get_optimizer
 
@@ -530,7 +530,7 @@ class _Monitor:
         """The weighted validation log loss, without the L2 penalty."""
         return self.loss.forward(network.predict_logits(self.X_val), self.y_val, self.w_val)
 
-    def __call__(self, epoch: int, network: Sequential, history: object) -> bool:
+    def __call__(self, epoch: int, network: Sequential, history: History) -> bool:
         if self.validating:
             current = self._val_loss(network)
             if not np.isfinite(current):  # the weights overflow on unseen rows: diverged
@@ -556,7 +556,7 @@ class _Monitor:
             return True
         return False
 
-    def finish(self, history: object) -> None:
+    def finish(self, history: History) -> None:
         clf = self.clf
         if history.diverged or self.nonfinite is not None:
             message = _diverged_message(history) if history.diverged else self._nonfinite_message()
@@ -591,7 +591,7 @@ class _Monitor:
         )
 
 
-def _diverged_message(history: object) -> str:
+def _diverged_message(history: History) -> str:
     return (
         f"training diverged at epoch {history.diverged_at}: {history.divergence_reason}; "
         "standardise the inputs (e.g. StandardScaler) or lower learning_rate"

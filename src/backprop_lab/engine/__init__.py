@@ -1,1 +1,1 @@
-"""Training: the loop (reference and fused engines), History, and the gradient check."""
+"""Training: the loop, the engine interface, its engines (reference, fused), the gradient check."""

@@ -6,6 +6,11 @@ One epoch, for each batch B (the whole data set when ``batch_size`` is None):
     g = dJ/dtheta by model.backward                                    (backprop)
     theta <- optimizer.step(theta, g)                                  (update)
 
+An engine (engine/base.py) computes the epochs: the NumPy layers (engine/reference.py)
+or the compiled kernels (engine/fused/), chosen once per run by ``select_engine``. This
+module holds what is the same for every engine: shuffles, validation, divergence,
+callbacks and the History.
+
 ``History.loss[e]`` is the objective J of epoch e: for full batch, computed by the
 forward pass at the start of the epoch, before its update (as the tutorial records it);
 for mini-batches, the row-weighted mean over the epoch's batches. Validation metrics
@@ -34,6 +39,8 @@ from .._util.validation import (
 from ..nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy, get_loss
 from ..nn.model import Sequential
 from ..nn.optim import GradientDescent, Optimizer
+from .base import Engine, nonfinite_array, nonfinite_loss
+from .reference import ReferenceEngine
 
 #: The values of ``train(engine=...)``.
 ENGINES = ("auto", "reference", "fused")
@@ -91,12 +98,67 @@ def prepare_targets(loss: Loss, y: ArrayLike, n_rows: int, n_outputs: int) -> np
     return t
 
 
+def select_engine(
+    engine: str,
+    model: Sequential,
+    X: np.ndarray,
+    y: np.ndarray,
+    loss: Loss,
+    optimizer: Optimizer,
+    *,
+    l2: float = 0.0,
+    sample_weight: np.ndarray | None = None,
+    backprop: bool = True,
+    track_gradients: bool = False,
+) -> Engine:
+    """The engine that computes the epochs of ``train(engine=...)``, built for this run.
+
+    ``"reference"``: the NumPy layers. ``"fused"``: the compiled kernels, or ValueError
+    when they do not implement the model, loss or optimiser. ``"auto"``: the fused engine
+    when it applies and ``prefers_fused(model)`` (at most ``AUTO_MAX_PARAMETERS``
+    parameters), else the reference engine. X and y are checked and prepared by ``train``.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
+    if engine != "reference":
+        from .fused import FusedEngine, fused_support, prefers_fused  # loads Numba
+
+        unsupported = fused_support(model, loss, optimizer)
+        if unsupported is None and (engine == "fused" or prefers_fused(model)):
+            return FusedEngine(
+                model,
+                X,
+                y,
+                loss,
+                optimizer,
+                l2=l2,
+                sample_weight=sample_weight,
+                backprop=backprop,
+                track_gradients=track_gradients,
+            )
+        if engine == "fused":
+            raise ValueError(f"engine='fused' does not apply: {unsupported}")
+    return ReferenceEngine(
+        model,
+        X,
+        y,
+        loss,
+        optimizer,
+        l2=l2,
+        sample_weight=sample_weight,
+        backprop=backprop,
+        track_gradients=track_gradients,
+    )
+
+
 def _divergence(loss: float, first: float | None, factor: float | None) -> str | None:
-    if not np.isfinite(loss):
-        return f"loss became {loss}"
-    if factor is not None and first is not None and loss > factor * max(first, 1e-12):
-        return f"loss {loss:.4g} exceeds {factor:g} x the first epoch's {first:.4g}"
-    return None
+    """Why training should stop after an epoch of loss ``loss``: it is not finite, or it
+    exceeds ``factor`` times the first epoch's loss ``first``; None when neither."""
+    reason = nonfinite_loss(loss)
+    if reason is None and factor is not None and first is not None:
+        if loss > factor * max(first, 1e-12):
+            reason = f"loss {loss:.4g} exceeds {factor:g} x the first epoch's {first:.4g}"
+    return reason
 
 
 # A diverging run overflows on its way to inf/NaN; that is detected and reported below,
@@ -131,9 +193,9 @@ def train(
     :class:`TrainingDiverged` when ``on_divergence='raise'``. ``callback(epoch, model,
     history)`` runs after each epoch; returning True stops training.
 
-    ``engine`` chooses how each epoch is computed. ``"reference"`` runs the NumPy layers
+    ``engine`` chooses how each epoch is computed (``select_engine``). ``"reference"`` runs the NumPy layers
     of :mod:`backprop_lab.nn` batch by batch, the code to read. ``"fused"`` runs the
-    compiled kernels of :mod:`backprop_lab.fused`: the same rows, batches, shuffles,
+    compiled kernels of :mod:`backprop_lab.engine.fused`: the same rows, batches, shuffles,
     updates and divergence checks, computed block by block in one pass over X; it
     raises ValueError for a model, loss or optimiser it does not implement (Dense layers
     with ReLU, LeakyReLU, Tanh or Sigmoid; bce, softmax, mse; GradientDescent, Momentum,
@@ -163,57 +225,41 @@ def train(
         )
         y_val = prepare_targets(loss, validation_data[1], X_val.shape[0], model.n_outputs)
         y_val = _as_model_dtype(y_val, model)
-    fused = None
-    if engine != "reference":
-        from .fused import FusedTrainer, fused_support, prefers_fused
-
-        unsupported = fused_support(model, loss, optimizer)
-        if unsupported is None and (engine == "fused" or prefers_fused(model)):
-            fused = FusedTrainer(
-                model,
-                X,
-                y,
-                loss,
-                optimizer,
-                l2=l2,
-                sample_weight=w,
-                backprop=backprop,
-                track_gradients=track_gradients,
-            )
-        elif engine == "fused":
-            raise ValueError(f"engine='fused' does not apply: {unsupported}")
+    trainer = select_engine(
+        engine,
+        model,
+        X,
+        y,
+        loss,
+        optimizer,
+        l2=l2,
+        sample_weight=w,
+        backprop=backprop,
+        track_gradients=track_gradients,
+    )
     rng = np.random.default_rng(seed)
     n = X.shape[0]
-    history = History(engine="reference" if fused is None else "fused")
+    history = History(engine=trainer.name)
 
     for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress):
         if validation_data is not None:
-            if fused is None:
-                z_val = model.predict_logits(X_val)
-                val_loss, val_acc = loss.forward(z_val, y_val), loss.accuracy(z_val, y_val)
-            else:
-                val_loss, val_acc = fused.evaluate(X_val, y_val)
+            val_loss, val_acc = trainer.evaluate(X_val, y_val)
             history.val_loss.append(val_loss)
             history.val_accuracy.append(val_acc)
         # Shuffle only when learning. A forward-only epoch runs as one full batch, so its
         # loss is bit-for-bit the same every epoch.
         minibatch = backprop and batch_size is not None and batch_size < n
         order = rng.permutation(n) if minibatch else None
-        if fused is None:
-            epoch_loss, epoch_acc, grad_sums, reason = _reference_epoch(
-                model, X, y, w, loss, optimizer, order, batch_size, l2, backprop, track_gradients
-            )
-        else:
-            epoch_loss, epoch_acc, grad_sums, reason = fused.epoch(order, batch_size or n)
+        result = trainer.epoch(order, batch_size or n)  # forward, backward, update per batch
 
         first = history.loss[0] if history.loss else None
-        reason = reason or _divergence(epoch_loss, first, divergence_factor)
+        reason = result.divergence or _divergence(result.loss, first, divergence_factor)
         if reason is None:
-            history.loss.append(float(epoch_loss))
-            history.accuracy.append(float(epoch_acc))
-            for name, g in grad_sums.items():
+            history.loss.append(float(result.loss))
+            history.accuracy.append(float(result.accuracy))
+            for name, g in result.grad_sums.items():
                 history.grad_norms.setdefault(name, []).append(float(np.linalg.norm(g)))
-            reason = _nonfinite(model.params)
+            reason = nonfinite_array(model.params)
         if reason is not None:
             history.status, history.diverged_at, history.divergence_reason = (
                 "diverged",
@@ -221,75 +267,13 @@ def train(
                 reason,
             )
             if on_divergence == "raise":
-                raise TrainingDiverged(epoch, epoch_loss, reason)
+                raise TrainingDiverged(epoch, result.loss, reason)
             break
         if callback is not None and callback(epoch, model, history):
             break
     return history
 
 
-def _reference_epoch(
-    model: Sequential,
-    X: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray | None,
-    loss: Loss,
-    optimizer: Optimizer,
-    order: np.ndarray | None,
-    batch_size: int | None,
-    l2: float,
-    backprop: bool,
-    track_gradients: bool,
-) -> tuple[float, float, dict[str, np.ndarray], str | None]:
-    """One epoch with the NumPy engine: (loss, accuracy, share-weighted gradient sums, reason).
-
-    ``order`` is the epoch's permutation of the rows (None: one full batch). A batch with
-    a non-finite objective or gradient ends the epoch before its update, with the reason.
-    """
-    n = X.shape[0]
-    step = n if order is None else batch_size
-    epoch_loss = epoch_acc = 0.0
-    grad_sums: dict[str, np.ndarray] = {}
-    reason = None
-    for start in range(0, n, step):
-        idx = slice(None) if order is None else order[start : start + step]
-        Xb, yb = X[idx], y[idx]
-        wb = None if w is None else w[idx]
-        share = (Xb.shape[0] / n) if w is None else (wb.sum() / w.sum())
-        if backprop:
-            value, grads = model.loss_and_gradients(Xb, yb, loss, l2=l2, sample_weight=wb)
-            reason = _divergence(value, None, None) or _nonfinite(grads)
-        else:
-            value = loss.forward(model.predict_logits(Xb), yb, wb) + _penalty(model, l2)
-            reason = _divergence(value, None, None)
-        if reason is not None:
-            break
-        epoch_loss += share * value
-        epoch_acc += share * loss.accuracy(loss.z, yb, wb)
-        if backprop:
-            if track_gradients:
-                for name, g in grads.items():
-                    grad_sums[name] = grad_sums.get(name, 0.0) + share * g
-            optimizer.step(model.params, grads)
-    return epoch_loss, epoch_acc, grad_sums, reason
-
-
 def _as_model_dtype(y: np.ndarray, model: Sequential) -> np.ndarray:
     """Float targets in the model's dtype, so a float32 model computes in float32."""
     return y.astype(model.dtype, copy=False) if y.dtype.kind == "f" else y
-
-
-def _penalty(model: Sequential, l2: float) -> float:
-    """(l2 / 2) sum_l ||W_l||^2"""
-    if not l2:
-        return 0.0
-    return (
-        0.5 * l2 * sum(float(np.sum(W * W)) for k, W in model.params.items() if k.startswith("W"))
-    )
-
-
-def _nonfinite(arrays: dict[str, np.ndarray]) -> str | None:
-    for name, a in arrays.items():
-        if not np.all(np.isfinite(a)):
-            return f"{name} became NaN or infinite"
-    return None
