@@ -60,7 +60,7 @@ def _print_metrics(metrics: dict) -> None:
 # ---- train -------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
     from .._util.memory import network_bytes, require_memory
-    from ..classifier.tabular_model import fit_tabular
+    from ..classifier.fitting import fit_tabular
     from ..data.tabular import read_csv
 
     check_outputs({"training data": args.csv}, {"-o": args.output}, force=args.force)
