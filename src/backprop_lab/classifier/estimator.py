@@ -75,7 +75,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     activation : {'relu', 'leaky_relu', 'tanh', 'sigmoid'}, default 'relu'
         Hidden-layer activation.
     optimizer : {'adam', 'momentum', 'gd'}, default 'adam'
-        How gradients become updates (see :mod:`backprop_lab.optim`).
+        How gradients become updates (see :mod:`backprop_lab.nn.optim`).
     learning_rate : float, default 0.01
         The optimiser's step size.
     max_epochs : int, default 1000

@@ -61,7 +61,7 @@ def fit_tabular(
 
     Columns other than ``target``, ``id_column`` and ``drop`` are features: those named
     in ``numeric``/``categorical`` are taken as given, the rest inferred (see
-    :func:`~backprop_lab.tabular.infer_column_types`). A stratified ``test_size`` share
+    :func:`~backprop_lab.data.columns.infer_column_types`). A stratified ``test_size`` share
     of rows is held out (0: none); the preprocessing is fitted on the training rows
     only. The positive class ("default") is ``positive``, else the larger of two labels
     (1 of 0/1, 'yes' of no/yes). ``classifier_params`` go to BackpropClassifier, whose

@@ -62,7 +62,7 @@ AUDIT_CHUNK_ROWS = 50_000
 class ModelAudit:
     """The audit of one model on one file by one group column.
 
-    ``table``: :func:`backprop_lab.fairness.audit`'s tidy table (settings in
+    ``table``: :func:`backprop_lab.responsible.fairness.audit`'s tidy table (settings in
     ``table.attrs``); ``age_check``: the Regulation B result, or None with the reason
     in ``age_note``; ``age_max_gap``: the worst completeness gap of the age
     attributions.
