@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from backprop_lab.classifier.tabular_model import fit_tabular
+from backprop_lab.classifier.fitting import fit_tabular
 from backprop_lab.cli import main
 from backprop_lab.data import make_credit_risk
 

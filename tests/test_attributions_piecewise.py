@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from backprop_lab.nn import mlp
-from backprop_lab.responsible import attributions as at
+from backprop_lab.responsible import gradients as grad
+from backprop_lab.responsible import segments as seg
 from backprop_lab.responsible.attributions import integrated_gradients
+from backprop_lab.responsible.integrated import DEFAULT_TOLERANCE
 
 # Attributions (at most about 12 here) are sums of at most 4096 node terms, so the two
 # orders of summation differ by at most ~4096 * 2.2e-16 * 12 ~ 1e-11 (measured: 5e-14);
@@ -22,18 +24,18 @@ ATOL = 1e-10
 
 def node_by_node(model, X, baseline, *, steps=64, rule="riemann", output=None, max_steps=4096):
     """integrated_gradients' doubling loop with every node evaluated (the general path)."""
-    X = at._inputs(model, X)
-    B = at._baseline_array(baseline, X)
-    f = at._logits(model, X, output) - at._logits(model, B, output)
-    a = at._path_integral(model, X, B, steps, rule, output, 1e-5)
+    X = grad._inputs(model, X)
+    B = grad._baseline_array(baseline, X)
+    f = grad._logits(model, X, output) - grad._logits(model, B, output)
+    a = grad._path_integral(model, X, B, steps, rule, output, 1e-5)
     used = np.full(X.shape[0], steps)
     m = steps
     while m * 2 <= max_steps:
-        todo = np.flatnonzero(np.abs(a.sum(axis=1) - f) > at.DEFAULT_TOLERANCE)
+        todo = np.flatnonzero(np.abs(a.sum(axis=1) - f) > DEFAULT_TOLERANCE)
         if todo.size == 0:
             break
         m *= 2
-        a[todo] = at._path_integral(model, X[todo], B[todo], m, rule, output, 1e-5)
+        a[todo] = grad._path_integral(model, X[todo], B[todo], m, rule, output, 1e-5)
         used[todo] = m
     return a, used
 
@@ -60,7 +62,7 @@ CASES = [
 @pytest.mark.parametrize(("hidden", "activation", "n_outputs", "output"), CASES)
 def test_segments_give_the_node_by_node_attributions(hidden, activation, n_outputs, output, rule):
     net = random_network(hidden, activation, n_outputs=n_outputs)
-    assert at._piecewise_linear(net) is not None
+    assert seg._piecewise_linear(net) is not None
     rng = np.random.default_rng(1)
     X = rng.normal(size=(120, 5))
     baseline = 0.5 * rng.normal(size=5)
@@ -91,15 +93,15 @@ def test_one_kink_by_hand():
     net.set_params(
         {"W1": np.array([[1.0], [-1.0]]), "b1": [0.0], "W2": np.array([[2.0]]), "b2": [0.0]}
     )
-    layers = at._piecewise_linear(net)
+    layers = seg._piecewise_linear(net)
     X, B = np.array([[4.0, 0.0]]), np.array([[0.0, 2.0]])
-    sums, done = at._segment_quadrature(layers, X, B, [64, 128, 3], "riemann", 0, 10)
+    sums, done = seg._segment_quadrature(layers, X, B, [64, 128, 3], "riemann", 0, 10)
     assert done.all()
     for i, m in enumerate([64, 128, 3]):
         after = m - int(np.ceil(m / 3 - 0.5))
         np.testing.assert_allclose(sums[i, 0], np.array([2.0, -2.0]) * after / m, rtol=1e-15)
     # trapezoid: the end node t = 0 sits before the kink, t = 1 after it
-    sums, _ = at._segment_quadrature(layers, X, B, [4], "trapezoid", 0, 10)
+    sums, _ = seg._segment_quadrature(layers, X, B, [4], "trapezoid", 0, 10)
     # interior nodes 1/4, 2/4, 3/4: two after 1/3, weight 1/4 each; end node 1: 1/8
     np.testing.assert_allclose(sums[0, 0], np.array([2.0, -2.0]) * (2 / 4 + 1 / 8), rtol=1e-15)
 
@@ -108,14 +110,14 @@ def test_paths_with_too_many_segments_fall_back_to_every_node(monkeypatch):
     net = random_network((8,), "relu")
     X = np.random.default_rng(3).normal(size=(50, 5))
     expected = integrated_gradients(net, X)
-    monkeypatch.setattr(at, "SEGMENTS_PER_UNIT", 0)  # no segment at all: every row falls back
+    monkeypatch.setattr(seg, "SEGMENTS_PER_UNIT", 0)  # no segment at all: every row falls back
     fallback = integrated_gradients(net, X)
     np.testing.assert_allclose(fallback.attributions, expected.attributions, rtol=0, atol=ATOL)
     np.testing.assert_array_equal(fallback.steps, expected.steps)
 
 
 def test_only_piecewise_linear_networks_take_the_walk():
-    assert at._piecewise_linear(mlp(3, hidden=(4,), activation="tanh")) is None
-    assert at._piecewise_linear(lambda A: A.sum(axis=1)) is None
-    layers = at._piecewise_linear(mlp(3, hidden=(4, 2), activation="leaky_relu"))
+    assert seg._piecewise_linear(mlp(3, hidden=(4,), activation="tanh")) is None
+    assert seg._piecewise_linear(lambda A: A.sum(axis=1)) is None
+    layers = seg._piecewise_linear(mlp(3, hidden=(4, 2), activation="leaky_relu"))
     assert [slope for _, _, slope in layers] == [0.01, 0.01, None]

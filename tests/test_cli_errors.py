@@ -12,7 +12,7 @@ from cli_support import error_lines, run, train_tiny_model, write_loans
 from backprop_lab import cli, load_model
 from backprop_lab._util import memory
 from backprop_lab._util.memory import format_bytes, network_bytes
-from backprop_lab.classifier import estimator
+from backprop_lab.classifier import early_stopping
 
 
 @pytest.fixture(scope="module")
@@ -181,13 +181,13 @@ def test_a_validation_loss_that_overflows_late_still_saves_the_best_epoch(
 ):
     """Divergence after some good epochs keeps the best weights (with a warning); the NaN
     must not reach the model file, whose metadata is strict JSON."""
-    real, calls = estimator._Monitor._val_loss, []
+    real, calls = early_stopping.TrainingMonitor._val_loss, []
 
     def val_loss(self, network):  # the starting weights and epochs 1-3 real, then NaN
         calls.append(None)
         return float("nan") if len(calls) > 4 else real(self, network)
 
-    monkeypatch.setattr(estimator._Monitor, "_val_loss", val_loss)
+    monkeypatch.setattr(early_stopping.TrainingMonitor, "_val_loss", val_loss)
     out = tmp_path / "m.blab"
     argv = ["train", files[0], "--target", "default", "-o", out, "--early-stopping", "on"]
     status, _, err = run(argv, capsys)

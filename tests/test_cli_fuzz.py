@@ -22,7 +22,7 @@ from cli_support import digest, run, write_loans
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from backprop_lab.classifier.tabular_model import fit_tabular
+from backprop_lab.classifier.fitting import fit_tabular
 from backprop_lab.data import make_credit_risk
 
 FUZZ = settings(

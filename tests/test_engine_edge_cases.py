@@ -14,7 +14,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from backprop_lab import BackpropClassifier
-from backprop_lab.classifier import estimator
+from backprop_lab.classifier import early_stopping
 from backprop_lab.engine.fused import fused_loss_and_gradients
 from backprop_lab.engine.gradcheck import gradient_check
 from backprop_lab.engine.training import train
@@ -187,13 +187,13 @@ def test_softmax_refuses_class_indices_outside_0_to_k_minus_1(bad):
 def validation_loss_turning_nan_after(monkeypatch, n_calls):
     """The monitor's validation loss, NaN from its (n_calls + 1)-th evaluation on (the
     first evaluation is of the starting weights, then one per epoch)."""
-    real, calls = estimator._Monitor._val_loss, []
+    real, calls = early_stopping.TrainingMonitor._val_loss, []
 
     def val_loss(self, network):
         calls.append(None)
         return float("nan") if len(calls) > n_calls else real(self, network)
 
-    monkeypatch.setattr(estimator._Monitor, "_val_loss", val_loss)
+    monkeypatch.setattr(early_stopping.TrainingMonitor, "_val_loss", val_loss)
 
 
 def test_early_stopping_on_a_non_finite_validation_loss_says_so(linear_data, monkeypatch):

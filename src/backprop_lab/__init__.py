@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "BackpropClassifier": ("classifier.estimator", "BackpropClassifier"),
     "TabularModel": ("classifier.tabular_model", "TabularModel"),
-    "fit_tabular": ("classifier.tabular_model", "fit_tabular"),
+    "fit_tabular": ("classifier.fitting", "fit_tabular"),
     "load_model": ("classifier.tabular_model", "load_model"),
     "credit_metrics": ("classifier.metrics", "credit_metrics"),
 }

@@ -6,7 +6,7 @@
         force=args.force,
     )
 
-raises :class:`~backprop_lab.validation.InputError` (one line naming the option and the
+raises :class:`~backprop_lab._util.validation.InputError` (one line naming the option and the
 path) when an output
 
 - is the same file as an input (same path, a hard link or a symbolic link to it:
@@ -16,7 +16,7 @@ path) when an output
 - is a write-protected file (no write permission bit, or not writable by this user),
   unless ``force``: the atomic rename would otherwise replace it silently;
 - lies in a folder where no file can be created (tried with a temporary file of the
-  same name pattern as :func:`~backprop_lab.atomic.atomic_write` uses, removed at once).
+  same name pattern as :func:`~backprop_lab._util.atomic.atomic_write` uses, removed at once).
 
 ``None`` is skipped, and so is ``'-'`` (standard output) for the options in ``stdout``;
 for any other option ``'-'`` is refused rather than written as a file named '-'. All checks run before the first

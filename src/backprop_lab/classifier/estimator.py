@@ -1,6 +1,6 @@
 """BackpropClassifier: the package's network behind scikit-learn's classifier contract.
 
-The network is :func:`backprop_lab.nn.mlp`, trained by :func:`backprop_lab.training.train`
+The network is :func:`backprop_lab.nn.mlp`, trained by :func:`backprop_lab.engine.training.train`
 (no second backprop lives here). The output layer and loss depend on the labels:
 
 * two classes: one output z and the sigmoid, p = sigmoid(z) = P(y = classes_[1] | x),
@@ -40,14 +40,12 @@ one-hot-heavy files with rare defaults.
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import expit, log_expit, log_softmax, logit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
@@ -55,9 +53,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._util.validation import check_sample_weight
-from ..engine.training import History, train
-from ..nn import ACTIVATIONS, Sequential, get_loss, mlp
+from ..engine.training import train
+from ..nn import ACTIVATIONS, Sequential, mlp
 from ..nn.optim import OPTIMIZERS, get_optimizer
+from .early_stopping import TrainingMonitor, diverged_message
 
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
 MIN_VALIDATION_ROWS = 20
@@ -76,7 +75,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     activation : {'relu', 'leaky_relu', 'tanh', 'sigmoid'}, default 'relu'
         Hidden-layer activation.
     optimizer : {'adam', 'momentum', 'gd'}, default 'adam'
-        How gradients become updates (see :mod:`backprop_lab.optim`).
+        How gradients become updates (see :mod:`backprop_lab.nn.optim`).
     learning_rate : float, default 0.01
         The optimiser's step size.
     max_epochs : int, default 1000
@@ -249,7 +248,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
         self._optimizer = get_optimizer(self.optimizer, self.learning_rate)
         self._stream = np.random.default_rng(batch_seed)
-        monitor = _Monitor(self, X, y_index, weights, val_rows)
+        monitor = TrainingMonitor(self, X, y_index, weights, val_rows)
         history = train(
             self.network_,
             X[train_rows],
@@ -330,7 +329,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         )
         self.network_.clear_cache()
         if history.diverged:
-            raise ValueError(_diverged_message(history))
+            raise ValueError(diverged_message(history))
         self.loss_curve_.append(history.loss[0])
         self.n_iter_ += 1
         self.best_loss_ = min(self.loss_curve_)
@@ -485,111 +484,3 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         z = self.decision_function(X)
         index = (z > 0).astype(np.intp) if z.ndim == 1 else np.argmax(z, axis=1)
         return self.classes_[index]
-
-
-class _Monitor:
-    """The callback for training.train: tracks the loss, keeps the best weights, stops.
-
-    With early stopping it watches the validation log loss after each epoch's update;
-    without, the training objective J. An improvement is a drop of more than ``tol``;
-    training stops after ``n_iter_no_change`` epochs without one.
-    """
-
-    def __init__(
-        self,
-        clf: BackpropClassifier,
-        X: np.ndarray,
-        y_index: np.ndarray,
-        weights: np.ndarray | None,
-        val_rows: np.ndarray | None,
-    ) -> None:
-        self.clf = clf
-        self.loss = get_loss(clf._loss_name)
-        self.validating = val_rows is not None
-        if self.validating:
-            self.X_val = X[val_rows]
-            self.y_val = clf._targets(y_index[val_rows])
-            if self.loss.takes_class_indices is False:
-                self.y_val = self.y_val.reshape(-1, 1)
-            self.w_val = None if weights is None else weights[val_rows]
-            if self.w_val is not None and self.w_val.sum() <= 0:
-                self.w_val = None
-            self.best = self._val_loss(clf.network_)
-            self.best_params = clf.network_.get_params()
-        else:
-            self.best = np.inf
-            self.best_params = None
-        self.best_epoch = 0
-        self.reference = self.best
-        self.waited = 0
-        self.stopped_early = False
-        #: (epoch, value) when the monitored loss stopped training by turning NaN or inf.
-        self.nonfinite: tuple[int, float] | None = None
-
-    def _val_loss(self, network: Sequential) -> float:
-        """The weighted validation log loss, without the L2 penalty."""
-        return self.loss.forward(network.predict_logits(self.X_val), self.y_val, self.w_val)
-
-    def __call__(self, epoch: int, network: Sequential, history: History) -> bool:
-        if self.validating:
-            current = self._val_loss(network)
-            if np.isfinite(current):  # a NaN here would make a saved model invalid JSON
-                self.clf.validation_scores_.append(current)
-        else:
-            current = history.loss[-1]
-        if not np.isfinite(current):
-            self.nonfinite = (epoch + 1, current)
-            return True
-        if current < self.best:
-            self.best, self.best_epoch = current, epoch + 1
-            if self.validating:
-                self.best_params = network.get_params()
-        if current < self.reference - self.clf.tol:
-            self.reference, self.waited = current, 0
-        else:
-            self.waited += 1
-        if self.waited >= self.clf.n_iter_no_change:
-            self.stopped_early = True
-            return True
-        return False
-
-    def finish(self, history: History) -> None:
-        clf = self.clf
-        if history.diverged or self.nonfinite is not None:
-            message = _diverged_message(history) if history.diverged else self._nonfinite_message()
-            if not self.validating or self.best_epoch == 0:
-                raise ValueError(message)
-            warnings.warn(
-                f"{message}; keeping the weights of epoch {self.best_epoch}",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        if self.validating:
-            clf.network_.set_params(self.best_params)
-            clf.best_loss_ = float(self.best)
-        else:
-            clf.best_loss_ = float(min(clf.loss_curve_)) if clf.loss_curve_ else float("nan")
-            self.best_epoch = history.epochs
-        clf.best_epoch_ = self.best_epoch
-        if not self.stopped_early and not history.diverged and self.nonfinite is None:
-            warnings.warn(
-                f"stopped after max_epochs={clf.max_epochs} epochs while the loss was still "
-                "improving; raise max_epochs or learning_rate",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-
-    def _nonfinite_message(self) -> str:
-        epoch, value = self.nonfinite
-        what = "validation log loss" if self.validating else "training loss"
-        return (
-            f"training stopped at epoch {epoch}: the {what} became {value}; "
-            "standardise the inputs (e.g. StandardScaler) or lower learning_rate"
-        )
-
-
-def _diverged_message(history: History) -> str:
-    return (
-        f"training diverged at epoch {history.diverged_at}: {history.divergence_reason}; "
-        "standardise the inputs (e.g. StandardScaler) or lower learning_rate"
-    )

@@ -7,7 +7,7 @@ For labels y (1 = default) and predicted probabilities of default p:
   between the score distributions of defaulters and non-defaulters;
 * log loss = -(1/N) sum [y log p + (1 - y) log(1 - p)]; Brier = (1/N) sum (p - y)^2;
   expected calibration error ECE = sum_b (n_b / N) |mean p_b - default rate_b| over ten
-  equal-width bins of p (see :mod:`backprop_lab.calibration`);
+  equal-width bins of p (see :mod:`backprop_lab.classifier.calibration`);
 * accuracy and the confusion matrix at a threshold (predict default when p >= t);
 * observed versus predicted default rate in each decile of score (calibration).
 

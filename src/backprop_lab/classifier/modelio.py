@@ -31,16 +31,16 @@ key set, an edited file is refused. Either way, values are checked on load, so a
 cannot smuggle in NaN weights or shapes that disagree with the metadata.
 
 This module knows nothing of networks or preprocessing: it stores a dict and arrays.
+The digests and the HMAC are computed in :mod:`~backprop_lab.classifier.model_signing`,
+zip members read in :mod:`~backprop_lab.classifier.zip_members`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import io
 import json
 import math
-import os
 import re
 import zipfile
 import zlib
@@ -51,8 +51,16 @@ import numpy as np
 
 from .._util.atomic import atomic_write
 from .._util.validation import InputError
+from .model_signing import FORMAT as FORMAT
+from .model_signing import KEY_ENV as KEY_ENV
+from .model_signing import KEY_FILE_ENV as KEY_FILE_ENV
+from .model_signing import MIN_KEY_BYTES as MIN_KEY_BYTES
+from .model_signing import arrays_digest as arrays_digest
+from .model_signing import metadata_digest as metadata_digest
+from .model_signing import model_key as model_key
+from .model_signing import signature as signature
+from .zip_members import check_packing, member, read_into, read_member
 
-FORMAT = "backprop-lab model"
 #: The newest layout this code reads; bump it when the layout changes.
 #: Schema 1: task, preprocessing, network, classifier, fit, training, metrics.
 #: Schema 2: schema 1 plus a ``calibration`` block (post-hoc calibration of the output).
@@ -84,88 +92,12 @@ ARRAY_OVERHEAD_BYTES = 2048
 MAX_NPY_HEADER_BYTES = 1024
 #: The widest dtype read, in bytes per number (float64).
 _MAX_ITEMSIZE = 8
-#: Zip flag bits for encryption (0, 6, 13) and patch data (5): never in a model file.
-_REFUSED_FLAGS = 0x1 | 0x20 | 0x40 | 0x2000
-_COMPRESSIONS = frozenset((zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED))
-_CHUNK_BYTES = 2**16
 _CONTAINER_TYPES = frozenset((dict, list))
 _LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_INTEGER_DIGITS + 1))
-
-#: The key for HMAC signatures: the key itself in KEY_ENV, or a file holding it in
-#: KEY_FILE_ENV (surrounding whitespace ignored). Unset: plain digests only.
-KEY_ENV = "BACKPROP_LAB_MODEL_KEY"
-KEY_FILE_ENV = "BACKPROP_LAB_MODEL_KEY_FILE"
-MIN_KEY_BYTES = 16
-_MAX_KEY_FILE_BYTES = 4096
 
 
 class ModelFileError(InputError):
     """A model file that cannot be trusted or read; the message says why."""
-
-
-# ---- digests and signatures -----------------------------------------------------------
-def _canonical_json(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-
-
-def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
-    """SHA-256 over each array's name, dtype, shape and bytes (C order), in name order."""
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(_canonical_json([name, a.dtype.str, list(a.shape)]))
-        h.update(a.reshape(-1).view(np.uint8))  # the bytes of a.tobytes(), without a copy
-    return h.hexdigest()
-
-
-def metadata_digest(metadata: dict) -> str:
-    """SHA-256 of the canonical JSON of the metadata without its ``integrity`` block."""
-    body = {k: v for k, v in metadata.items() if k != "integrity"}
-    return hashlib.sha256(_canonical_json(body)).hexdigest()
-
-
-def model_key() -> bytes | None:
-    """The model key from the environment, or None when none is set.
-
-    ``BACKPROP_LAB_MODEL_KEY`` holds the key (its UTF-8 bytes are used), or
-    ``BACKPROP_LAB_MODEL_KEY_FILE`` names a file holding it; at least
-    :data:`MIN_KEY_BYTES` bytes, e.g. ``python -c "import secrets; print(secrets.token_hex(32))"``.
-    """
-    text, file = os.environ.get(KEY_ENV), os.environ.get(KEY_FILE_ENV)
-    if text is not None and file is not None:
-        raise InputError(f"set {KEY_ENV} or {KEY_FILE_ENV}, not both")
-    if file is not None:
-        path = Path(file)
-        if not path.is_file():
-            raise InputError(f"no such model key file (named by {KEY_FILE_ENV})", file=path)
-        if path.stat().st_size > _MAX_KEY_FILE_BYTES:
-            raise InputError(
-                f"a model key file holds one key; this one is over {_MAX_KEY_FILE_BYTES} bytes",
-                file=path,
-            )
-        key, source = path.read_bytes().strip(), f"{KEY_FILE_ENV} ({path})"
-    elif text is not None:
-        key, source = text.strip().encode(), KEY_ENV
-    else:
-        return None
-    if len(key) < MIN_KEY_BYTES:
-        raise InputError(
-            f"the model key in {source} is {len(key)} bytes; use at least {MIN_KEY_BYTES} "
-            "random bytes"
-        )
-    return key
-
-
-def signature(key: bytes, integrity: Mapping[str, object]) -> str:
-    """HMAC-SHA256, under ``key``, of the arrays' and the metadata's SHA-256 digests.
-
-    The digests cover every byte that is read, so the HMAC covers them too; unlike the
-    digests, it cannot be recomputed without the key.
-    """
-    message = _canonical_json(
-        [FORMAT, integrity.get("arrays_sha256"), integrity.get("metadata_sha256")]
-    )
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 # ---- writing ---------------------------------------------------------------------------
@@ -258,9 +190,9 @@ def read_model_file(
 
     try:
         with zipfile.ZipFile(path) as archive:
-            metadata_info = _member(archive, METADATA_MEMBER, refuse)
-            arrays_info = _member(archive, ARRAYS_MEMBER, refuse)
-            raw = _read_member(archive, metadata_info, MAX_METADATA_BYTES, "the limit is", refuse)
+            metadata_info = member(archive, METADATA_MEMBER, refuse)
+            arrays_info = member(archive, ARRAYS_MEMBER, refuse)
+            raw = read_member(archive, metadata_info, MAX_METADATA_BYTES, "the limit is", refuse)
             metadata = _parse_metadata(raw, refuse)
             _verify_metadata(metadata, path, refuse)
             shapes = None
@@ -270,7 +202,7 @@ def read_model_file(
                 except ValueError as error:
                     raise refuse(str(error)) from None
             limit, what = _arrays_member_limit(shapes, refuse)
-            npz = io.BytesIO(_read_member(archive, arrays_info, limit, what, refuse))
+            npz = io.BytesIO(read_member(archive, arrays_info, limit, what, refuse))
         arrays = _read_arrays(npz, shapes, refuse)
     except ModelFileError:
         raise
@@ -282,57 +214,6 @@ def read_model_file(
     if arrays_digest(arrays) != metadata["integrity"]["arrays_sha256"]:
         raise refuse("the weights do not match their SHA-256 digest (edited or damaged)")
     return metadata, arrays
-
-
-def _member(archive: zipfile.ZipFile, name: str, refuse: Callable) -> zipfile.ZipInfo:
-    """The one member called ``name``, if it is one that can be read as it is packed."""
-    infos = [info for info in archive.infolist() if info.filename == name]
-    if not infos:
-        raise refuse(f"it has no {name}")
-    if len(infos) > 1:
-        raise refuse(f"it holds {len(infos)} members called {name}")
-    _check_packing(infos[0], name, refuse)
-    return infos[0]
-
-
-def _check_packing(info: zipfile.ZipInfo, what: str, refuse: Callable) -> None:
-    if info.flag_bits & _REFUSED_FLAGS:
-        raise refuse(
-            f"{what} is encrypted or patched (zip flags {info.flag_bits:#06x}); "
-            "model files never are"
-        )
-    if info.compress_type not in _COMPRESSIONS:
-        raise refuse(
-            f"{what} is packed with zip compression method {info.compress_type}; "
-            "only stored (0) and deflated (8) are read"
-        )
-
-
-def _read_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, what: str, refuse: Callable
-) -> bytes:
-    """The member's bytes, refused unread if the zip directory says they exceed ``limit``.
-
-    The read stops at the size in the directory, whatever the compressed stream holds
-    (zipfile then finds the CRC-32 wrong if the stream held more).
-    """
-    if info.file_size > limit:
-        raise refuse(f"{info.filename} unpacks to {info.file_size:,} bytes; {what} {limit:,}")
-    data = bytearray(info.file_size)
-    with archive.open(info) as stream:
-        _read_into(stream, memoryview(data), info.filename, refuse)
-    return data
-
-
-def _read_into(stream: io.BufferedIOBase, target: memoryview, what: str, refuse: Callable) -> None:
-    """Fill ``target`` from ``stream`` in chunks, so that no second copy of it is made."""
-    done = 0
-    while done < len(target):
-        chunk = stream.read(min(_CHUNK_BYTES, len(target) - done))
-        if not chunk:
-            raise refuse(f"{what} is truncated")
-        target[done : done + len(chunk)] = chunk
-        done += len(chunk)
 
 
 class _JSONValueError(ValueError):
@@ -535,7 +416,7 @@ def _read_array(
     ``budget``: how many numbers the arrays not yet read may hold together.
     """
     what = f"array {name}"
-    _check_packing(info, what, refuse)
+    check_packing(info, what, refuse)
     if expected is not None:
         limit = math.prod(expected) * _MAX_ITEMSIZE + ARRAY_OVERHEAD_BYTES
         words = f"its shape {expected} takes at most"
@@ -568,7 +449,7 @@ def _read_array(
                 f"{dtype} array takes {header_bytes + nbytes:,}"
             )
         values = np.empty(count, dtype=dtype)
-        _read_into(stream, memoryview(values.view(np.uint8)), what, refuse)
+        read_into(stream, memoryview(values.view(np.uint8)), what, refuse)
     array = values.reshape(shape, order="F" if fortran_order else "C")
     if problem := _value_problem(array):
         raise refuse(f"{what} {problem}")

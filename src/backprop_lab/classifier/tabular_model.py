@@ -6,28 +6,28 @@
     p = model.p_default(new_frame)          # P(default | row), matched by column name
 
 A model turns a frame of raw columns into network inputs (``transform``: impute,
-standardise, one-hot; see :class:`~backprop_lab.tabular.Preprocessor`) and those into
+standardise, one-hot; see :class:`~backprop_lab.data.tabular.Preprocessor`) and those into
 class probabilities (``predict_proba``). A binary model may carry a post-hoc
 ``calibrator`` (Platt or temperature scaling, fitted on held-out calibration rows by
 ``fit_tabular(..., calibrate=...)``): its probabilities are then
 p_default = calibrator(z), with z the network's logit of default. ``network`` is the trained
 :class:`~backprop_lab.nn.Sequential`; ``feature_names_out`` and ``source_columns`` name
 its inputs and the raw column each came from. ``save`` writes a ``.blab`` file (see
-:mod:`backprop_lab.modelio`) holding the weights, the preprocessing, the architecture,
+:mod:`backprop_lab.classifier.modelio`) holding the weights, the preprocessing, the architecture,
 the training settings, the held-out metrics and the package version.
+``fit_tabular`` lives in :mod:`backprop_lab.classifier.fitting`.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from .. import __version__
 from .._util.atomic import atomic_write
@@ -35,31 +35,21 @@ from .._util.validation import InputError
 from ..data.tabular import (
     DataWarning,
     Preprocessor,
-    check_complete,
-    check_labels,
-    infer_column_types,
     iter_csv,
-    parse_target,
     read_header,
     to_numbers,
     to_text,
     warn_unseen,
-    with_numbers,
 )
 from ..nn import Sequential, mlp
 from .calibration import (
     Calibrator,
     calibrator_from_dict,
-    fit_calibrator,
-    log_loss_from_logits,
 )
 from .estimator import BackpropClassifier
 from .metrics import credit_metrics, multiclass_metrics
 from .model_schema import tabular_array_shapes
 from .modelio import read_model_file, write_model_file
-
-#: Post-hoc calibration methods of ``fit_tabular(calibrate=...)``.
-CALIBRATION_CHOICES = ("none", "platt", "temperature")
 
 #: Constructor parameters of BackpropClassifier stored in (and restored from) a model file.
 _PARAMS = (
@@ -88,7 +78,7 @@ class TabularModel:
     (target, id, dropped), so finding them at prediction time is not worth a warning.
     ``calibrator`` (binary models only; None for none) maps the network's logit of
     default z to the probability of default: sigma(a z + b) (Platt) or sigma(z / T)
-    (temperature); see :mod:`backprop_lab.calibration`.
+    (temperature); see :mod:`backprop_lab.classifier.calibration`.
     """
 
     preprocessor: Preprocessor
@@ -337,7 +327,7 @@ class TabularModel:
 
     # ---- saving ----
     def save(self, path: str | Path) -> None:
-        """Write the model to a ``.blab`` file atomically (see :mod:`backprop_lab.modelio`)."""
+        """Write the model to a ``.blab`` file atomically (see :mod:`backprop_lab.classifier.modelio`)."""
         clf = self.classifier
         network = self.network
         params = clf.get_params()
@@ -433,192 +423,6 @@ class TabularModel:
 def load_model(path: str | Path) -> TabularModel:
     """Load a model saved by :meth:`TabularModel.save`."""
     return TabularModel.load(path)
-
-
-def fit_tabular(
-    frame: pd.DataFrame,
-    target: str,
-    *,
-    numeric: Sequence[str] = (),
-    categorical: Sequence[str] = (),
-    drop: Sequence[str] = (),
-    id_column: str | None = None,
-    impute: str = "none",
-    test_size: float = 0.2,
-    seed: int = 0,
-    multiclass: bool = False,
-    positive: object = None,
-    threshold: float = 0.5,
-    calibrate: str = "none",
-    calibration_size: float = 0.2,
-    file: str | Path | None = None,
-    **classifier_params: object,
-) -> TabularModel:
-    """Fit preprocessing and a BackpropClassifier on ``frame``; score the held-out rows.
-
-    Columns other than ``target``, ``id_column`` and ``drop`` are features: those named
-    in ``numeric``/``categorical`` are taken as given, the rest inferred (see
-    :func:`~backprop_lab.tabular.infer_column_types`). A stratified ``test_size`` share
-    of rows is held out (0: none); the preprocessing is fitted on the training rows
-    only. The positive class ("default") is ``positive``, else the larger of two labels
-    (1 of 0/1, 'yes' of no/yes). ``classifier_params`` go to BackpropClassifier, whose
-    ``random_state`` defaults to ``seed``.
-
-    ``calibrate`` ('none', 'platt' or 'temperature'; binary targets only): a further
-    stratified ``calibration_size`` share of the *training* rows is set aside; the
-    preprocessing and the network are fitted on the rest, and the calibrator on the
-    network's logits of the set-aside rows, by minimising their log loss. The held-out
-    test rows are scored with the calibrated probabilities and play no part in fitting.
-    ``model.training['calibration']`` records the calibration rows' log loss before and
-    after (after <= before: the identity map is one of the candidates).
-    """
-    if calibrate not in CALIBRATION_CHOICES:
-        raise InputError(
-            f"unknown calibration {calibrate!r}; choose one of {', '.join(CALIBRATION_CHOICES)}"
-        )
-    if calibrate != "none" and not 0.0 < calibration_size < 1.0:
-        raise InputError(f"calibration size must be above 0 and below 1; got {calibration_size}")
-    if target not in frame.columns:
-        raise InputError("target column not found in the file", file=file, column=target)
-    for name in [*([id_column] if id_column else []), *drop]:
-        if name not in frame.columns:
-            raise InputError("no such column in the file", file=file, column=name)
-    if not 0.0 <= test_size < 1.0:
-        raise InputError(f"test size must be at least 0 and below 1; got {test_size}")
-    labels = parse_target(frame[target], file=file)
-    classes = check_labels(labels, multiclass=multiclass, file=file, column=target)
-    positive_class = None
-    if len(classes) == 2:
-        if positive is None:
-            positive_class = classes[1]
-        else:
-            match = [c for c in classes if str(c) == str(positive)]
-            if not match:
-                raise InputError(
-                    f"positive class {positive!r} is not one of the target's values "
-                    f"({', '.join(map(str, classes))})",
-                    file=file,
-                    column=target,
-                )
-            positive_class = match[0]
-    ignored = [target, *([id_column] if id_column else []), *drop]
-    num, cat = infer_column_types(
-        frame, exclude=ignored, numeric=numeric, categorical=categorical, file=file
-    )
-    frame = with_numbers(frame, num, file=file)  # parse text cells once, not per use
-    if impute == "none":  # report the first missing cell of the file, not of a split
-        check_complete(frame, [*num, *cat], file=file)
-    for name in cat:
-        levels = frame[name].nunique()
-        if levels > 50 and levels > 0.5 * len(frame):
-            where = f"{file}: " if file is not None else ""
-            warnings.warn(
-                f"{where}column '{name}' has {levels} distinct values in {len(frame)} rows; "
-                "if it identifies rows rather than describing them, pass it as the id column "
-                "or drop it",
-                DataWarning,
-                stacklevel=2,
-            )
-
-    rows = np.arange(len(frame))
-    if test_size > 0:
-        counts = np.unique(labels, return_counts=True)[1]
-        n_test = int(np.ceil(test_size * len(frame)))
-        stratify = labels if counts.min() >= 2 and n_test >= len(classes) else None
-        if n_test >= len(frame):
-            raise InputError(f"test size {test_size} leaves no rows to train on")
-        train_rows, test_rows = train_test_split(
-            rows, test_size=n_test, stratify=stratify, random_state=seed
-        )
-        train_rows, test_rows = np.sort(train_rows), np.sort(test_rows)
-    else:
-        train_rows, test_rows = rows, rows[:0]
-    if len(np.unique(labels[train_rows])) < len(classes):
-        raise InputError("the training rows do not hold every class; lower the test size")
-    calibration_rows = train_rows[:0]
-    if calibrate != "none":
-        if len(classes) != 2:
-            raise InputError("calibration (--calibrate) is for binary targets only")
-        train_rows, calibration_rows = _calibration_split(
-            train_rows, labels, calibration_size, seed
-        )
-
-    train_frame = frame.iloc[train_rows]
-    pre = Preprocessor.fit(train_frame, num, cat, impute=impute, file=file)
-    classifier_params.setdefault("random_state", seed)
-    clf = BackpropClassifier(**classifier_params)
-    clf.fit(pre.transform(train_frame, file=file), labels[train_rows])
-    model = TabularModel(
-        preprocessor=pre,
-        classifier=clf,
-        target=target,
-        positive_class=_plain(positive_class),
-        id_column=id_column,
-        ignored_columns=ignored,
-        training={
-            "file": None if file is None else Path(file).name,
-            "rows": len(frame),
-            "train_rows": len(train_rows),
-            "test_rows": len(test_rows),
-            "test_size": test_size,
-            "seed": seed,
-            "impute": impute,
-            "numeric": num,
-            "categorical": cat,
-            "threshold": threshold,
-        },
-    )
-    if len(calibration_rows):
-        model.training["calibration_rows"] = len(calibration_rows)
-        model.training["calibration"] = _fit_calibration(
-            model, frame.iloc[calibration_rows], labels[calibration_rows], calibrate, file
-        )
-    if len(test_rows):
-        test_frame = frame.iloc[test_rows]
-        proba = model.predict_proba(test_frame, file=file)
-        y_test = labels[test_rows]
-        if model.is_binary:
-            y01 = (y_test == positive_class).astype(np.int64)
-            model.metrics = credit_metrics(y01, proba[:, model.positive_index], threshold)
-        else:
-            model.metrics = multiclass_metrics(y_test, proba, model.classes_)
-    return model
-
-
-def _calibration_split(
-    train_rows: np.ndarray, labels: np.ndarray, size: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Training rows split (stratified by label) into network rows and calibration rows."""
-    n_cal = int(np.ceil(size * len(train_rows)))
-    counts = np.unique(labels[train_rows], return_counts=True)[1]
-    if n_cal < 2 or len(train_rows) - n_cal < 2 or counts.min() < 2:
-        raise InputError(
-            f"too few training rows ({len(train_rows)}) to set {size:g} of them aside for "
-            "calibration with both classes on each side"
-        )
-    fit_rows, cal_rows = train_test_split(
-        train_rows, test_size=n_cal, stratify=labels[train_rows], random_state=seed
-    )
-    return np.sort(fit_rows), np.sort(cal_rows)
-
-
-def _fit_calibration(
-    model: TabularModel,
-    frame: pd.DataFrame,
-    labels: np.ndarray,
-    method: str,
-    file: str | Path | None,
-) -> dict:
-    """Fit ``model.calibrator`` on the calibration rows; their log loss before and after."""
-    z = model.default_logits(model.transform(frame, file=file))
-    y = (labels == model.positive_class).astype(np.int64)
-    model.calibrator = fit_calibrator(method, z, y)
-    return {
-        **model.calibrator.to_dict(),
-        "rows": len(frame),
-        "log_loss_before": log_loss_from_logits(y, z),
-        "log_loss_after": log_loss_from_logits(y, model.calibrator.calibrated_logits(z)),
-    }
 
 
 # ---- JSON helpers ----------------------------------------------------------------------

@@ -15,9 +15,9 @@ import warnings
 
 from .._util.outputs import check_figure_formats, check_outputs
 from .._util.validation import InputError
-from ..responsible.attributions import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
+from ..responsible.integrated import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
+from .common import ROWS_NOTE, one_line_warnings
 from .options import add_force_option, count, number
-from .tabular import ROWS_NOTE, _one_line_warnings
 
 LOGIT_NOTE = (
     "Contributions are on the network's own logit (log-odds of default), also for a "
@@ -55,7 +55,7 @@ def _audit(args: argparse.Namespace) -> int:
     require_memory(
         f"--n-bootstrap {args.n_bootstrap}", args.n_bootstrap * BOOTSTRAP_BYTES_PER_RESAMPLE
     )
-    with _one_line_warnings():
+    with one_line_warnings():
         model = load_model(args.model)
         result = audit_csv(
             model,
@@ -97,7 +97,7 @@ def _explain(args: argparse.Namespace) -> int:
     )
     check_figure_formats({"--importance": args.importance})
     _check_steps(args.steps)
-    with _one_line_warnings():
+    with one_line_warnings():
         model = load_model(args.model)
         settings = dict(
             top=args.top,

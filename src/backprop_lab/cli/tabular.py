@@ -14,30 +14,13 @@ line each on stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 from .._util.outputs import check_figure_formats, check_outputs
+from .common import ROWS_NOTE, one_line_warnings
 from .options import add_force_option, count, number, positive_count, positive_number
-
-ROWS_NOTE = "Rows in messages are data rows counted from 1 (the first line below the header)."
-
-
-@contextlib.contextmanager
-def _one_line_warnings() -> Iterator[None]:
-    """Show each warning as ``backprop-lab: warning: ...`` on stderr, without source lines."""
-
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"backprop-lab: warning: {message}", file=sys.stderr)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.showwarning = show
-        yield
 
 
 def _architecture(model) -> str:
@@ -60,11 +43,11 @@ def _print_metrics(metrics: dict) -> None:
 # ---- train -------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
     from .._util.memory import network_bytes, require_memory
-    from ..classifier.tabular_model import fit_tabular
+    from ..classifier.fitting import fit_tabular
     from ..data.tabular import read_csv
 
     check_outputs({"training data": args.csv}, {"-o": args.output}, force=args.force)
-    with _one_line_warnings():
+    with one_line_warnings():
         frame = read_csv(args.csv)
         # at least one input per feature column; one-hot columns only add to it
         n_inputs = max(len(frame.columns) - 1, 1)
@@ -144,7 +127,7 @@ def _predict(args: argparse.Namespace) -> int:
         force=args.force,
         stdout={"-o"},
     )
-    with _one_line_warnings():
+    with one_line_warnings():
         model = load_model(args.model)
         if args.output == "-":
             n = 0
@@ -178,7 +161,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     outputs = {"-o": args.output, "--plot": args.plot, "--reliability": args.reliability}
     check_outputs({"model": args.model, "data": args.csv}, outputs, force=args.force)
     check_figure_formats({"--plot": args.plot, "--reliability": args.reliability})
-    with _one_line_warnings():
+    with one_line_warnings():
         model = load_model(args.model)
         if (args.plot or args.reliability) and not model.is_binary:
             raise ValueError(

@@ -1,9 +1,9 @@
 """Reasons for a saved model's decisions: attributions through its preprocessing.
 
-A :class:`~backprop_lab.tabular_model.TabularModel` turns an applicant's raw columns x_raw
+A :class:`~backprop_lab.classifier.tabular_model.TabularModel` turns an applicant's raw columns x_raw
 into network inputs x = T(x_raw) (standardised numbers, one-hot categories) and those
 into the logit of default f(x). Attributions are computed on the network inputs, by
-backpropagation to the inputs (:mod:`backprop_lab.explain`), against a baseline applicant
+backpropagation to the inputs (:mod:`backprop_lab.responsible.attributions`), against a baseline applicant
 x', and then summed back to the raw column each input came from:
 
     A[i, c] = sum over inputs j with source(j) = c of a[i, j]
@@ -20,7 +20,7 @@ first-order approximation and has no such guarantee.
 Baselines: 'zeros' is the network input of the *training-mean applicant* (every
 standardised number at 0, i.e. at its training mean; every one-hot input at 0, i.e. no
 category); 'reference' is the mean network input of applicants approved just inside the
-cut-off (:func:`~backprop_lab.explain.reference_baseline`), taken from ``reference`` rows.
+cut-off (:func:`~backprop_lab.responsible.reasons.reference_baseline`), taken from ``reference`` rows.
 
 Attributions are always on the *network's* logit of default, also when the model has a
 post-hoc calibrator: calibration maps that logit monotonically (a z + b with a > 0, or
@@ -226,7 +226,7 @@ class ModelExplanation:
     ``p_default``: the model's probability of default (calibrated when the model is);
     ``attributions``: :class:`ModelAttributions`; ``values``: raw column values;
     ``reasons``: at most ``top`` risk-raising reasons per applicant, the tidy table of
-    :func:`~backprop_lab.explain.top_reasons` plus ``position`` (0-based row);
+    :func:`~backprop_lab.responsible.reasons.top_reasons` plus ``position`` (0-based row);
     ``id_name``: what the applicant labels are ('row' or the id column's name).
     """
 

@@ -33,15 +33,15 @@ each group* (group sizes fixed, so every replicate has every group), seeded. Poi
 estimates come from fairlearn's ``MetricFrame`` and fairness functions; the bootstrap
 replicates recompute the same rates from counts, vectorised over replicates (a test
 checks the two agree), since a MetricFrame per replicate would be slow.
+
+The table's records and JSON are in :mod:`~backprop_lab.responsible.fairness_table`, age
+bands and the Regulation B check in :mod:`~backprop_lab.responsible.age_check`; this module
+re-exports their public names.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -60,30 +60,17 @@ from numpy.typing import ArrayLike
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from .._util.validation import InputError, check_labels_and_scores
-
-#: Age bands used on the synthetic data: under 25, 25-39, 40-61, 62 and over.
-AGE_BINS: tuple[float, ...] = (25, 40, 62)
-#: Age from which US Regulation B counts an applicant as elderly.
-ELDERLY_AGE = 62
-
-METRIC_DESCRIPTIONS: dict[str, str] = {
-    "count": "number of applicants in the group",
-    "default_rate": "observed default rate",
-    "mean_predicted": "mean predicted probability of default",
-    "selection_rate": "approval rate: share with p_default < threshold",
-    "true_positive_rate": "approval rate among applicants who repaid",
-    "false_positive_rate": "approval rate among applicants who defaulted",
-    "roc_auc": "ROC AUC of p_default for default within the group",
-    "brier_score": "mean (p_default - default)^2",
-    "calibration_gap": "mean predicted minus observed default rate (> 0: risk overstated)",
-    "selection_rate_diff": "approval rate minus the reference group's",
-    "true_positive_rate_diff": "approval rate among repaid minus the reference group's",
-    "false_positive_rate_diff": "approval rate among defaulted minus the reference group's",
-    "demographic_parity_difference": "largest minus smallest approval rate across groups",
-    "demographic_parity_ratio": "smallest over largest approval rate across groups",
-    "equal_opportunity_difference": "largest minus smallest approval rate among repaid",
-    "equalized_odds_difference": "larger of the TPR and FPR differences across groups",
-}
+from .age_check import AGE_BINS as AGE_BINS
+from .age_check import ELDERLY_AGE as ELDERLY_AGE
+from .age_check import AgeAdverseResult as AgeAdverseResult
+from .age_check import age_adverse_check as age_adverse_check
+from .age_check import age_bands as age_bands
+from .fairness_table import COLUMNS as COLUMNS
+from .fairness_table import METRIC_DESCRIPTIONS as METRIC_DESCRIPTIONS
+from .fairness_table import _row
+from .fairness_table import audit_payload as audit_payload
+from .fairness_table import audit_records as audit_records
+from .fairness_table import audit_to_json as audit_to_json
 
 #: Per-group rates with bootstrap intervals, in table order.
 _RATES = (
@@ -102,55 +89,9 @@ _ACROSS = (
     "equal_opportunity_difference",
     "equalized_odds_difference",
 )
-COLUMNS = ["scope", "group", "metric", "value", "ci_low", "ci_high", "note"]
 
 
 # ---- groups ---------------------------------------------------------------------
-
-
-def _band_labels(bins: Sequence[float]) -> list[str]:
-    """'under 25', '25-39', '40-61', '62 and over' (integer edges) or 'a to under b'."""
-
-    def show(v: float) -> str:
-        return str(int(v)) if float(v).is_integer() else f"{v:g}"
-
-    labels = [f"under {show(bins[0])}"]
-    for lo, hi in itertools.pairwise(bins):
-        if float(lo).is_integer() and float(hi).is_integer():
-            labels.append(f"{show(lo)}-{show(hi - 1)}")
-        else:
-            labels.append(f"{show(lo)} to under {show(hi)}")
-    labels.append(f"{show(bins[-1])} and over")
-    return labels
-
-
-def age_bands(
-    ages: ArrayLike,
-    bins: Sequence[float] = AGE_BINS,
-    labels: Sequence[str] | None = None,
-) -> pd.Series:
-    """Cut a numeric column into bands [-inf, b0), [b0, b1), ..., [b_last, inf).
-
-    With the default edges (25, 40, 62): 'under 25', '25-39', '40-61', '62 and over'.
-    Returns an ordered categorical Series (same index as ``ages`` if it is a Series).
-    """
-    edges = [float(b) for b in bins]
-    if not edges or any(not math.isfinite(b) for b in edges) or np.any(np.diff(edges) <= 0):
-        raise ValueError(f"bins must be finite and strictly increasing; got {list(bins)}")
-    names = _band_labels(edges) if labels is None else [str(s) for s in labels]
-    if len(names) != len(edges) + 1:
-        raise ValueError(
-            f"{len(edges)} bin edges make {len(edges) + 1} bands; got {len(names)} labels"
-        )
-    index = ages.index if isinstance(ages, pd.Series) else None
-    name = ages.name if isinstance(ages, pd.Series) and ages.name is not None else "age"
-    values = np.asarray(ages, dtype=np.float64).ravel()
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise InputError("must hold finite numbers", column=str(name), row=int(np.argmax(bad)))
-    codes = np.searchsorted(np.asarray(edges), values, side="right")
-    cat = pd.Categorical.from_codes(codes, categories=names, ordered=True)
-    return pd.Series(cat, index=index, name=f"{name}_band")
 
 
 def _group_labels(groups: ArrayLike, n: int) -> pd.Categorical:
@@ -467,163 +408,3 @@ def audit(
         approval_rule=f"approved when p_default < {threshold:g}",
     )
     return table
-
-
-def _row(
-    scope: str, group: str | None, metric: str, value: float, lo: float, hi: float, note: str
-) -> dict:
-    return {
-        "scope": scope,
-        "group": group,
-        "metric": metric,
-        "value": value,
-        "ci_low": lo,
-        "ci_high": hi,
-        "note": note,
-    }
-
-
-def _clean(value: object) -> object:
-    """NaN and infinities become None (JSON null); numpy scalars become Python ones."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def audit_records(table: pd.DataFrame) -> list[dict]:
-    """The audit table as a list of plain dicts, NaN replaced by None."""
-    return [{k: _clean(v) for k, v in rec.items()} for rec in table.to_dict(orient="records")]
-
-
-def audit_payload(table: pd.DataFrame) -> dict:
-    """{"settings": df.attrs, "metrics": records, "descriptions": ...}, NaN as None."""
-    used = list(dict.fromkeys(table["metric"]))
-    return {
-        "settings": {k: _clean(v) for k, v in table.attrs.items()},
-        "metrics": audit_records(table),
-        "descriptions": {m: METRIC_DESCRIPTIONS[m] for m in used if m in METRIC_DESCRIPTIONS},
-    }
-
-
-def audit_to_json(table: pd.DataFrame, *, indent: int | None = 2) -> str:
-    """JSON text of :func:`audit_payload`.
-
-    Missing values are ``null``, never ``NaN`` (strict JSON).
-    """
-    return json.dumps(audit_payload(table), indent=indent, allow_nan=False)
-
-
-# ---- US Regulation B: age of elderly applicants ---------------------------------
-
-
-@dataclass(frozen=True)
-class AgeAdverseResult:
-    """Outcome of :func:`age_adverse_check`; ``passed`` when no elderly applicant is adverse."""
-
-    n_elderly: int
-    n_adverse: int
-    share_adverse: float
-    n_raises_risk: int
-    share_raises_risk: float
-    most_favoured_class: str
-    most_favoured_value: float
-    tolerance: float
-    classes: pd.DataFrame
-
-    @property
-    def passed(self) -> bool:
-        return self.n_adverse == 0
-
-    def to_dict(self) -> dict:
-        """JSON-ready: NaN as None, the class table as a list of records."""
-        out = {k: _clean(v) for k, v in asdict(self).items() if k != "classes"}
-        out["passed"] = self.passed
-        out["classes"] = [
-            {k: _clean(v) for k, v in rec.items()} for rec in self.classes.to_dict(orient="records")
-        ]
-        return out
-
-
-def age_adverse_check(
-    age_attribution: ArrayLike,
-    ages: ArrayLike,
-    *,
-    elderly_age: float = ELDERLY_AGE,
-    bins: Sequence[float] = (25, 40),
-    tolerance: float = 0.0,
-) -> AgeAdverseResult:
-    """Is the model's use of age ever adverse to an elderly applicant?
-
-    US Regulation B lets an empirically derived scoring system use age only if the
-    age of an elderly applicant (62 or over) is not given a *negative factor or
-    value*: a value less favourable than the one given to the class of non-elderly
-    applicants most favoured on the basis of age. Here, with ``age_attribution`` the
-    contribution of age to each applicant's log-odds of default (e.g. integrated
-    gradients, all applicants against one baseline; positive raises risk):
-
-    - the non-elderly applicants are cut into age classes at ``bins`` (default
-      under 25, 25-39, 40-61); a class's value is its median age attribution;
-    - the most favoured class is the one with the lowest median (age lowers its risk
-      the most), its median v*;
-    - an elderly applicant is ADVERSE when their age attribution > v* + ``tolerance``.
-
-    Also reported: how many elderly applicants have a positive age attribution at
-    all (age raises their risk relative to the baseline). Counts and shares are of
-    the elderly applicants.
-    """
-    a = np.asarray(age_attribution, dtype=np.float64).ravel()
-    age = np.asarray(ages, dtype=np.float64).ravel()
-    if a.shape != age.shape:
-        raise ValueError(f"age_attribution has {a.size} values but ages has {age.size}")
-    for arr, column in ((a, "age_attribution"), (age, "age")):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise InputError("must hold finite numbers", column=column, row=int(np.argmax(bad)))
-    if not math.isfinite(tolerance) or tolerance < 0:
-        raise ValueError(f"tolerance must be a non-negative number; got {tolerance!r}")
-    edges = [float(b) for b in bins]
-    if any(b >= elderly_age for b in edges):
-        raise ValueError(f"bins must lie below the elderly age {elderly_age:g}; got {list(bins)}")
-    elderly = age >= elderly_age
-    young = ~elderly
-    if not young.any():
-        raise ValueError(f"no applicant is under {elderly_age:g}: nothing to compare with")
-    bands = age_bands(age[young], bins=[*edges, elderly_age]) if edges else None
-    if bands is not None:
-        classes = (
-            pd.DataFrame({"class": bands.array, "attribution": a[young]})
-            .groupby("class", observed=True, sort=True)["attribution"]
-            .agg(count="size", median_attribution="median")
-            .reset_index()
-        )
-        classes["class"] = classes["class"].astype(str)
-    else:
-        classes = pd.DataFrame(
-            {
-                "class": [f"under {elderly_age:g}"],
-                "count": [int(young.sum())],
-                "median_attribution": [float(np.median(a[young]))],
-            }
-        )
-    best = int(np.argmin(classes["median_attribution"].to_numpy()))
-    v_star = float(classes["median_attribution"].iloc[best])
-    n_elderly = int(elderly.sum())
-    n_adverse = int(np.sum(a[elderly] > v_star + tolerance))
-    n_raises = int(np.sum(a[elderly] > 0))
-
-    def share(k: int) -> float:
-        return k / n_elderly if n_elderly else math.nan
-
-    return AgeAdverseResult(
-        n_elderly=n_elderly,
-        n_adverse=n_adverse,
-        share_adverse=share(n_adverse),
-        n_raises_risk=n_raises,
-        share_raises_risk=share(n_raises),
-        most_favoured_class=str(classes["class"].iloc[best]),
-        most_favoured_value=v_star,
-        tolerance=float(tolerance),
-        classes=classes,
-    )

@@ -64,18 +64,9 @@ from sklearn.metrics import roc_auc_score
 
 from .._util.spill import SpilledValues
 from .._util.validation import InputError, check_labels_and_scores
-from .fairness import (
-    _ACROSS,
-    _DIFFS,
-    _RATES,
-    COLUMNS,
-    ELDERLY_AGE,
-    AgeAdverseResult,
-    _across,
-    _band_labels,
-    _interval,
-    _row,
-)
+from .age_check import ELDERLY_AGE, AgeAdverseResult, _band_labels
+from .fairness import _ACROSS, _DIFFS, _RATES, _across, _interval
+from .fairness_table import COLUMNS, _row
 
 #: Up to this many rows the ROC AUC is exact; beyond, it comes from binned scores.
 EXACT_AUC_ROWS = 100_000

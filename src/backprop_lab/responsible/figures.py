@@ -66,7 +66,7 @@ def importance_figure(
 ) -> Figure:
     """Horizontal bars of mean absolute attribution per feature, largest on top.
 
-    ``importance`` is :func:`backprop_lab.explain.global_importance`'s table. With its
+    ``importance`` is :func:`backprop_lab.responsible.reasons.global_importance`'s table. With its
     ``direction`` column, a bar is vermillion and hatched when higher values of the
     feature raise the risk, blue when they lower it, grey when unknown.
     """
@@ -140,7 +140,7 @@ def audit_figure(
 ) -> Figure:
     """Per-group bars of audit metrics with their bootstrap confidence intervals.
 
-    ``audit_table`` is :func:`backprop_lab.fairness.audit`'s table. One bar per group and
+    ``audit_table`` is :func:`backprop_lab.responsible.fairness.audit`'s table. One bar per group and
     metric, error bars from ci_low to ci_high; the demographic-parity difference (with
     its interval) goes in the subtitle.
     """
@@ -186,7 +186,7 @@ def reliability_figure(
 ) -> Figure:
     """Observed default rate against mean predicted probability, per bin.
 
-    ``curves``: one :func:`backprop_lab.calibration.reliability_curve` table, or several
+    ``curves``: one :func:`backprop_lab.classifier.calibration.reliability_curve` table, or several
     by label (e.g. {"before": ..., "after temperature scaling": ...}). The dashed
     diagonal is perfect calibration; the lower panel shows how many rows fall in
     each bin (plotted at the bin's mean predicted probability).
@@ -235,7 +235,7 @@ def planted_bias_figure(
 ) -> Figure:
     """Approval rate by group, and the approval gap between the groups, for several models.
 
-    ``audits``: label -> :func:`backprop_lab.fairness.audit` table by group (e.g. one
+    ``audits``: label -> :func:`backprop_lab.responsible.fairness.audit` table by group (e.g. one
     model trained on data with a planted bias, one without). Left: each model's approval
     rate per group with its bootstrap interval. Right: each model's approval gap, the
     reference group's approval rate minus the other group's (minus the audit's signed

@@ -1,5 +1,5 @@
 """Figures for the experiments: each function takes a result from
-:mod:`backprop_lab.experiments` and returns a matplotlib ``Figure``; nothing is computed
+:mod:`backprop_lab.tutorial.experiments` and returns a matplotlib ``Figure``; nothing is computed
 here beyond what a picture needs (a mean line, an axis limit).
 
 Conventions, the same in every figure: x is the epoch (one full-batch update), loss is

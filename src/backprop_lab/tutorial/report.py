@@ -1,8 +1,8 @@
 """The report: a list of sections, each with its title, text, figures, tables and metrics.
 
 A section is built by a function ``builder(context) -> Section`` (the tutorial's in
-:mod:`backprop_lab.report_sections`, the responsible-model one in
-:mod:`backprop_lab.report_responsible`). The builder first
+:mod:`backprop_lab.tutorial.sections`, the responsible-model one in
+:mod:`backprop_lab.tutorial.sections.responsible`). The builder first
 puts every number it will state into ``section.metrics`` (plain JSON values), then
 writes its sentences from that dict, so ``metrics.json`` holds every number the report
 shows. To add a section, write a builder and pass ``[*SECTION_BUILDERS, builder]`` to

@@ -16,7 +16,7 @@ demonstration:
 * integrated gradients of every test borrower against the training-mean borrower:
   global importance, and the reasons for three example borrowers.
 
-Nothing here draws: the figures are :mod:`backprop_lab.plots_responsible`'s.
+Nothing here draws: the figures are :mod:`backprop_lab.responsible.figures`'s.
 """
 
 from __future__ import annotations
