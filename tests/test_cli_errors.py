@@ -3,13 +3,16 @@ are reported in one line that names the option, file, column or row at fault."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 from cli_support import error_lines, run, train_tiny_model, write_loans
 
-from backprop_lab import cli
+from backprop_lab import cli, load_model
 from backprop_lab._util import memory
 from backprop_lab._util.memory import format_bytes, network_bytes
+from backprop_lab.classifier import estimator
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +172,29 @@ def test_a_learning_rate_that_overflows_is_reported_as_divergence(files, tmp_pat
     argv = ["train", files[0], "--target", "default", "-o", tmp_path / "m.blab", "--lr", "1e308"]
     status, _, err = run([*argv, "--epochs", "5"], capsys)
     assert status == 2
-    assert "training diverged at epoch" in one_error(err) and "JSON" not in err
+    assert "training stopped at epoch 1" in one_error(err) and "JSON" not in err
     assert not (tmp_path / "m.blab").exists()
+
+
+def test_a_validation_loss_that_overflows_late_still_saves_the_best_epoch(
+    files, tmp_path, capsys, monkeypatch
+):
+    """Divergence after some good epochs keeps the best weights (with a warning); the NaN
+    must not reach the model file, whose metadata is strict JSON."""
+    real, calls = estimator._Monitor._val_loss, []
+
+    def val_loss(self, network):  # the starting weights and epochs 1-3 real, then NaN
+        calls.append(None)
+        return float("nan") if len(calls) > 4 else real(self, network)
+
+    monkeypatch.setattr(estimator._Monitor, "_val_loss", val_loss)
+    out = tmp_path / "m.blab"
+    argv = ["train", files[0], "--target", "default", "-o", out, "--early-stopping", "on"]
+    status, _, err = run(argv, capsys)
+    assert status == 0, err
+    assert "validation log loss became nan" in err and "error" not in err
+    scores = load_model(out).classifier.validation_scores_
+    assert len(scores) == 3 and all(math.isfinite(v) for v in scores)  # epochs 1-3
 
 
 @pytest.mark.parametrize("command", ["explain", "train"])

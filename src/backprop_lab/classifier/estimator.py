@@ -533,11 +533,8 @@ class _Monitor:
     def __call__(self, epoch: int, network: Sequential, history: History) -> bool:
         if self.validating:
             current = self._val_loss(network)
-            if not np.isfinite(current):  # the weights overflow on unseen rows: diverged
-                history.status, history.diverged_at = "diverged", epoch
-                history.divergence_reason = f"the validation loss is {current}"
-                return True
-            self.clf.validation_scores_.append(current)
+            if np.isfinite(current):  # a NaN here would make a saved model invalid JSON
+                self.clf.validation_scores_.append(current)
         else:
             current = history.loss[-1]
         if not np.isfinite(current):
