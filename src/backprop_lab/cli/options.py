@@ -61,3 +61,24 @@ def add_force_option(parser: argparse.ArgumentParser) -> None:
         help="replace output files that are write-protected (an output that is one of "
         "the input files is refused even so)",
     )
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with every option's default: ``(default: 0.01)`` after its help.
+
+    Left as written: a flag (its default is "off"), an option whose help already says
+    what its default is (``default: the training target's name``), and an option without
+    a value by default (``-o``: not written), whose help says what happens without it.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            action.nargs == 0
+            or "default:" in text
+            or action.default in (None, argparse.SUPPRESS)
+            or action.default == []
+            or not action.option_strings
+        ):
+            return action.help
+        return super()._get_help_string(action)

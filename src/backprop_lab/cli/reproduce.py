@@ -27,16 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Generate the credit-risk data, run every experiment with fixed seeds, "
         "and write report.html, metrics.json and the figures (PNG and SVG) into --out.",
     )
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT}/)")
-    p.add_argument("--seed", type=count, default=defaults.seed, help="base random seed (default 0)")
-    p.add_argument(
-        "--n", type=count, default=defaults.n, help=f"number of borrowers (default {defaults.n})"
-    )
+    p.add_argument("--out", default=DEFAULT_OUT, help="output folder")
+    p.add_argument("--seed", type=count, default=defaults.seed, help="base random seed")
+    p.add_argument("--n", type=count, default=defaults.n, help="number of borrowers")
     p.add_argument(
         "--epochs",
         type=count,
         default=defaults.epochs,
-        help=f"training epochs per run (default {defaults.epochs})",
+        help="training epochs per run",
     )
     p.add_argument(
         "--quiet",

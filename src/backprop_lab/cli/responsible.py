@@ -30,6 +30,10 @@ LOGIT_NOTE = (
 #: differences from the reference group), and an audit compares at least two groups.
 BOOTSTRAP_BYTES_PER_RESAMPLE = 8 * 16 * 2
 
+#: Exit status of ``audit`` when the Regulation B age check runs and fails, as
+#: ``gradcheck`` exits 1 when its check fails (2 stays for bad input).
+EXIT_AGE_CHECK_FAILED = 1
+
 
 def _check_steps(steps: int) -> None:
     """Integrated gradients double the steps where needed, up to DEFAULT_MAX_STEPS."""
@@ -79,6 +83,12 @@ def _audit(args: argparse.Namespace) -> int:
         if figure is not None:
             save_figure(figure, args.plot)
             print(f"wrote {args.plot}", file=sys.stderr)
+    if result.age_check is not None and not result.age_check.passed:
+        print(
+            "backprop-lab: the Regulation B age check failed (see above); exit status 1",
+            file=sys.stderr,
+        )
+        return EXIT_AGE_CHECK_FAILED
     return 0
 
 
@@ -154,7 +164,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(calibrated when the model is). The group column is read from the file even if "
         "the model does not use it. When the model has an 'age' input, the Regulation B "
         "check tests whether age ever counts against an applicant aged 62 or over "
-        "(integrated gradients of the network's logit). " + ROWS_NOTE,
+        "(integrated gradients of the network's logit). Exit status: 0 when the audit ran "
+        "(and the age check passed or did not apply), 1 when the age check failed, 2 for "
+        "bad input. " + ROWS_NOTE,
     )
     p.add_argument("model", help="model file (.blab)")
     p.add_argument("csv", help="labelled rows (CSV with a header line)")
@@ -168,17 +180,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cut a numeric group column at these edges, e.g. --bins 25 40 62 gives under 25, "
         "25-39, 40-61, 62 and over (the default for a column named age)",
     )
-    p.add_argument(
-        "--threshold", type=number, default=0.5, help="approve when P(default) < this (0.5)"
-    )
-    p.add_argument("--n-bootstrap", type=count, default=1000, help="bootstrap resamples (1000)")
-    p.add_argument("--confidence", type=number, default=0.95, help="interval level (0.95)")
-    p.add_argument("--seed", type=count, default=0, help="bootstrap seed (0)")
+    p.add_argument("--threshold", type=number, default=0.5, help="approve when P(default) < this")
+    p.add_argument("--n-bootstrap", type=count, default=1000, help="bootstrap resamples")
+    p.add_argument("--confidence", type=number, default=0.95, help="interval level")
+    p.add_argument("--seed", type=count, default=0, help="bootstrap seed")
     p.add_argument(
         "--steps",
         type=count,
         default=DEFAULT_STEPS,
-        help=f"integrated-gradient steps of the age check ({DEFAULT_STEPS})",
+        help="integrated-gradient steps of the age check",
     )
     p.add_argument("-o", "--output", metavar="JSON", help="also write the audit as JSON")
     p.add_argument("--plot", metavar="PNG", help="also draw approval rates by group")
@@ -198,7 +208,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model file (.blab)")
     p.add_argument("csv", help="applicants to explain (CSV with a header line)")
     p.add_argument("-o", "--output", required=True, help="reasons CSV to write ('-' for stdout)")
-    p.add_argument("--top", type=count, default=4, help="most reasons per applicant (4)")
+    p.add_argument("--top", type=count, default=4, help="most reasons per applicant")
     p.add_argument("--id", metavar="COL", help="column naming applicants (default: row number)")
     p.add_argument(
         "--method",
@@ -211,8 +221,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--steps",
         type=count,
         default=DEFAULT_STEPS,
-        help=f"integrated-gradient steps, doubled where the gap exceeds {DEFAULT_TOLERANCE:g} "
-        f"({DEFAULT_STEPS})",
+        help=f"integrated-gradient steps, doubled where the gap exceeds {DEFAULT_TOLERANCE:g}",
     )
     p.add_argument(
         "--baseline",
@@ -226,10 +235,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--threshold",
         type=number,
         default=0.5,
-        help="approval cut-off for the reference baseline (0.5)",
+        help="approval cut-off for the reference baseline",
     )
     p.add_argument(
-        "--show", type=count, default=20, help="applicants to print (20; all are in the file)"
+        "--show", type=count, default=20, help="applicants to print (all are in the file)"
     )
     p.add_argument("--importance", metavar="PNG", help="also draw mean |contribution| per feature")
     add_force_option(p)

@@ -326,33 +326,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="none",
         choices=["none", "median", "mean", "most_frequent"],
         help="fill missing numbers with the training median/mean/most frequent value and "
-        "missing categories with the most frequent one (default none: refuse them)",
+        "missing categories with the most frequent one (default: none, which refuses them)",
     )
     p.add_argument(
         "--hidden", type=positive_count, nargs="+", default=[8], help="hidden layer widths"
     )
-    p.add_argument("--optimizer", default="adam", choices=["adam", "momentum", "gd"])
-    p.add_argument("--lr", type=positive_number, default=0.01, help="learning rate (0.01)")
-    p.add_argument("--epochs", type=positive_count, default=1000, help="most epochs (1000)")
     p.add_argument(
-        "--batch-size", type=positive_count, default=None, help="rows per step (full batch)"
+        "--optimizer", default="adam", choices=["adam", "momentum", "gd"], help="update rule"
     )
-    p.add_argument("--alpha", type=number, default=10.0, help="L2 strength, per row (10)")
+    p.add_argument("--lr", type=positive_number, default=0.01, help="learning rate")
+    p.add_argument("--epochs", type=positive_count, default=1000, help="most epochs")
+    p.add_argument(
+        "--batch-size",
+        type=positive_count,
+        default=None,
+        help="rows per step (default: full batch)",
+    )
+    p.add_argument("--alpha", type=number, default=10.0, help="L2 strength, per row")
     p.add_argument(
         "--early-stopping",
         choices=["auto", "on", "off"],
         default="auto",
         help="stop on validation log loss (auto: when every class has 100+ rows)",
     )
-    p.add_argument("--test-size", type=number, default=0.2, help="held-out share (0.2)")
-    p.add_argument("--seed", type=count, default=0, help="seed for split and weights (0)")
+    p.add_argument("--test-size", type=number, default=0.2, help="held-out share")
+    p.add_argument("--seed", type=count, default=0, help="seed for split and weights")
     p.add_argument("--multiclass", action="store_true", help="allow more than two target values")
     p.add_argument(
         "--positive", metavar="LABEL", help="label meaning default (default: the larger one)"
     )
-    p.add_argument(
-        "--threshold", type=number, default=0.5, help="threshold for held-out accuracy (0.5)"
-    )
+    p.add_argument("--threshold", type=number, default=0.5, help="threshold for held-out accuracy")
     p.add_argument(
         "--calibrate",
         default="none",
@@ -367,7 +370,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--calibration-size",
         type=number,
         default=0.2,
-        help="share of the training rows set aside for --calibrate (0.2)",
+        help="share of the training rows set aside for --calibrate",
     )
     add_force_option(p)
     p.set_defaults(func=_train)
@@ -384,9 +387,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("csv", help="rows to score (CSV with a header line)")
     p.add_argument("-o", "--output", required=True, help="output CSV ('-' for stdout)")
     p.add_argument("--id", metavar="COL", help="copy this column to the output first")
-    p.add_argument(
-        "--chunk-size", type=positive_count, default=100_000, help="rows per chunk (100000)"
-    )
+    p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
     add_force_option(p)
     p.set_defaults(func=_predict)
 
@@ -402,9 +403,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model file (.blab)")
     p.add_argument("csv", help="labelled rows (CSV with a header line)")
     p.add_argument("--target", help="label column (default: the training target's name)")
-    p.add_argument(
-        "--threshold", type=number, default=0.5, help="predict default when p >= this (0.5)"
-    )
+    p.add_argument("--threshold", type=number, default=0.5, help="predict default when p >= this")
     p.add_argument("-o", "--output", help="also write the metrics as JSON")
     p.add_argument("--plot", metavar="PNG", help="also draw ROC and calibration curves")
     p.add_argument(
@@ -414,8 +413,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "probability in ten equal-width bins; before and after calibration for a "
         "calibrated model)",
     )
-    p.add_argument(
-        "--chunk-size", type=positive_count, default=100_000, help="rows per chunk (100000)"
-    )
+    p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
     add_force_option(p)
     p.set_defaults(func=_evaluate)

@@ -1,12 +1,19 @@
 """Weight initialisation. Biases always start at zero.
 
+    ============  ==========================================  ===========================
+    name          W[i, j] drawn from                          suits
+    ============  ==========================================  ===========================
+    ``he``        N(0, 2 / n_in)                              ReLU, LeakyReLU
+    ``xavier``    U(-a, a), a = sqrt(6 / (n_in + n_out))      Tanh, Sigmoid (Glorot)
+    ``small``     N(0, 1) * scale, scale = 0.01 by default    small random weights
+    ``tutorial``  0.01 * N(0, 1), the same as ``small``       the tutorial's initialisation
+    ============  ==========================================  ===========================
+
+``mlp(7, init="tutorial")``
     =========  ==========================================  ===========================
-    name       W[i, j] drawn from                          suits
-    =========  ==========================================  ===========================
-    ``he``     N(0, 2 / n_in)                              ReLU, LeakyReLU
-    ``xavier`` U(-a, a), a = sqrt(6 / (n_in + n_out))      Tanh, Sigmoid (Glorot)
-    ``small``  N(0, 1) * scale, scale = 0.01 by default    the tutorial's initialisation
-    =========  ==========================================  ===========================
+
+``mlp(7, init="tutorial", seed=s)`` holds exactly the weights of
+``textbook.init_params(seed=s)``: W1 then W2 drawn from ``np.random.default_rng(s)``.
 
 :func:`initial_weights` draws an (n_in, n_out) matrix by name.
 """
@@ -40,6 +47,7 @@ INITIALIZERS: dict[str, Callable[[int, int, np.random.Generator], np.ndarray]] =
     "he": he_normal,
     "xavier": xavier_uniform,
     "small": small_random,
+    "tutorial": small_random,
 }
 
 
