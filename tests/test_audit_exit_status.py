@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from cli_support import run
 
-from backprop_lab.classifier.tabular_model import fit_tabular
+from backprop_lab.classifier.fitting import fit_tabular
 from backprop_lab.data import make_credit_risk
 
 

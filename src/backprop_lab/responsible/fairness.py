@@ -42,6 +42,7 @@ re-exports their public names.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -363,6 +364,42 @@ def audit(
             idx = rows[rng.integers(0, rows.size, size=(n_bootstrap, rows.size))]
             per_group.append(_replicate_rates(y, p, approved, idx))
         boot = {m: np.stack([r[m] for r in per_group], axis=1) for m in _RATES}  # (B, G)
+
+    point = {m: by_group[m].to_numpy(dtype=float) for m in ("count", *_RATES, "roc_auc")}
+    rows = tidy_rows(names, ref, point, boot, confidence, notes, across, across_notes)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table.attrs.update(
+        threshold=float(threshold),
+        confidence=float(confidence),
+        n_bootstrap=int(n_bootstrap),
+        seed=int(seed),
+        reference=names[ref],
+        approval_rule=f"approved when p_default < {threshold:g}",
+    )
+    return table
+
+
+def tidy_rows(
+    names: Sequence[str],
+    ref: int,
+    point: Mapping[str, np.ndarray],
+    boot: dict[str, np.ndarray],
+    confidence: float,
+    notes: Mapping[tuple[str, str], str],
+    across: Mapping[str, float],
+    across_notes: Mapping[str, str],
+) -> list[dict]:
+    """The audit's tidy rows, whatever computed the numbers (in memory or chunk by chunk).
+
+    ``point[metric][g]``: group g's estimate of each of ``count``, the rates and
+    ``roc_auc``; ``boot[rate]``: its bootstrap replicates, shape (B, G), or empty without
+    a bootstrap. Per group: each metric with its percentile interval (rates only), then,
+    for every group but the reference ``ref``, the difference d_g = rate_g - rate_ref
+    with the interval of the replicates' differences; then the across-group measures
+    (:func:`_across`) with theirs.
+    """
+    boot = dict(boot)
+    if boot:
         for m in _DIFFS:
             boot[f"{m}_diff"] = boot[m] - boot[m][:, [ref]]
         boot.update(_across(boot))
@@ -375,15 +412,13 @@ def audit(
 
     rows: list[dict] = []
     for g, name in enumerate(names):
-        row = by_group.loc[name]
         for metric in ("count", *_RATES[:5], "roc_auc", *_RATES[5:]):
-            value = float(row[metric])
+            value = float(point[metric][g])
             lo, hi = ci(metric, g) if metric in _RATES else (math.nan, math.nan)
-            note = notes.get((name, metric), "")
-            rows.append(_row("group", name, metric, value, lo, hi, note))
+            rows.append(_row("group", name, metric, value, lo, hi, notes.get((name, metric), "")))
         if g != ref:
             for m in _DIFFS:
-                value = float(row[m] - by_group.iloc[ref][m])
+                value = float(point[m][g] - point[m][ref])
                 lo, hi = ci(f"{m}_diff", g)
                 note = f"{name} minus {names[ref]}"
                 if not math.isfinite(value):
@@ -397,14 +432,4 @@ def audit(
         rows.append(
             _row("across_groups", None, metric, value, lo, hi, across_notes.get(metric, ""))
         )
-
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    table.attrs.update(
-        threshold=float(threshold),
-        confidence=float(confidence),
-        n_bootstrap=int(n_bootstrap),
-        seed=int(seed),
-        reference=names[ref],
-        approval_rule=f"approved when p_default < {threshold:g}",
-    )
-    return table
+    return rows

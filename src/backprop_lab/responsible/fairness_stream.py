@@ -65,8 +65,8 @@ from sklearn.metrics import roc_auc_score
 from .._util.spill import SpilledValues
 from .._util.validation import InputError, check_labels_and_scores
 from .age_check import ELDERLY_AGE, AgeAdverseResult, _band_labels
-from .fairness import _ACROSS, _DIFFS, _RATES, _across, _interval
-from .fairness_table import COLUMNS, _row
+from .fairness import _ACROSS, tidy_rows
+from .fairness_table import COLUMNS
 
 #: Up to this many rows the ROC AUC is exact; beyond, it comes from binned scores.
 EXACT_AUC_ROWS = 100_000
@@ -336,41 +336,8 @@ class StreamingAudit:
         boot: dict[str, np.ndarray] = {}
         if self.n_bootstrap:
             boot = rates_from_sums(np.moveaxis(self.replicates[keep], 2, 0))  # (B, G)
-            for m in _DIFFS:
-                boot[f"{m}_diff"] = boot[m] - boot[m][:, [ref]]
-            boot.update(_across(boot))
-
-        def ci(metric: str, column: int | None = None) -> tuple[float, float]:
-            if metric not in boot:
-                return math.nan, math.nan
-            samples = boot[metric] if column is None else boot[metric][:, column]
-            return _interval(samples, confidence)
-
         point = {**rates, "count": sizes, "roc_auc": auc}
-        rows: list[dict] = []
-        for g, name in enumerate(names):
-            for metric in ("count", *_RATES[:5], "roc_auc", *_RATES[5:]):
-                value = float(point[metric][g])
-                lo, hi = ci(metric, g) if metric in _RATES else (math.nan, math.nan)
-                rows.append(
-                    _row("group", name, metric, value, lo, hi, notes.get((name, metric), ""))
-                )
-            if g != ref:
-                for m in _DIFFS:
-                    value = float(point[m][g] - point[m][ref])
-                    lo, hi = ci(f"{m}_diff", g)
-                    note = f"{name} minus {names[ref]}"
-                    if not math.isfinite(value):
-                        note += "; undefined: " + (
-                            notes.get((name, m)) or notes.get((names[ref], m), "")
-                        )
-                    rows.append(_row("group", name, f"{m}_diff", value, lo, hi, note))
-        for metric in _ACROSS:
-            value = float(across[metric])
-            lo, hi = ci(metric) if len(names) >= 2 else (math.nan, math.nan)
-            rows.append(
-                _row("across_groups", None, metric, value, lo, hi, across_notes.get(metric, ""))
-            )
+        rows = tidy_rows(names, ref, point, boot, confidence, notes, across, across_notes)
         table = pd.DataFrame(rows, columns=COLUMNS)
         table.attrs.update(
             threshold=self.threshold,
