@@ -10,7 +10,6 @@ from typing import Any
 from .._util.memory import require_memory
 from .._util.outputs import check_output_folder
 from ..tutorial.experiments import Config
-from ..tutorial.report import reproduce
 from .options import add_force_option, count
 
 DEFAULT_OUT = "backprop-lab-report"
@@ -46,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    from ..tutorial.report import reproduce  # matplotlib and jinja2: only when reporting
+
     config = Config(n=args.n, seed=args.seed, epochs=args.epochs)
     require_memory(f"--n {args.n}", args.n * REPRODUCE_BYTES_PER_ROW)
     out = Path(args.out)
