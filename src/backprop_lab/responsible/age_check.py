@@ -126,14 +126,7 @@ def age_adverse_check(
     all (age raises their risk relative to the baseline). Counts and shares are of
     the elderly applicants.
     """
-    a = np.asarray(age_attribution, dtype=np.float64).ravel()
-    age = np.asarray(ages, dtype=np.float64).ravel()
-    if a.shape != age.shape:
-        raise ValueError(f"age_attribution has {a.size} values but ages has {age.size}")
-    for arr, column in ((a, "age_attribution"), (age, "age")):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise InputError("must hold finite numbers", column=column, row=int(np.argmax(bad)))
+    a, age = check_age_inputs(age_attribution, ages)
     if not math.isfinite(tolerance) or tolerance < 0:
         raise ValueError(f"tolerance must be a non-negative number; got {tolerance!r}")
     edges = [float(b) for b in bins]
@@ -180,3 +173,16 @@ def age_adverse_check(
         tolerance=float(tolerance),
         classes=classes,
     )
+
+
+def check_age_inputs(age_attribution: ArrayLike, ages: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Both as 1-D float64 arrays of equal length and finite, or an error naming the row."""
+    a = np.asarray(age_attribution, dtype=np.float64).ravel()
+    age = np.asarray(ages, dtype=np.float64).ravel()
+    if a.shape != age.shape:
+        raise ValueError(f"age_attribution has {a.size} values but ages has {age.size}")
+    for arr, column in ((a, "age_attribution"), (age, "age")):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise InputError("must hold finite numbers", column=column, row=int(np.argmax(bad)))
+    return a, age

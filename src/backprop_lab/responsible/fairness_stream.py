@@ -63,8 +63,8 @@ from numpy.typing import ArrayLike
 from sklearn.metrics import roc_auc_score
 
 from .._util.spill import SpilledValues
-from .._util.validation import InputError, check_labels_and_scores
-from .age_check import ELDERLY_AGE, AgeAdverseResult, _band_labels
+from .._util.validation import check_labels_and_scores
+from .age_check import ELDERLY_AGE, AgeAdverseResult, _band_labels, check_age_inputs
 from .fairness import _ACROSS, tidy_rows
 from .fairness_table import COLUMNS
 
@@ -442,14 +442,7 @@ class AgeCheckAccumulator:
     def add(self, age_attribution: ArrayLike, ages: ArrayLike) -> None:
         """Add the next applicants: the contribution of age to their log-odds of default
         and their ages."""
-        a = np.asarray(age_attribution, dtype=np.float64).ravel()
-        age = np.asarray(ages, dtype=np.float64).ravel()
-        if a.shape != age.shape:
-            raise ValueError(f"age_attribution has {a.size} values but ages has {age.size}")
-        for arr, column in ((a, "age_attribution"), (age, "age")):
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                raise InputError("must hold finite numbers", column=column, row=int(np.argmax(bad)))
+        a, age = check_age_inputs(age_attribution, ages)
         elderly = age >= self.elderly_age
         labels = np.where(elderly, _ELDERLY_LABEL, np.searchsorted(self._edges, age, side="right"))
         self._spill.append(labels.astype(np.uint8), a)
