@@ -7,7 +7,6 @@ that draws imports this module.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -15,14 +14,15 @@ from numpy.typing import ArrayLike
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .._util.atomic import atomic_write_bytes
+from .._util.figures import save_figure
 from .metrics import check_binary_scores
 
 
 def plot_credit_curves(
     y: ArrayLike, p: ArrayLike, path: str | Path, *, title: str | None = None
 ) -> None:
-    """Write a PNG with the ROC curve and the calibration curve (10 quantile bins).
+    """Write the ROC curve and the calibration curve (10 quantile bins) to ``path``: PNG, SVG or
+    PDF by its suffix.
 
     The file is written atomically.
     """
@@ -58,6 +58,4 @@ def plot_credit_curves(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path, dpi=110)  # the format follows the suffix: .png, .svg, .pdf

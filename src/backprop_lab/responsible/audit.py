@@ -143,24 +143,23 @@ class ModelAudit:
                 "exact value)"
             )
         lines.append("")
-        head = (
-            f"{'group':<14}{'rows':>7}{'defaults':>10}{'mean P':>8}  "
-            f"{'approval rate':<19}{'approval | repaid':<19}{'approval | defaulted':<21}"
-            f"{'AUC':>6}"
-        )
-        lines.append(head)
+        header = ["group", "rows", "defaults", "mean P", "approval rate", "approval | repaid"]
+        header += ["approval | defaulted", "AUC"]
+        table = [header]
         for g in self.groups:
-            n = int(self.value("count", g)["value"])
-            cells = [
-                f"{g:<14}{n:>7}",
-                f"{_pct(self.value('default_rate', g)['value']):>10}",
-                f"{_pct(self.value('mean_predicted', g)['value']):>8}  ",
-                f"{_with_ci(self.value('selection_rate', g)):<19}",
-                f"{_with_ci(self.value('true_positive_rate', g)):<19}",
-                f"{_with_ci(self.value('false_positive_rate', g)):<21}",
-                f"{_num(self.value('roc_auc', g)['value'], '.3f'):>6}",
-            ]
-            lines.append("".join(cells))
+            table.append(
+                [
+                    str(g),
+                    str(int(self.value("count", g)["value"])),
+                    _pct(self.value("default_rate", g)["value"]),
+                    _pct(self.value("mean_predicted", g)["value"]),
+                    _with_ci(self.value("selection_rate", g)),
+                    _with_ci(self.value("true_positive_rate", g)),
+                    _with_ci(self.value("false_positive_rate", g)),
+                    _num(self.value("roc_auc", g)["value"], ".3f"),
+                ]
+            )
+        lines += _aligned(table, right={1, 2, 3, 7})
         ref = attrs["reference"]
         diffs = t[t["metric"] == "selection_rate_diff"]
         if len(diffs):
@@ -215,6 +214,19 @@ class ModelAudit:
             f"  age raises the risk of {a.n_raises_risk} of them ({_share(a.share_raises_risk)})"
         )
         return lines
+
+
+def _aligned(rows: list[list[str]], right: set[int]) -> list[str]:
+    """Rows of cells as text columns, each as wide as its widest cell, two spaces apart;
+    the columns in ``right`` aligned right (numbers), the others left."""
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.rjust(w) if c in right else cell.ljust(w)
+            for c, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
 
 
 def _num(value: float, fmt: str) -> str:
