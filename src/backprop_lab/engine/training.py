@@ -120,25 +120,16 @@ def select_engine(
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
+    chosen: type[Engine] = ReferenceEngine
     if engine != "reference":
         from .fused import FusedEngine, fused_support, prefers_fused  # loads Numba
 
         unsupported = fused_support(model, loss, optimizer)
         if unsupported is None and (engine == "fused" or prefers_fused(model)):
-            return FusedEngine(
-                model,
-                X,
-                y,
-                loss,
-                optimizer,
-                l2=l2,
-                sample_weight=sample_weight,
-                backprop=backprop,
-                track_gradients=track_gradients,
-            )
-        if engine == "fused":
+            chosen = FusedEngine
+        elif engine == "fused":
             raise ValueError(f"engine='fused' does not apply: {unsupported}")
-    return ReferenceEngine(
+    return chosen(
         model,
         X,
         y,

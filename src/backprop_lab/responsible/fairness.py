@@ -303,12 +303,7 @@ def audit(
     names = [str(c) for c in cat.categories]
     codes = np.asarray(cat.codes)
     sizes = np.bincount(codes, minlength=len(names))
-    if reference is None:
-        ref = int(np.argmax(sizes))
-    elif str(reference) in names:
-        ref = names.index(str(reference))
-    else:
-        raise ValueError(f"reference group {reference!r} is not among the groups {names}")
+    ref = reference_index(names, sizes, reference)
 
     approved = (p < threshold).astype(np.int64)
     repaid = 1 - y
@@ -433,3 +428,12 @@ def tidy_rows(
             _row("across_groups", None, metric, value, lo, hi, across_notes.get(metric, ""))
         )
     return rows
+
+
+def reference_index(names: Sequence[str], sizes: np.ndarray, reference: object) -> int:
+    """The position of the reference group: ``reference`` by name, or the largest group."""
+    if reference is None:
+        return int(np.argmax(sizes))
+    if str(reference) in names:
+        return list(names).index(str(reference))
+    raise ValueError(f"reference group {reference!r} is not among the groups {names}")

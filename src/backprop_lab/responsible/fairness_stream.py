@@ -65,7 +65,7 @@ from sklearn.metrics import roc_auc_score
 from .._util.spill import SpilledValues
 from .._util.validation import check_labels_and_scores
 from .age_check import ELDERLY_AGE, AgeAdverseResult, _band_labels, check_age_inputs
-from .fairness import _ACROSS, tidy_rows
+from .fairness import _ACROSS, reference_index, tidy_rows
 from .fairness_table import COLUMNS
 
 #: Up to this many rows the ROC AUC is exact; beyond, it comes from binned scores.
@@ -310,12 +310,7 @@ class StreamingAudit:
         keep = np.flatnonzero(sizes > 0)
         names = [str(names[k]) for k in keep]
         sums, sizes = self.sums[keep], sizes[keep]
-        if reference is None:
-            ref = int(np.argmax(sizes))
-        elif str(reference) in names:
-            ref = names.index(str(reference))
-        else:
-            raise ValueError(f"reference group {reference!r} is not among the groups {names}")
+        ref = reference_index(names, sizes, reference)
         rates = rates_from_sums(sums)
         auc_all, bound_all = self.roc_auc()
         auc, bound = auc_all[keep], bound_all[keep]
