@@ -30,13 +30,11 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._util.atomic import atomic_write
 from .._util.validation import InputError
+from ..data.table_files import iter_frames, read_columns, table_writer
 from ..data.tabular import (
     DataWarning,
     Preprocessor,
-    iter_csv,
-    read_header,
     to_numbers,
     to_text,
     warn_unseen,
@@ -198,9 +196,7 @@ class TabularModel:
     ) -> pd.DataFrame:
         """Probabilities as a frame with ``output_columns``, indexed like ``frame``."""
         proba = self.predict_proba(frame, file=file, unseen=unseen, calibrated=calibrated)
-        if self.is_binary:
-            proba = proba[:, [self.positive_index]]
-        return pd.DataFrame(proba, columns=self.output_columns, index=frame.index)
+        return self._proba_frame(proba, frame)
 
     # ---- CSV files ----
     def iter_csv_predictions(
@@ -212,8 +208,8 @@ class TabularModel:
         chunk_size: int = 100_000,
         calibrated: bool = True,
     ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]:
-        """Stream a CSV file: yield (predictions frame, class indices of ``target_column``'s
-        labels, or None when no target column is asked for).
+        """Stream a CSV or Parquet file: yield (predictions frame, class indices of
+        ``target_column``'s labels, or None when no target column is asked for).
 
         The predictions frame has the id column first when one is used: ``id_column``,
         or the training file's id column when the file has it. Columns are matched by
@@ -221,7 +217,28 @@ class TabularModel:
         with categories unseen in training are counted and reported in one warning at
         the end. Memory is bounded by ``chunk_size`` rows.
         """
-        header = read_header(path)
+        for out, labels, _ in self._iter_scored(
+            path,
+            id_column=id_column,
+            target_column=target_column,
+            chunk_size=chunk_size,
+            calibrated=calibrated,
+        ):
+            yield out, labels
+
+    def _iter_scored(
+        self,
+        path: str | Path,
+        *,
+        id_column: str | None = None,
+        target_column: str | None = None,
+        chunk_size: int = 100_000,
+        calibrated: bool = True,
+        network_too: bool = False,
+    ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:
+        """As :meth:`iter_csv_predictions`, with the network's own probabilities of each
+        chunk (ignoring the calibrator) as a third item when ``network_too``."""
+        header = read_columns(path)
         extra = self.preprocessor.check_columns(header, file=path)
         if id_column is not None and id_column not in header:
             raise InputError("no such id column in the file", file=path, column=id_column)
@@ -235,19 +252,30 @@ class TabularModel:
             warnings.warn(
                 f"{path}: ignoring column(s) the model does not use: {', '.join(noisy)}",
                 DataWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
+        pre = self.preprocessor
+        numeric = [c.name for c in pre.numeric]
+        text = [c.name for c in pre.categorical]
+        text += [c for c in (id_column, target_column) if c is not None and c not in numeric]
         unseen: Counter = Counter()
-        for chunk in iter_csv(path, chunk_size):
-            out = self.predict_frame(chunk, file=path, unseen=unseen, calibrated=calibrated)
+        for chunk in iter_frames(path, chunk_size, numeric=numeric, text=text):
+            X = self.transform(chunk, file=path, unseen=unseen)
+            out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), chunk)
             if id_column is not None:
                 out.insert(0, id_column, chunk[id_column].to_numpy())
             labels = None
             if target_column is not None:
                 labels = self.class_index(chunk[target_column], file=path)
-            yield out, labels
+            network = self.proba_from_inputs(X, calibrated=False) if network_too else None
+            yield out, labels, network
         if unseen:
             warn_unseen(unseen, path)
+
+    def _proba_frame(self, proba: np.ndarray, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.is_binary:
+            proba = proba[:, [self.positive_index]]
+        return pd.DataFrame(proba, columns=self.output_columns, index=frame.index)
 
     def predict_csv(
         self,
@@ -257,18 +285,17 @@ class TabularModel:
         id_column: str | None = None,
         chunk_size: int = 100_000,
     ) -> int:
-        """Write predictions for every row of ``path`` to the CSV ``output``, atomically.
+        """Write predictions for every row of ``path`` to ``output``, atomically.
 
-        Returns the number of rows written.
+        Either file may be CSV or Parquet (by its suffix: ``.parquet``/``.pq``). Returns
+        the number of rows written.
         """
-        n = 0
-        with atomic_write(output, "w", encoding="utf-8", newline="") as handle:
+        with table_writer(output) as writer:
             for out, _ in self.iter_csv_predictions(
                 path, id_column=id_column, chunk_size=chunk_size
             ):
-                out.to_csv(handle, header=n == 0, index=False)
-                n += len(out)
-        return n
+                writer.write(out)
+        return writer.rows
 
     def evaluate_csv(
         self,
@@ -278,26 +305,39 @@ class TabularModel:
         threshold: float = 0.5,
         chunk_size: int = 100_000,
         calibrated: bool = True,
-    ) -> tuple[dict, np.ndarray, np.ndarray]:
-        """Metrics on a labelled CSV file: (metrics, labels, probabilities).
+        network_too: bool = False,
+    ) -> tuple:
+        """Metrics on a labelled CSV or Parquet file: (metrics, labels, probabilities),
+        and the network's own probabilities as a fourth item when ``network_too``.
 
         The labels are in ``target_column`` (default: the training target's name);
         ``calibrated=False`` scores the network's own probabilities, ignoring a calibrator.
         Binary models: :func:`credit_metrics` with y = 1 for the positive class and the
         labels returned as 0/1; multiclass: :func:`multiclass_metrics` with class indices.
+        ``network_too`` (binary models) reads the file once for both the calibrated and
+        the network's own probabilities of default.
         """
-        parts, labels = [], []
+        if network_too and not self.is_binary:
+            raise ValueError("network_too is for binary models")
+        parts, labels, network = [], [], []
         target_column = self.target if target_column is None else target_column
-        for out, y in self.iter_csv_predictions(
-            path, target_column=target_column, chunk_size=chunk_size, calibrated=calibrated
+        for out, y, own in self._iter_scored(
+            path,
+            target_column=target_column,
+            chunk_size=chunk_size,
+            calibrated=calibrated,
+            network_too=network_too,
         ):
             parts.append(out[self.output_columns].to_numpy())
             labels.append(y)
+            if own is not None:
+                network.append(own[:, self.positive_index])
         proba = np.concatenate(parts)
         index = np.concatenate(labels)
         if self.is_binary:
             y01 = (index == self.positive_index).astype(np.int64)
-            return credit_metrics(y01, proba[:, 0], threshold), y01, proba[:, 0]
+            result = (credit_metrics(y01, proba[:, 0], threshold), y01, proba[:, 0])
+            return (*result, np.concatenate(network)) if network_too else result
         return multiclass_metrics(self.classes_[index], proba, self.classes_), index, proba
 
     def class_index(self, series: pd.Series, *, file: str | Path | None = None) -> np.ndarray:

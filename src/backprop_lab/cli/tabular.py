@@ -120,6 +120,7 @@ def _calibrator_text(calibrator) -> str:
 def _predict(args: argparse.Namespace) -> int:
     from .._util.validation import InputError
     from ..classifier.tabular_model import load_model
+    from ..data.table_files import CsvChunkWriter
 
     check_outputs(
         {"model": args.model, "data": args.csv},
@@ -130,14 +131,16 @@ def _predict(args: argparse.Namespace) -> int:
     with one_line_warnings():
         model = load_model(args.model)
         if args.output == "-":
-            n = 0
+            sys.stdout.flush()
+            writer = CsvChunkWriter(sys.stdout.buffer)
             try:
                 for out, _ in model.iter_csv_predictions(
                     args.csv, id_column=args.id, chunk_size=args.chunk_size
                 ):
-                    out.to_csv(sys.stdout, header=n == 0, index=False)
-                    n += len(out)
+                    writer.write(out)
+                    sys.stdout.buffer.flush()
             except ValueError as error:
+                n = writer.rows
                 if n == 0:
                     raise
                 raise InputError(
@@ -167,25 +170,20 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise ValueError(
                 "--plot and --reliability draw ROC and calibration curves for binary models only"
             )
-        metrics, y, p = model.evaluate_csv(
+        # With a calibrator, the network alone is scored too, for comparison (one read).
+        network_too = model.is_binary and model.calibrator is not None
+        metrics, y, p, *own = model.evaluate_csv(
             args.csv,
             target_column=args.target,
             threshold=args.threshold,
             chunk_size=args.chunk_size,
+            network_too=network_too,
         )
         print(f"{args.model} on {args.csv}:")
         _print_metrics(metrics)
         calibration = None
         if model.is_binary:
-            p_network = None
-            if model.calibrator is not None:  # the network alone, for comparison
-                _, _, p_network = model.evaluate_csv(
-                    args.csv,
-                    target_column=args.target,
-                    threshold=args.threshold,
-                    chunk_size=args.chunk_size,
-                    calibrated=False,
-                )
+            p_network = own[0] if network_too else None
             calibration = _calibration_report(model, y, p, p_network)
             _print_calibration(calibration)
         if args.plot and not 0 < y.sum() < y.size:  # refused before any file is written
@@ -381,11 +379,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write the probability of default (p_default; for multiclass models "
         "one p_<class> column per class) for every row, reading the input in chunks so "
         "files larger than memory work. Columns are matched by name; extra columns are "
-        "ignored with a warning. " + ROWS_NOTE,
+        "ignored with a warning. CSV and Parquet files are read and written through Arrow. "
+        + ROWS_NOTE,
     )
     p.add_argument("model", help="model file (.blab)")
-    p.add_argument("csv", help="rows to score (CSV with a header line)")
-    p.add_argument("-o", "--output", required=True, help="output CSV ('-' for stdout)")
+    p.add_argument("csv", help="rows to score (CSV with a header line, or Parquet: .parquet)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file, CSV or Parquet by its suffix (.parquet); '-' for CSV on stdout",
+    )
     p.add_argument("--id", metavar="COL", help="copy this column to the output first")
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
     add_force_option(p)
@@ -401,7 +405,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibration. " + ROWS_NOTE,
     )
     p.add_argument("model", help="model file (.blab)")
-    p.add_argument("csv", help="labelled rows (CSV with a header line)")
+    p.add_argument("csv", help="labelled rows (CSV with a header line, or Parquet: .parquet)")
     p.add_argument("--target", help="label column (default: the training target's name)")
     p.add_argument("--threshold", type=number, default=0.5, help="predict default when p >= this")
     p.add_argument("-o", "--output", help="also write the metrics as JSON")
