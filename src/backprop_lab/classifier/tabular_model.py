@@ -263,7 +263,7 @@ class TabularModel:
             X = self.transform(chunk, file=path, unseen=unseen)
             out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), chunk)
             if id_column is not None:
-                out.insert(0, id_column, chunk[id_column].to_numpy())
+                out.insert(0, id_column, chunk[id_column].array)
             labels = None
             if target_column is not None:
                 labels = self.class_index(chunk[target_column], file=path)

@@ -173,14 +173,11 @@ def _block_bytes(path: Path, chunk_size: int) -> int:
 
 
 def _to_frame(batch: object, columns: list[str], start: int) -> pd.DataFrame:
-    """An Arrow record batch as a frame indexed from ``start``: floats as float64 arrays,
-    text as object arrays of str (None where missing), as the text reader gives them."""
-    data = {}
-    for name in columns:
-        column = batch.column(name)
-        data[name] = column.to_numpy(zero_copy_only=False)  # float64, or str/None objects
-    index = pd.RangeIndex(start, start + batch.num_rows)
-    return pd.DataFrame(data, index=index, columns=columns, copy=False)
+    """An Arrow record batch as a frame indexed from ``start``: floats as float64, text as
+    pandas's string dtype (missing as NA), as the text reader gives them."""
+    frame = batch.to_pandas()
+    frame.index = pd.RangeIndex(start, start + batch.num_rows)
+    return frame[columns]
 
 
 def _parquet_file(path: str | Path) -> object:
