@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -139,6 +140,13 @@ def _predict(args: argparse.Namespace) -> int:
                 ):
                     writer.write(out)
                     sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                # The reader stopped reading (`predict ... -o - | head`): nothing is lost
+                # and nothing more is wanted. Point stdout at /dev/null so that Python's
+                # flush at exit does not fail on the closed pipe.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                return 0
             except ValueError as error:
                 n = writer.rows
                 if n == 0:
