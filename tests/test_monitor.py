@@ -173,6 +173,25 @@ def test_a_planted_shift_is_found_and_recounted_independently(files):
     assert report.score.index > 5 * same.score.index  # late payments raise the score
 
 
+def test_rows_the_model_cannot_score_are_counted_not_refused(files, tmp_path):
+    """A model trained without imputation cannot score a row with a missing value; such a
+    row is counted in its columns' missing bins and in the score's 'unscored' bin."""
+    frame = pd.read_csv(files["same"])
+    frame.loc[:99, "age"] = np.nan  # 100 of 2000 rows: 5%, none in training
+    frame.loc[50:149, "purpose"] = np.nan  # 100 more missing purposes, 50 rows overlapping
+    frame.to_csv(tmp_path / "gaps.csv", index=False)
+    model = load_model(files["model"])
+    assert model.preprocessor.impute == "none"
+    report = {d.name: d for d in monitor_csv(model, tmp_path / "gaps.csv").indices}
+    age, score = report["age"], report["P(default)"]
+    assert age.labels[-1] == "missing" and age.actual[-1] == 100
+    # the floored term of a bin empty in training: (0.05 - 1e-4) ln(0.05 / 1e-4)
+    assert age.terms[-1] == pytest.approx((0.05 - 1e-4) * np.log(0.05 / 1e-4), rel=1e-12)
+    assert report["purpose"].actual[-1] == 100
+    assert score.labels[-1] == "unscored (missing value)" and score.actual[-1] == 150
+    assert score.actual.sum() == 2000
+
+
 # ---- the command -------------------------------------------------------------------------------
 def test_the_table_json_and_exit_status(files, tmp_path, capsys):
     out_json = tmp_path / "drift.json"

@@ -23,7 +23,8 @@ Bins, fixed at training time:
   of few distinct values, say counts of late payments, gets fewer bins); the bins are
   (-inf, q_1], (q_1, q_2], ..., (q_{k-1}, +inf), then one bin for missing values;
 * categorical column: each training category, then 'other/unseen', then missing;
-* the score (predicted probability of default): as a numeric column (never missing).
+* the score (predicted probability of default): as a numeric column; its missing bin
+  holds the rows the model could not score (a missing value it cannot fill).
 
 Sampling: with no change of distribution and large samples, 2 n PSI (for n_e = n_a = n)
 is close to chi-squared with B - 1 degrees of freedom (B: bins not empty on both sides),

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 #: The score's name in tables and files.
 SCORE = "P(default)"
+#: The score's last bin: rows with a missing value that the model cannot fill.
+UNSCORED = "unscored (missing value)"
 
 #: What the stored distributions were counted on (fit_tabular's training rows).
 TRAINING_ROWS = (
@@ -244,15 +246,30 @@ class DriftCounter:
         self.unseen: Counter = Counter()  # shown in the 'other/unseen' bins, not warned
 
     def add(self, chunk: pd.DataFrame, *, file: str | Path | None = None) -> None:
-        """Count ``chunk``'s rows; text in a numeric column raises naming file, column, row."""
+        """Count ``chunk``'s rows; text in a numeric column raises naming file, column, row.
+
+        A row with a missing value that the model cannot fill (trained without
+        imputation) has no score: it is counted in the score's last bin ('unscored'),
+        as its missing cells are in their columns' missing bins."""
+        unscorable = np.zeros(len(chunk), dtype=bool)
         for name, bins in self.reference.columns.items():
             if isinstance(bins, NumericBins):
-                self.counts[name] += bins.count(to_numbers(chunk[name], file=file))
+                values = to_numbers(chunk[name], file=file)
+                missing = np.isnan(values)
             else:
-                self.counts[name] += bins.count(to_text(chunk[name]))
+                values = to_text(chunk[name])
+                missing = pd.isna(values)
+            self.counts[name] += bins.count(values)
+            unscorable |= missing
         if self.score is not None:
-            proba = self.model.predict_proba(chunk, file=file, unseen=self.unseen)
-            self.score += self.reference.score.count(proba[:, self.model.positive_index])
+            if self.model.preprocessor.impute != "none":
+                unscorable[:] = False
+            p = np.full(len(chunk), np.nan)
+            if not unscorable.all():
+                scored = chunk[~unscorable]
+                proba = self.model.predict_proba(scored, file=file, unseen=self.unseen)
+                p[~unscorable] = proba[:, self.model.positive_index]
+            self.score += self.reference.score.count(p)  # NaN: the last bin
         self.rows += len(chunk)
 
     def report(self, *, watch: float = WATCH, act: float = ACT, **info: object) -> DriftReport:
@@ -269,7 +286,7 @@ class DriftCounter:
             for name, bins in ref.columns.items()
         ]
         if ref.score is not None:
-            labels = ref.score.labels(".3g")
+            labels = [*ref.score.labels(".3g")[:-1], UNSCORED]
             indices.append(
                 DriftIndex(SCORE, "score", labels, np.asarray(ref.score.counts), self.score)
             )
