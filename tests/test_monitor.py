@@ -3,6 +3,7 @@ table, JSON, figure and exit status; old model files and bad input."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from pathlib import Path
@@ -12,10 +13,12 @@ import pandas as pd
 import pytest
 from cli_support import run
 from crafted_model_files import members, write_model
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backprop_lab.classifier.drift import NumericBins, psi
 from backprop_lab.classifier.fitting import fit_tabular
-from backprop_lab.classifier.monitor import monitor_csv, monitor_frame
+from backprop_lab.classifier.monitor import DriftCounter, monitor_csv, monitor_frame
 from backprop_lab.classifier.tabular_model import load_model
 from backprop_lab.data import make_credit_risk
 from backprop_lab.data.tabular import read_csv
@@ -153,6 +156,23 @@ def test_chunks_give_the_same_counts_as_one_read(files):
     assert in_memory["indices"] == whole["indices"]
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(1, 1999), max_size=6))
+def test_counts_add_up_over_any_split_into_chunks(files, cuts):
+    model = load_model(files["model"])
+    frame = read_csv(files["shifted"])
+    whole = DriftCounter(model, model.training_distributions)
+    whole.add(frame)
+    parts = DriftCounter(model, model.training_distributions)
+    bounds = [0, *sorted(set(cuts)), len(frame)]
+    for start, stop in itertools.pairwise(bounds):
+        parts.add(frame.iloc[start:stop])
+    assert parts.rows == whole.rows == len(frame)
+    np.testing.assert_array_equal(parts.score, whole.score)
+    for name, counts in whole.counts.items():
+        np.testing.assert_array_equal(parts.counts[name], counts)
+
+
 def test_a_planted_shift_is_found_and_recounted_independently(files):
     model = load_model(files["model"])
     ref = model.training_distributions
@@ -169,7 +189,9 @@ def test_a_planted_shift_is_found_and_recounted_independently(files):
     # 0.3 ln(2.5) * 2 = 0.55 in the population; the sample's own shares decide the rest
     assert report.indices[1].index > 0.25
     same = monitor_csv(model, files["same"])
-    assert max(d.index for d in same.indices) < 0.1  # no shift: E[PSI] ~ 10 (1/2400 + 1/2000)
+    # no shift: E[PSI] ~ (B - 1)(1/n_e + 1/n_a) = 9 (1/2400 + 1/2000) = 0.008 for 10 bins,
+    # standard deviation sqrt(2 * 9) (1/2400 + 1/2000) = 0.004: 0.1 is 20 sd above the mean
+    assert max(d.index for d in same.indices) < 0.1
     assert report.score.index > 5 * same.score.index  # late payments raise the score
 
 
