@@ -30,8 +30,10 @@ from ..data.tabular import (
     with_numbers,
 )
 from .calibration import fit_calibrator, log_loss_from_logits
+from .drift import DEFAULT_BINS, MAX_BINS
 from .estimator import BackpropClassifier
 from .metrics import credit_metrics, multiclass_metrics
+from .monitor import TRAINING_ROWS, reference_distributions
 from .tabular_model import TabularModel, _plain
 
 #: Post-hoc calibration methods of ``fit_tabular(calibrate=...)``.
@@ -54,6 +56,7 @@ def fit_tabular(
     threshold: float = 0.5,
     calibrate: str = "none",
     calibration_size: float = 0.2,
+    drift_bins: int = DEFAULT_BINS,
     file: str | Path | None = None,
     **classifier_params: object,
 ) -> TabularModel:
@@ -74,7 +77,15 @@ def fit_tabular(
     test rows are scored with the calibrated probabilities and play no part in fitting.
     ``model.training['calibration']`` records the calibration rows' log loss before and
     after (after <= before: the identity map is one of the candidates).
+
+    ``drift_bins`` (2 to 100; 0: none): ``model.training_distributions`` holds the
+    counts of the training rows the network was fitted on (after the test split, without
+    the calibration rows) in quantile bins of the score and of each numeric column (and
+    by category), for ``monitor`` to measure drift against; see
+    :mod:`~backprop_lab.classifier.drift`.
     """
+    if drift_bins != 0 and not 2 <= drift_bins <= MAX_BINS:
+        raise InputError(f"drift bins must be 0 (none) or 2 to {MAX_BINS}; got {drift_bins}")
     if calibrate not in CALIBRATION_CHOICES:
         raise InputError(
             f"unknown calibration {calibrate!r}; choose one of {', '.join(CALIBRATION_CHOICES)}"
@@ -175,6 +186,10 @@ def fit_tabular(
         model.training["calibration_rows"] = len(calibration_rows)
         model.training["calibration"] = _fit_calibration(
             model, frame.iloc[calibration_rows], labels[calibration_rows], calibrate, file
+        )
+    if drift_bins:
+        model.training_distributions = reference_distributions(
+            model, train_frame, n_bins=drift_bins, file=file, rows_used=TRAINING_ROWS
         )
     if len(test_rows):
         test_frame = frame.iloc[test_rows]

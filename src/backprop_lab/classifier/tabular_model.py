@@ -44,6 +44,7 @@ from .calibration import (
     Calibrator,
     calibrator_from_dict,
 )
+from .drift import TrainingDistributions
 from .estimator import BackpropClassifier
 from .metrics import credit_metrics, multiclass_metrics
 from .model_schema import tabular_array_shapes
@@ -77,6 +78,9 @@ class TabularModel:
     ``calibrator`` (binary models only; None for none) maps the network's logit of
     default z to the probability of default: sigma(a z + b) (Platt) or sigma(z / T)
     (temperature); see :mod:`backprop_lab.classifier.calibration`.
+    ``training_distributions`` (None for a model saved before they were stored) are the
+    training rows' counts in fixed bins of the score and of each source column, against
+    which ``monitor`` measures drift (see :mod:`backprop_lab.classifier.drift`).
     """
 
     preprocessor: Preprocessor
@@ -89,6 +93,7 @@ class TabularModel:
     metrics: dict | None = None
     version: str = __version__
     calibrator: Calibrator | None = None
+    training_distributions: TrainingDistributions | None = None
 
     # ---- what the model is ----
     @property
@@ -401,6 +406,9 @@ class TabularModel:
             "training": self.training,
             "metrics": self.metrics,
         }
+        if self.training_distributions is not None:
+            # optional and beside the rest: older readers ignore it, predictions unchanged
+            metadata["training_distributions"] = self.training_distributions.to_dict()
         schema = 1
         if self.calibrator is not None:
             metadata["calibration"] = self.calibrator.to_dict()
@@ -455,6 +463,14 @@ class TabularModel:
                 if not model.is_binary:
                     raise ValueError("calibration is stored for a multiclass model")
                 model.calibrator = calibrator_from_dict(metadata["calibration"])
+            if metadata.get("training_distributions") is not None:
+                reference = TrainingDistributions.from_dict(metadata["training_distributions"])
+                reference.check_fits(
+                    [c.name for c in pre.numeric],
+                    [c.name for c in pre.categorical],
+                    model.is_binary,
+                )
+                model.training_distributions = reference
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise InputError(f"model file is inconsistent: {error}", file=path) from None
         return model

@@ -81,6 +81,7 @@ def _train(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             calibrate=args.calibrate,
             calibration_size=args.calibration_size,
+            drift_bins=args.drift_bins,
             file=args.csv,
             **params,
         )
@@ -377,6 +378,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=number,
         default=0.2,
         help="share of the training rows set aside for --calibrate",
+    )
+    p.add_argument(
+        "--drift-bins",
+        type=count,
+        default=10,
+        help="quantile bins of the score and of each numeric column whose training counts "
+        "are saved with the model, for 'monitor' to measure drift against (0: save none)",
     )
     add_force_option(p)
     p.set_defaults(func=_train)
