@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from .block import backward_block, forward_block, load_block, load_targets, loss_block, workspace
-from .layout import GD, MAX_CHUNKS, MIN_BLOCKS_PER_CHUNK, MOMENTUM
+from .layout import FLOAT32_LANE_BLOCKS, GD, MAX_CHUNKS, MIN_BLOCKS_PER_CHUNK, MOMENTUM
 from .maths import JIT
 from .records import EpochOutcome, Status
 
@@ -37,6 +37,15 @@ def _reduce_lanes(acc, out):
 
 
 @njit(**JIT)
+def _flush_lanes(part, acc):
+    """acc[p, r] += part[p, r] (in float64), then part = 0."""
+    for p in range(part.shape[0]):
+        for r in range(part.shape[1]):
+            acc[p, r] += np.float64(part[p, r])
+            part[p, r] = 0.0
+
+
+@njit(**JIT)
 def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws, out):
     """Positions s0..s1 of the batch fall into n_chunks chunks of whole blocks: process
     chunk ``chunk``, ``block`` rows at a time in row order, and write its sums to ``out``.
@@ -44,9 +53,14 @@ def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws
     ``data`` is a records.Rows, ``net`` a records.Net, ``ws`` a records.Workspace. w_sum
     is the batch's total sample weight. The workspace may have more lanes than ``block``:
     the spare lanes stay zero, and adding zeros leaves the pairwise sums unchanged.
+
+    The gradient's lanes ``ws.part`` (zero on entry and on return) have theta's dtype.
+    A float64 model's are added into ``acc`` once, at the end of the chunk (to zeros:
+    exact); a float32 model's every FLOAT32_LANE_BLOCKS blocks, so that a float32 lane
+    sums at most that many terms before they continue in float64.
     """
     X, Y, classes, weights, order = data
-    A, Z, G, acc, T, C, W, R = ws
+    A, Z, G, acc, part, T, C, W, R = ws
     layout = net.layout
     n_params = acc.shape[0] - 2
     n_layers = layout.shape[0]
@@ -55,6 +69,8 @@ def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws
     if weights.shape[0] == 0:  # w_i = 1/n for every row
         W[0, :] = 1.0 / (s1 - s0)
         W[1, :] = 1.0
+    lane_blocks = FLOAT32_LANE_BLOCKS if part.itemsize == 4 else n_blocks
+    pending = 0  # blocks in ``part`` not yet added into ``acc``
     for b in range(chunk * n_blocks // n_chunks, (chunk + 1) * n_blocks // n_chunks):
         start = s0 + b * block
         nb = min(block, s1 - start)
@@ -63,7 +79,13 @@ def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws
         forward_block(net, A, Z, nb)
         loss_block(loss, A[n_layers], layout[n_layers - 1, 1], nb, T, C, W, G, acc, n_params, R)
         if need_grad:
-            backward_block(net, A, Z, G, acc, nb)
+            backward_block(net, A, Z, G, part, nb)
+            pending += 1
+            if pending == lane_blocks:
+                _flush_lanes(part, acc)
+                pending = 0
+    if pending > 0:
+        _flush_lanes(part, acc)
     _reduce_lanes(acc, out)
 
 
