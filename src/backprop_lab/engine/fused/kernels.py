@@ -132,6 +132,16 @@ def finish_batch(out, theta, layout, l2, w_sum, need_grad, grad):
 
 
 @njit(**JIT)
+def weight_total(weights):
+    """sum_i w_i, added in row order (train_epoch adds a batch's weights the same way, so a
+    full batch gets the same w_sum on either path of trainer.FusedEngine)."""
+    total = 0.0
+    for i in range(weights.shape[0]):
+        total += weights[i]
+    return total
+
+
+@njit(**JIT)
 def normaliser(w_sum):
     """The divisor of the weights, w_sum, or 1 when it is 0: then every weight is 0, and
     0 / 1 = 0 gives the loss 0, gradient 0 and accuracy 0 of 0/0 := 0 (nn/losses.py)."""
@@ -207,9 +217,7 @@ def train_epoch(data, net, loss, batch, l2, max_block, backprop, opt, m, v, t, g
     n = X.shape[0]
     n_params = theta.shape[0]
     grad = np.zeros(n_params)
-    total_w = 0.0
-    for i in range(weights.shape[0]):
-        total_w += weights[i]
+    total_w = weight_total(weights)
     n_targets = data.targets.shape[1]
     ws = workspace(layout, n_params, n_targets, block_size(min(batch, n), max_block), theta)
     epoch_loss = 0.0

@@ -30,6 +30,7 @@ from .kernels import (
     predict,
     run_chunks,
     train_epoch,
+    weight_total,
 )
 from .layout import (
     LOSS_CODES,
@@ -44,6 +45,11 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)
 _NO_CLASSES = np.zeros(0, dtype=np.int64)
 _NO_TARGETS = np.zeros((0, 0), dtype=np.float64)
+
+#: A full batch of fewer rows runs on the calling thread, as one compiled call per epoch:
+#: handing its chunks to the pool costs more than it saves. The chunks, and so the
+#: result, are the same on either path (they depend on N only).
+SERIAL_ROWS = 2**15
 
 
 def _rows(X: np.ndarray, loss: Loss, y: np.ndarray, sample_weight: np.ndarray | None) -> Rows:
@@ -114,13 +120,13 @@ def _batch(
     """(J, accuracy) over all rows of ``data``, the chunks spread over threads; fills
     ``grad`` with dJ/dtheta when given. The result does not depend on the number of threads."""
     n = data.X.shape[0]
-    w_sum = float(data.weights.sum()) if data.weights.size else float(n)
-    w_sum = normaliser(w_sum)
+    w_sum = normaliser(weight_total(data.weights) if data.weights.size else float(n))
     block = block_size(n, network.max_block)
     n_chunks = chunk_count((n + block - 1) // block)
     out = np.empty((n_chunks, network.n_params + 2))
     need_grad = grad is not None
-    n_tasks = 1 if n_chunks == 1 else min(n_chunks, 2 * get_threads())  # 2 per thread: balance
+    # Two tasks per thread balance the load; small batches run on the calling thread.
+    n_tasks = 1 if n < SERIAL_ROWS else min(n_chunks, 2 * get_threads())
     net = _net(network, theta)
 
     def task(first: int, last: int) -> Callable[[], None]:
@@ -227,8 +233,9 @@ class FusedEngine(Engine):
     Between epochs the parameters and the optimiser's state live in the model and the
     optimiser as usual (so callbacks, checkpoints and later reference training see them);
     each epoch copies them into flat vectors, runs compiled, and copies them back.
-    A full-batch epoch spreads its blocks over threads; a mini-batch epoch runs as one
-    compiled loop over its batches (a step needs the previous step's parameters).
+    A full-batch epoch of at least SERIAL_ROWS rows spreads its blocks over threads; a
+    smaller one, and a mini-batch epoch, run as one compiled loop over the epoch's batches
+    (a step needs the previous step's parameters).
     Raises ValueError for a model, loss or optimiser the kernels do not implement.
     """
 
@@ -319,14 +326,16 @@ class FusedEngine(Engine):
         m, v, t = self._state()
         opt = self._settings()
         grad_sum = np.zeros(network.n_params if self.track else 0)
-        if order is None:
+        n = self.data.X.shape[0]
+        if order is None and n >= SERIAL_ROWS:
             outcome = self._full_batch(theta, opt, m, v, t, grad_sum)
-        else:
+        else:  # mini-batches, or a small full batch: the one batch order[0:n] = 0..n-1
+            rows = _NO_ROWS if order is None else np.ascontiguousarray(order, dtype=np.int64)
             outcome = train_epoch(
-                self.data._replace(order=np.ascontiguousarray(order, dtype=np.int64)),
+                self.data._replace(order=rows),
                 _net(network, theta),
                 self.loss_code,
-                int(batch_size),
+                n if order is None else int(batch_size),
                 self.l2,
                 network.max_block,
                 self.backprop,
