@@ -419,7 +419,7 @@ def compile_times() -> dict:
 # ------------------------------------------------------------------------------------------
 # Main
 # ------------------------------------------------------------------------------------------
-#: Networks either side of fused.AUTO_MAX_PARAMETERS (1,793 and 6,209 parameters).
+#: Networks either side of fused.AUTO_MAX_PARAMETERS (1,761 and 6,209 parameters).
 WIDE_NETWORKS = ["20-32-32-1", "30-64-64-1"]
 
 

@@ -25,15 +25,27 @@ from .records import EpochOutcome, Status
 
 @njit(**JIT)
 def _reduce_lanes(acc, out):
-    """out[p] = sum of acc[p, :], added pairwise in a fixed tree (the block size is a power of 2)."""
-    half = acc.shape[1] // 2
-    while half >= 1:
+    """out[p] = sum of acc[p, :], added pairwise in a fixed tree (the block size is a power of 2).
+
+    Level by level, a[r] += a[r + half] for r < half, half = B/2, B/4, ..., 1. The last
+    three levels (eight lanes) are written out as one expression per parameter, the same
+    additions in the same order: ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)).
+    """
+    lanes = acc.shape[1]
+    last = 8 if lanes >= 8 else 1  # the levels down to ``last`` lanes run as loops
+    half = lanes // 2
+    while half >= last:
         for p in range(acc.shape[0]):
             for r in range(half):
                 acc[p, r] += acc[p, r + half]
         half //= 2
-    for p in range(acc.shape[0]):
-        out[p] = acc[p, 0]
+    if last == 8:
+        for p in range(acc.shape[0]):
+            a = acc[p]
+            out[p] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+    else:
+        for p in range(acc.shape[0]):
+            out[p] = acc[p, 0]
 
 
 @njit(**JIT)
@@ -220,6 +232,7 @@ def train_epoch(data, net, loss, batch, l2, max_block, backprop, opt, m, v, t, g
     total_w = weight_total(weights)
     n_targets = data.targets.shape[1]
     ws = workspace(layout, n_params, n_targets, block_size(min(batch, n), max_block), theta)
+    sums = np.empty((MAX_CHUNKS, n_params + 2))  # the chunks' sums of each batch
     epoch_loss = 0.0
     epoch_acc = 0.0
     status, bad_loss, bad_index = Status.COMPLETED, 0.0, -1
@@ -232,7 +245,7 @@ def train_epoch(data, net, loss, batch, l2, max_block, backprop, opt, m, v, t, g
                 w_batch += weights[order[q] if order.shape[0] > 0 else q]
         block = block_size(s1 - s0, max_block)
         chunks = chunk_count((s1 - s0 + block - 1) // block)
-        out = np.empty((chunks, n_params + 2))
+        out = sums[:chunks]
         w_norm = normaliser(w_batch)
         for chunk in range(chunks):
             _chunk(data, net, loss, backprop, s0, s1, w_norm, block, chunk, chunks, ws, out[chunk])
