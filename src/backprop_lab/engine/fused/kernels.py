@@ -24,28 +24,33 @@ from .records import EpochOutcome, Status
 
 
 @njit(**JIT)
-def _reduce_lanes(acc, out):
-    """out[p] = sum of acc[p, :], added pairwise in a fixed tree (the block size is a power of 2).
-
-    Level by level, a[r] += a[r + half] for r < half, half = B/2, B/4, ..., 1. The last
-    three levels (eight lanes) are written out as one expression per parameter, the same
-    additions in the same order: ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)).
-    """
-    lanes = acc.shape[1]
-    last = 8 if lanes >= 8 else 1  # the levels down to ``last`` lanes run as loops
-    half = lanes // 2
-    while half >= last:
-        for p in range(acc.shape[0]):
+def _reduce_lanes(acc, p0, p1, width, out):
+    """out[p] = sum of acc[p, :width] for p0 <= p < p1, added pairwise in a fixed tree
+    (width, the block size, is a power of 2)."""
+    half = width // 2
+    while half >= 1:
+        for p in range(p0, p1):
             for r in range(half):
                 acc[p, r] += acc[p, r + half]
         half //= 2
-    if last == 8:
-        for p in range(acc.shape[0]):
-            a = acc[p]
-            out[p] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
-    else:
-        for p in range(acc.shape[0]):
-            out[p] = acc[p, 0]
+    for p in range(p0, p1):
+        out[p] = acc[p, 0]
+
+
+@njit(**JIT)
+def _reduce_converted(part, acc, out):
+    """out[p] = sum of part[p, :] in float64, in _reduce_lanes's tree, when the gradient
+    lanes of ``acc`` hold nothing yet: its first level, a[r] = part[r] + part[r + half],
+    reads ``part`` directly (the same sums as adding part into zeroed lanes first)."""
+    half = part.shape[1] // 2
+    if half == 0:
+        for p in range(part.shape[0]):
+            out[p] = np.float64(part[p, 0])
+        return
+    for p in range(part.shape[0]):
+        for r in range(half):
+            acc[p, r] = np.float64(part[p, r]) + np.float64(part[p, r + half])
+    _reduce_lanes(acc, 0, part.shape[0], half, out)
 
 
 @njit(**JIT)
@@ -66,9 +71,9 @@ def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws
     is the batch's total sample weight. The workspace may have more lanes than ``block``:
     the spare lanes stay zero, and adding zeros leaves the pairwise sums unchanged.
 
-    The gradient's lanes ``ws.part`` (zero on entry and on return) have theta's dtype.
-    A float64 model's are added into ``acc`` once, at the end of the chunk (to zeros:
-    exact); a float32 model's every FLOAT32_LANE_BLOCKS blocks, so that a float32 lane
+    The gradient's lanes ``ws.part`` have theta's dtype. A float64 model's hold the
+    chunk's gradient sums and are summed as they are; a float32 model's are added into
+    the float64 lanes ``acc`` every FLOAT32_LANE_BLOCKS blocks, so that a float32 lane
     sums at most that many terms before they continue in float64.
     """
     X, Y, classes, weights, order = data
@@ -77,13 +82,17 @@ def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws
     n_params = acc.shape[0] - 2
     n_layers = layout.shape[0]
     n_blocks = (s1 - s0 + block - 1) // block
-    acc[:, :] = 0.0
+    first, last = chunk * n_blocks // n_chunks, (chunk + 1) * n_blocks // n_chunks
+    wide = part.itemsize == 8  # float64 lanes: ``part`` is summed directly
+    once = last - first < FLOAT32_LANE_BLOCKS  # float32 lanes added once, at the end
+    part[:, :] = 0.0
+    acc[n_params if wide or once else 0 :, :] = 0.0
     if weights.shape[0] == 0:  # w_i = 1/n for every row
         W[0, :] = 1.0 / (s1 - s0)
         W[1, :] = 1.0
-    lane_blocks = FLOAT32_LANE_BLOCKS if part.itemsize == 4 else n_blocks
+    lane_blocks = n_blocks + 1 if wide else FLOAT32_LANE_BLOCKS
     pending = 0  # blocks in ``part`` not yet added into ``acc``
-    for b in range(chunk * n_blocks // n_chunks, (chunk + 1) * n_blocks // n_chunks):
+    for b in range(first, last):
         start = s0 + b * block
         nb = min(block, s1 - start)
         load_block(X, order, start, nb, A)
@@ -96,9 +105,16 @@ def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws
             if pending == lane_blocks:
                 _flush_lanes(part, acc)
                 pending = 0
-    if pending > 0:
-        _flush_lanes(part, acc)
-    _reduce_lanes(acc, out)
+    width = acc.shape[1]
+    if wide:
+        _reduce_lanes(part, 0, n_params, width, out)
+    elif once:
+        _reduce_converted(part, acc, out)
+    else:
+        if pending > 0:
+            _flush_lanes(part, acc)
+        _reduce_lanes(acc, 0, n_params, width, out)
+    _reduce_lanes(acc, n_params, n_params + 2, width, out)  # the loss and the hits
 
 
 @njit(nogil=True, **JIT)
@@ -232,7 +248,6 @@ def train_epoch(data, net, loss, batch, l2, max_block, backprop, opt, m, v, t, g
     total_w = weight_total(weights)
     n_targets = data.targets.shape[1]
     ws = workspace(layout, n_params, n_targets, block_size(min(batch, n), max_block), theta)
-    sums = np.empty((MAX_CHUNKS, n_params + 2))  # the chunks' sums of each batch
     epoch_loss = 0.0
     epoch_acc = 0.0
     status, bad_loss, bad_index = Status.COMPLETED, 0.0, -1
@@ -245,7 +260,7 @@ def train_epoch(data, net, loss, batch, l2, max_block, backprop, opt, m, v, t, g
                 w_batch += weights[order[q] if order.shape[0] > 0 else q]
         block = block_size(s1 - s0, max_block)
         chunks = chunk_count((s1 - s0 + block - 1) // block)
-        out = sums[:chunks]
+        out = np.empty((chunks, n_params + 2))
         w_norm = normaliser(w_batch)
         for chunk in range(chunks):
             _chunk(data, net, loss, backprop, s0, s1, w_norm, block, chunk, chunks, ws, out[chunk])
