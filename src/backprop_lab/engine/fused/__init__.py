@@ -39,8 +39,13 @@ parameter.
 Everything in an epoch of mini-batch training (blocks, losses, gradients, divergence
 checks, the optimiser's update) runs compiled; Python only runs between epochs.
 
-Float32 models compute the forward pass and the error signals in float32 and
-accumulate gradients, losses and optimiser arithmetic in float64.
+Float32 models compute the forward pass and the error signals in float32. Their
+gradient lanes are float32 too, each summing at most 8 terms (one per block) before they
+are added into float64 lanes; losses, accuracies and optimiser arithmetic are float64.
+
+A full batch of fewer than trainer.SERIAL_ROWS rows runs on the calling thread as one
+compiled call per epoch; larger ones hand their chunks to the thread pool. The chunks,
+and so the results, are the same either way.
 
 The package, by job:
 
