@@ -395,8 +395,9 @@ def test_divergence_factor_uses_the_same_first_epoch():
 # ---------------------------------------------------------------------------------------
 # Reproducibility, prediction, input checks, memory
 # ---------------------------------------------------------------------------------------
-def test_results_do_not_depend_on_the_number_of_threads():
+def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     X, y = make_data("bce", 30_011, 7, 1)  # 118 blocks of 256 rows, 29 chunks
+    monkeypatch.setattr(trainer, "SERIAL_ROWS", 0)  # the chunks go to the pool's threads
     model = mlp(7, hidden=(8, 8))
     y = prepare_targets(get_loss("bce"), y, X.shape[0], 1)
     results = []
