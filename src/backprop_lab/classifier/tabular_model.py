@@ -46,9 +46,10 @@ from .calibration import (
 )
 from .drift import TrainingDistributions
 from .estimator import BackpropClassifier
-from .metrics import credit_metrics, multiclass_metrics
+from .metrics import credit_metrics, multiclass_metrics, score_band_table
 from .model_schema import tabular_array_shapes
 from .modelio import read_model_file, write_model_file
+from .points import PointsScale, log_odds_slope
 
 #: Constructor parameters of BackpropClassifier stored in (and restored from) a model file.
 _PARAMS = (
@@ -160,6 +161,46 @@ class TabularModel:
             raise ValueError("a multiclass model has no single logit of default")
         return self.default_sign * self.classifier.decision_function(X)
 
+    def default_log_odds(self, X: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
+        """u = log(p / (1 - p)) of the probability of default the model reports.
+
+        The network's logit z without a calibrator (or with ``calibrated=False``), else
+        the calibrator's u = a z + b or z / T, so that P(default) = sigma(u) exactly.
+        """
+        z = self.default_logits(X)
+        if self.calibrator is None or not calibrated:
+            return z
+        return self.calibrator.calibrated_logits(z)
+
+    def log_odds_slope(self, *, calibrated: bool = True) -> float:
+        """du/dz: how the reported log-odds u move with the network's logit z (1, a or 1/T)."""
+        return log_odds_slope(self.calibrator if calibrated else None)
+
+    def points_from_inputs(
+        self, X: np.ndarray, scale: PointsScale | None = None, *, calibrated: bool = True
+    ) -> np.ndarray:
+        """Scorecard points Offset - Factor * u for network inputs X (see
+        :mod:`backprop_lab.classifier.points`; default scale 600 at 50:1, 20 points to double)."""
+        scale = PointsScale() if scale is None else scale
+        return scale.from_log_odds(self.default_log_odds(X, calibrated=calibrated))
+
+    def points(
+        self,
+        frame: pd.DataFrame,
+        scale: PointsScale | None = None,
+        *,
+        file: str | Path | None = None,
+        calibrated: bool = True,
+    ) -> np.ndarray:
+        """Scorecard points of each row of ``frame``, shape (N,): a higher score, a lower risk.
+
+        A monotone function of ``p_default``: Offset + Factor * ln((1 - p) / p), computed
+        from the logit so that it stays finite where p rounds to 0 or 1.
+        """
+        return self.points_from_inputs(
+            self.transform(frame, file=file), scale, calibrated=calibrated
+        )
+
     def proba_from_inputs(self, X: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
         """P(class | row) for network inputs X, shape (N, K), columns in ``classes_`` order.
 
@@ -198,10 +239,20 @@ class TabularModel:
         file: str | Path | None = None,
         unseen: Counter | None = None,
         calibrated: bool = True,
+        points: PointsScale | None = None,
     ) -> pd.DataFrame:
-        """Probabilities as a frame with ``output_columns``, indexed like ``frame``."""
-        proba = self.predict_proba(frame, file=file, unseen=unseen, calibrated=calibrated)
-        return self._proba_frame(proba, frame)
+        """Probabilities as a frame with ``output_columns``, indexed like ``frame``; with a
+        ``points`` scale (binary models), a ``points`` column after them."""
+        self._check_points(points)
+        X = self.transform(frame, file=file, unseen=unseen)
+        out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), frame)
+        if points is not None:
+            out["points"] = self.points_from_inputs(X, points, calibrated=calibrated)
+        return out
+
+    def _check_points(self, points: PointsScale | None) -> None:
+        if points is not None and not self.is_binary:
+            raise ValueError("scorecard points are for binary models (one probability of default)")
 
     # ---- CSV files ----
     def iter_csv_predictions(
@@ -212,6 +263,7 @@ class TabularModel:
         target_column: str | None = None,
         chunk_size: int = 100_000,
         calibrated: bool = True,
+        points: PointsScale | None = None,
     ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]:
         """Stream a CSV or Parquet file: yield (predictions frame, class indices of
         ``target_column``'s labels, or None when no target column is asked for).
@@ -220,7 +272,8 @@ class TabularModel:
         or the training file's id column when the file has it. Columns are matched by
         name; a missing one raises, extra ones are ignored with one warning, and rows
         with categories unseen in training are counted and reported in one warning at
-        the end. Memory is bounded by ``chunk_size`` rows.
+        the end. Memory is bounded by ``chunk_size`` rows. ``points``: also a ``points``
+        column on this scorecard scale (see :meth:`predict_frame`).
         """
         for out, labels, _ in self._iter_scored(
             path,
@@ -228,6 +281,7 @@ class TabularModel:
             target_column=target_column,
             chunk_size=chunk_size,
             calibrated=calibrated,
+            points=points,
         ):
             yield out, labels
 
@@ -240,9 +294,11 @@ class TabularModel:
         chunk_size: int = 100_000,
         calibrated: bool = True,
         network_too: bool = False,
+        points: PointsScale | None = None,
     ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:
         """As :meth:`iter_csv_predictions`, with the network's own probabilities of each
         chunk (ignoring the calibrator) as a third item when ``network_too``."""
+        self._check_points(points)
         header = read_columns(path)
         extra = self.preprocessor.check_columns(header, file=path)
         if id_column is not None and id_column not in header:
@@ -267,6 +323,8 @@ class TabularModel:
         for chunk in iter_frames(path, chunk_size, numeric=numeric, text=text):
             X = self.transform(chunk, file=path, unseen=unseen)
             out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), chunk)
+            if points is not None:
+                out["points"] = self.points_from_inputs(X, points, calibrated=calibrated)
             if id_column is not None:
                 out.insert(0, id_column, chunk[id_column].array)
             labels = None
@@ -289,15 +347,17 @@ class TabularModel:
         *,
         id_column: str | None = None,
         chunk_size: int = 100_000,
+        points: PointsScale | None = None,
     ) -> int:
-        """Write predictions for every row of ``path`` to ``output``, atomically.
+        """Write predictions for every row of ``path`` to ``output``, atomically (with a
+        ``points`` column when a scorecard scale is given).
 
         Either file may be CSV or Parquet (by its suffix: ``.parquet``/``.pq``). Returns
         the number of rows written.
         """
         with table_writer(output) as writer:
             for out, _ in self.iter_csv_predictions(
-                path, id_column=id_column, chunk_size=chunk_size
+                path, id_column=id_column, chunk_size=chunk_size, points=points
             ):
                 writer.write(out)
         return writer.rows
@@ -311,6 +371,8 @@ class TabularModel:
         chunk_size: int = 100_000,
         calibrated: bool = True,
         network_too: bool = False,
+        points: PointsScale | None = None,
+        band_width: float | None = None,
     ) -> tuple:
         """Metrics on a labelled CSV or Parquet file: (metrics, labels, probabilities),
         and the network's own probabilities as a fourth item when ``network_too``.
@@ -320,11 +382,14 @@ class TabularModel:
         Binary models: :func:`credit_metrics` with y = 1 for the positive class and the
         labels returned as 0/1; multiclass: :func:`multiclass_metrics` with class indices.
         ``network_too`` (binary models) reads the file once for both the calibrated and
-        the network's own probabilities of default.
+        the network's own probabilities of default. With a ``points`` scale (binary
+        models), the metrics also hold ``score_bands``
+        (:func:`~backprop_lab.classifier.metrics.score_band_table` of the rows' points in
+        bands ``band_width`` wide, default the scale's PDO) and ``points_scale``.
         """
         if network_too and not self.is_binary:
             raise ValueError("network_too is for binary models")
-        parts, labels, network = [], [], []
+        parts, labels, network, scores = [], [], [], []
         target_column = self.target if target_column is None else target_column
         for out, y, own in self._iter_scored(
             path,
@@ -332,16 +397,27 @@ class TabularModel:
             chunk_size=chunk_size,
             calibrated=calibrated,
             network_too=network_too,
+            points=points,
         ):
             parts.append(out[self.output_columns].to_numpy())
             labels.append(y)
             if own is not None:
                 network.append(own[:, self.positive_index])
+            if points is not None:
+                scores.append(out["points"].to_numpy())
         proba = np.concatenate(parts)
         index = np.concatenate(labels)
         if self.is_binary:
             y01 = (index == self.positive_index).astype(np.int64)
-            result = (credit_metrics(y01, proba[:, 0], threshold), y01, proba[:, 0])
+            metrics = credit_metrics(y01, proba[:, 0], threshold)
+            if points is not None:
+                width = points.pdo if band_width is None else band_width
+                bands = score_band_table(
+                    y01, proba[:, 0], np.concatenate(scores), width, anchor=points.base_score
+                )
+                metrics["points_scale"] = points.to_dict()
+                metrics["score_bands"] = bands.to_dict(orient="records")
+            result = (metrics, y01, proba[:, 0])
             return (*result, np.concatenate(network)) if network_too else result
         return multiclass_metrics(self.classes_[index], proba, self.classes_), index, proba
 

@@ -63,6 +63,53 @@ def add_force_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_points_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--points`` and the scorecard scale: ``--pdo``, ``--base-score``, ``--base-odds``.
+
+    Giving any scale option implies ``--points``.
+    """
+    parser.add_argument(
+        "--points",
+        action="store_true",
+        help=f"{what}, on the scorecard scale Score = Offset + Factor ln(good:bad odds), "
+        "Factor = PDO / ln 2, Offset = base score - Factor ln(base odds): a higher score "
+        "is a lower risk",
+    )
+    parser.add_argument(
+        "--pdo",
+        type=positive_number,
+        metavar="POINTS",
+        help="points to double the good:bad odds (default: 20)",
+    )
+    parser.add_argument(
+        "--base-score",
+        type=number,
+        metavar="POINTS",
+        help="score at the base odds (default: 600)",
+    )
+    parser.add_argument(
+        "--base-odds",
+        type=positive_number,
+        metavar="ODDS",
+        help="good:bad odds at the base score, e.g. 50 for 50:1 (default: 50)",
+    )
+
+
+def points_scale(args: argparse.Namespace) -> object | None:
+    """The :class:`~backprop_lab.classifier.points.PointsScale` the options ask for, or
+    None when neither ``--points`` nor a scale option (nor ``--band-width``) was given."""
+    from ..classifier.points import PointsScale
+
+    given = {
+        name: getattr(args, name)
+        for name in ("pdo", "base_score", "base_odds")
+        if getattr(args, name) is not None
+    }
+    if not (args.points or given or getattr(args, "band_width", None) is not None):
+        return None
+    return PointsScale(**given)
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` with every option's default: ``(default: 0.01)`` after its help.
 

@@ -21,7 +21,15 @@ from pathlib import Path
 
 from .._util.outputs import check_figure_formats, check_outputs
 from .common import ROWS_NOTE, one_line_warnings
-from .options import add_force_option, count, number, positive_count, positive_number
+from .options import (
+    add_force_option,
+    add_points_options,
+    count,
+    number,
+    points_scale,
+    positive_count,
+    positive_number,
+)
 
 
 def _architecture(model) -> str:
@@ -31,7 +39,11 @@ def _architecture(model) -> str:
 
 
 def _print_metrics(metrics: dict) -> None:
-    from ..classifier.metrics import format_credit_metrics, format_multiclass_metrics
+    from ..classifier.metrics import (
+        format_credit_metrics,
+        format_multiclass_metrics,
+        format_score_bands,
+    )
 
     text = (
         format_credit_metrics(metrics)
@@ -39,6 +51,8 @@ def _print_metrics(metrics: dict) -> None:
         else format_multiclass_metrics(metrics)
     )
     print(text)
+    if "score_bands" in metrics:
+        print(format_score_bands(metrics["score_bands"], metrics["points_scale"]))
 
 
 # ---- train -------------------------------------------------------------------------------
@@ -131,13 +145,16 @@ def _predict(args: argparse.Namespace) -> int:
         stdout={"-o"},
     )
     with one_line_warnings():
+        scale = points_scale(args)
         model = load_model(args.model)
+        if scale is not None and not model.is_binary:
+            raise InputError("--points: scorecard points are for binary models", file=args.model)
         if args.output == "-":
             sys.stdout.flush()
             writer = CsvChunkWriter(sys.stdout.buffer)
             try:
                 for out, _ in model.iter_csv_predictions(
-                    args.csv, id_column=args.id, chunk_size=args.chunk_size
+                    args.csv, id_column=args.id, chunk_size=args.chunk_size, points=scale
                 ):
                     writer.write(out)
                     sys.stdout.buffer.flush()
@@ -158,7 +175,7 @@ def _predict(args: argparse.Namespace) -> int:
                 ) from None
         else:
             n = model.predict_csv(
-                args.csv, args.output, id_column=args.id, chunk_size=args.chunk_size
+                args.csv, args.output, id_column=args.id, chunk_size=args.chunk_size, points=scale
             )
             print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
     return 0
@@ -174,11 +191,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_outputs({"model": args.model, "data": args.csv}, outputs, force=args.force)
     check_figure_formats({"--plot": args.plot, "--reliability": args.reliability})
     with one_line_warnings():
+        scale = points_scale(args)
         model = load_model(args.model)
         if (args.plot or args.reliability) and not model.is_binary:
             raise ValueError(
                 "--plot and --reliability draw ROC and calibration curves for binary models only"
             )
+        if scale is not None and not model.is_binary:
+            raise ValueError("--points: score bands are for binary models only")
         # With a calibrator, the network alone is scored too, for comparison (one read).
         network_too = model.is_binary and model.calibrator is not None
         metrics, y, p, *own = model.evaluate_csv(
@@ -187,6 +207,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             chunk_size=args.chunk_size,
             network_too=network_too,
+            points=scale,
+            band_width=args.band_width,
         )
         print(f"{args.model} on {args.csv}:")
         _print_metrics(metrics)
@@ -408,6 +430,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--id", metavar="COL", help="copy this column to the output first")
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
+    add_points_options(p, "also write each row's scorecard points (column points)")
     add_force_option(p)
     p.set_defaults(func=_predict)
 
@@ -434,5 +457,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrated model)",
     )
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
+    add_points_options(
+        p,
+        "also give rows, defaults, observed and predicted default rate by band of scorecard "
+        "points (bands --band-width wide from the base score)",
+    )
+    p.add_argument(
+        "--band-width",
+        type=positive_number,
+        metavar="POINTS",
+        help="width of the score bands (default: the PDO); implies --points",
+    )
     add_force_option(p)
     p.set_defaults(func=_evaluate)
