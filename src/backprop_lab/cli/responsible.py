@@ -17,7 +17,7 @@ from .._util.outputs import check_figure_formats, check_outputs
 from .._util.validation import InputError
 from ..responsible.integrated import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
 from .common import ROWS_NOTE, one_line_warnings
-from .options import add_force_option, count, number
+from .options import add_force_option, add_points_options, count, number, points_scale
 
 LOGIT_NOTE = (
     "Contributions are on the network's own logit (log-odds of default), also for a "
@@ -118,6 +118,7 @@ def _explain(args: argparse.Namespace) -> int:
             id_column=args.id,
             threshold=args.threshold,
             show=args.show,
+            points=points_scale(args),
         )
         if args.output == "-":
             result = explain_csv(model, args.csv, sys.stdout, **settings)
@@ -241,5 +242,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--show", type=count, default=20, help="applicants to print (all are in the file)"
     )
     p.add_argument("--importance", metavar="PNG", help="also draw mean |contribution| per feature")
+    add_points_options(
+        p,
+        "also give each applicant's scorecard points, the baseline applicant's points and "
+        "each reason in points (-Factor times its log-odds, times the calibration's slope), "
+        "adding up to the applicant's score",
+    )
     add_force_option(p)
     p.set_defaults(func=_explain)
