@@ -30,6 +30,7 @@ from ..data.tabular import (
     with_numbers,
 )
 from .calibration import fit_calibrator, log_loss_from_logits
+from .card_facts import training_facts
 from .drift import DEFAULT_BINS, MAX_BINS
 from .estimator import BackpropClassifier
 from .metrics import credit_metrics, multiclass_metrics
@@ -83,6 +84,10 @@ def fit_tabular(
     the calibration rows) in quantile bins of the score and of each numeric column (and
     by category), for ``monitor`` to measure drift against; see
     :mod:`~backprop_lab.classifier.drift`.
+
+    ``model.model_card`` records the rows, label counts and default rate of each split
+    and the training range of each numeric input
+    (:func:`~backprop_lab.classifier.card_facts.training_facts`).
     """
     if drift_bins != 0 and not 2 <= drift_bins <= MAX_BINS:
         raise InputError(f"drift bins must be 0 (none) or 2 to {MAX_BINS}; got {drift_bins}")
@@ -181,6 +186,15 @@ def fit_tabular(
             "categorical": cat,
             "threshold": threshold,
         },
+    )
+    model.model_card = training_facts(
+        frame,
+        labels,
+        positive_class,
+        train_rows=train_rows,
+        test_rows=test_rows,
+        calibration_rows=calibration_rows,
+        numeric=num,
     )
     if len(calibration_rows):
         model.training["calibration_rows"] = len(calibration_rows)

@@ -39,7 +39,7 @@ def tabular_array_shapes(metadata: dict) -> dict[str, tuple[int, ...]]:
     shapes, network = _check_network(metadata["network"], len(task["classes"]), n_features)
     _check_classifier(metadata["classifier"], network)
     _check_fit(metadata.get("fit", {}))
-    for block in ("training", "metrics", "calibration", "training_distributions"):
+    for block in ("training", "metrics", "calibration", "training_distributions", "model_card"):
         if not isinstance(metadata.get(block), dict | None):
             raise ValueError(f"{block} must be an object or null; got {_show(metadata[block])}")
     if not isinstance(metadata.get("package_version", ""), str):

@@ -82,6 +82,9 @@ class TabularModel:
     ``training_distributions`` (None for a model saved before they were stored) are the
     training rows' counts in fixed bins of the score and of each source column, against
     which ``monitor`` measures drift (see :mod:`backprop_lab.classifier.drift`).
+    ``model_card``: what training recorded for a model card (rows, label counts and
+    default rate per split, numeric ranges: see :mod:`backprop_lab.classifier.card_facts`);
+    empty for models saved before it was recorded.
     """
 
     preprocessor: Preprocessor
@@ -95,6 +98,7 @@ class TabularModel:
     version: str = __version__
     calibrator: Calibrator | None = None
     training_distributions: TrainingDistributions | None = None
+    model_card: dict = field(default_factory=dict)
 
     # ---- what the model is ----
     @property
@@ -485,6 +489,8 @@ class TabularModel:
         if self.training_distributions is not None:
             # optional and beside the rest: older readers ignore it, predictions unchanged
             metadata["training_distributions"] = self.training_distributions.to_dict()
+        if self.model_card:  # facts for a model card; older readers ignore the key too
+            metadata["model_card"] = self.model_card
         schema = 1
         if self.calibrator is not None:
             metadata["calibration"] = self.calibrator.to_dict()
@@ -532,6 +538,7 @@ class TabularModel:
                 training=metadata.get("training") or {},
                 metrics=metadata.get("metrics"),
                 version=metadata.get("package_version", "unknown"),
+                model_card=metadata.get("model_card") or {},
             )
             if model.is_binary:
                 model.positive_index  # noqa: B018 (raises if the positive class is unknown)
