@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from .._util.outputs import check_figure_formats, check_outputs
-from .common import ROWS_NOTE, one_line_warnings
+from .common import ROWS_NOTE, file_sha256, one_line_warnings
 from .options import (
     add_force_option,
     add_points_options,
@@ -217,15 +217,23 @@ def _evaluate(args: argparse.Namespace) -> int:
             p_network = own[0] if network_too else None
             calibration = _calibration_report(model, y, p, p_network)
             _print_calibration(calibration)
+        outside = _outside_training_range(model, args)
         if args.plot and not 0 < y.sum() < y.size:  # refused before any file is written
             raise ValueError(
                 f"--plot: ROC and calibration curves need both defaults and non-defaults "
                 f"among the rows of {args.csv}"
             )
         if args.output:
-            report = {"model": str(args.model), "data": str(args.csv), "metrics": metrics}
+            report = {
+                "model": str(args.model),
+                "model_sha256": file_sha256(args.model),
+                "data": str(args.csv),
+                "metrics": metrics,
+            }
             if calibration is not None:
                 report["calibration"] = calibration
+            if outside is not None:
+                report["outside_training_range"] = outside
             atomic_write_text(args.output, json.dumps(report, indent=2, allow_nan=False) + "\n")
             print(f"wrote {args.output}", file=sys.stderr)
         if args.plot:
@@ -237,6 +245,28 @@ def _evaluate(args: argparse.Namespace) -> int:
             _reliability_plot(model, y, p, calibration, args)
             print(f"wrote {args.reliability}", file=sys.stderr)
     return 0
+
+
+def _outside_training_range(model, args: argparse.Namespace) -> dict | None:
+    """Rows of the file with a numeric input outside its training range (None for a
+    model saved before the ranges were recorded); printed when there are any."""
+    from ..classifier.card_facts import RangeCounter
+    from ..data.tabular import iter_csv
+
+    ranges = model.model_card.get("numeric_ranges")
+    if not ranges:
+        return None
+    counter = RangeCounter(ranges)
+    for chunk in iter_csv(args.csv, args.chunk_size, columns=list(ranges)):
+        counter.add(chunk)
+    result = counter.to_dict()
+    if result["rows_outside"]:
+        columns = ", ".join(f"{k} {v}" for k, v in result["by_column"].items() if v)
+        print(
+            f"outside the training range: {result['rows_outside']} of {result['rows']} rows "
+            f"have a numeric input beyond the range the model was trained on ({columns})"
+        )
+    return result
 
 
 #: Reliability bins of ``evaluate``: ten of width 0.1, the ECE's bins.
