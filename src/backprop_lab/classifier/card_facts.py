@@ -32,6 +32,8 @@ def _round(value: float, up: bool) -> float:
     """``value`` rounded down (or up) on the grid of its second significant digit."""
     if value == 0:
         return 0.0
+    if abs(value) < 1e-300:  # the grid's step would underflow: 0 or +-1e-300 outward
+        return (1e-300 if value > 0 else 0.0) if up else (0.0 if value > 0 else -1e-300)
     e = math.floor(math.log10(abs(value))) - 1
     step = 10.0**e
     n = math.ceil(value / step) if up else math.floor(value / step)
