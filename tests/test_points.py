@@ -3,6 +3,7 @@ reasons in points that add up to the score, and the command line's --points."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import warnings
@@ -303,3 +304,16 @@ def test_explain_points_in_the_file_and_the_text(files, capsys):
         rtol=1e-12,
     )
     assert "points (baseline applicant" in stdout
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "explain"])
+def test_help_shows_the_scale_defaults_the_code_uses(command):
+    from backprop_lab.classifier import points
+    from backprop_lab.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    text = " ".join(sub.choices[command].format_help().split())
+    assert f"points to double the good:bad odds (default: {points.DEFAULT_PDO:g})" in text
+    assert f"score at the base odds (default: {points.DEFAULT_BASE_SCORE:g})" in text
+    assert f"e.g. 50 for 50:1 (default: {points.DEFAULT_BASE_ODDS:g})" in text

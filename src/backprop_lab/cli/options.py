@@ -73,7 +73,7 @@ def add_points_options(parser: argparse.ArgumentParser, what: str) -> None:
         action="store_true",
         help=f"{what}, on the scorecard scale Score = Offset + Factor ln(good:bad odds), "
         "Factor = PDO / ln 2, Offset = base score - Factor ln(base odds): a higher score "
-        "is a lower risk",
+        "is a lower risk (any of the scale options below implies --points)",
     )
     parser.add_argument(
         "--pdo",
