@@ -48,7 +48,10 @@ def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("card")
     train, test = folder / "train.csv", folder / "test.csv"
     _loans(600, 0).to_csv(train, index=False)
-    _loans(400, 1).to_csv(test, index=False)
+    scored = _loans(400, 1)
+    scored.loc[0, "annual_income"] = 1e9  # two rows beyond any training range
+    scored.loc[1, "age"] = 150.0
+    scored.to_csv(test, index=False)
     model = folder / "model.blab"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -133,7 +136,14 @@ def test_the_card_holds_the_evaluation_figures(files, capsys):
     # the score bands' rows add up to the file's rows
     band_rows = re.findall(r"^\| -?\d+ to -?\d+ \| (\d+) \|", text, re.M)
     assert sum(map(int, band_rows)) == len(raw)
-    assert "| rows outside the training range |" in text
+    # rows outside the stored training ranges, counted with pandas
+    ranges = load_model(model).model_card["numeric_ranges"]
+    outside = np.zeros(len(raw), dtype=bool)
+    for column, (lo, hi) in ranges.items():
+        outside |= (raw[column] < lo) | (raw[column] > hi)
+    assert outside[:2].all()
+    assert report["outside_training_range"]["rows_outside"] == int(outside.sum())
+    assert f"| rows outside the training range | {int(outside.sum()):,} of {len(raw):,} |" in text
 
 
 def test_the_card_holds_the_audit_and_importance(files, capsys):
@@ -314,13 +324,17 @@ def test_hanley_mcneil_by_hand():
 
 
 def test_monotone_constraints_are_read_where_present():
-    meta = {
-        "classifier": {},
-        "preprocessing": {"numeric": [{"name": "a"}, {"name": "b"}], "categorical": []},
+    pre = {
+        "numeric": [{"name": "a"}, {"name": "b"}],
+        "categorical": [{"name": "c", "categories": ["x", "y"]}],
     }
+    meta = {"classifier": {}, "preprocessing": pre}
     assert monotone_section(meta).paragraphs == ["none"]
-    meta["classifier"]["monotonic_cst"] = [1, -1]
-    facts = dict(monotone_section(meta).facts)
-    assert facts == {"a": "p_default rises with it", "b": "p_default falls with it"}
-    meta = {"classifier": {}, "monotonic_cst": {"late_payments": 1, "income": 0}}
-    assert dict(monotone_section(meta).facts) == {"late_payments": "p_default rises with it"}
+    meta["classifier"]["monotonic_cst"] = [1, -1, 0]  # one per raw column
+    assert dict(monotone_section(meta).facts) == {"a": "increasing", "b": "decreasing"}
+    meta["classifier"]["monotonic_cst"] = [0, -1, 0, 0]  # one per network input
+    assert dict(monotone_section(meta).facts) == {"b": "decreasing"}
+    meta = {"classifier": {}, "preprocessing": pre, "monotonic_cst": {"a": 1, "c": 0}}
+    assert dict(monotone_section(meta).facts) == {"a": "increasing"}
+    meta["monotonic_cst"] = {"a": 0}
+    assert monotone_section(meta).paragraphs == ["none (every input unconstrained)"]

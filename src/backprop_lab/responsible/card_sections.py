@@ -106,7 +106,6 @@ def data_section(model: TabularModel, limits: list[str]) -> Section:
         facts.append(
             ("rows by split and default rate", "not recorded (model saved before they were)")
         )
-    limits.append("The model file records no dates: how old the training data are is unknown.")
     return Section("Data", facts=facts, tables=tables)
 
 
@@ -391,26 +390,50 @@ def fairness_section(aus: list[dict], paths, limits: list[str]) -> Section:
 
 
 def monotone_section(metadata: dict) -> Section:
-    """Monotone constraints, wherever a model file of this or a later version keeps them."""
-    found = None
-    for block in (metadata.get("classifier", {}), metadata.get("training", {}) or {}, metadata):
+    """Monotone constraints, wherever a model file keeps them (a ``monotonic_cst`` in the
+    classifier's settings, the training block or the metadata itself), read as stored:
+    a mapping of column to -1/0/+1, or a list over the network's inputs or the raw
+    columns. "none" when the file records none."""
+    title = "Monotone constraints"
+    found, where = None, ""
+    for name, block in (
+        ("classifier", metadata.get("classifier")),
+        ("training", metadata.get("training")),
+        ("metadata", metadata),
+    ):
         if isinstance(block, dict) and block.get("monotonic_cst") is not None:
-            found = block["monotonic_cst"]
+            found, where = block["monotonic_cst"], name
             break
     if found is None:
-        return Section("Monotone constraints", paragraphs=["none"])
+        return Section(title, paragraphs=["none"])
     if isinstance(found, dict):
-        items = [(str(k), str(v)) for k, v in found.items() if v not in (0, None)]
+        items = list(found.items())
     elif isinstance(found, list):
-        names = [c.get("name") for c in metadata["preprocessing"]["numeric"]] + [
-            c.get("name") for c in metadata["preprocessing"]["categorical"]
+        pre = metadata.get("preprocessing", {})
+        numeric = [c.get("name") for c in pre.get("numeric", [])]
+        categorical = pre.get("categorical", [])
+        raw = numeric + [c.get("name") for c in categorical]
+        inputs = numeric + [
+            f"{c.get('name')}={v}" for c in categorical for v in c.get("categories", [])
         ]
-        items = [(str(n), str(v)) for n, v in zip(names, found, strict=False) if v not in (0, None)]
+        names = inputs if len(found) == len(inputs) else raw
+        if len(found) != len(names):
+            return Section(title, paragraphs=[f"as stored ({where}.monotonic_cst): {found}"])
+        items = list(zip(names, found, strict=True))
     else:
-        items = [("constraints", str(found))]
-    words = {"1": "p_default rises with it", "-1": "p_default falls with it"}
-    facts = [(k, words.get(v, v)) for k, v in items]
-    return Section("Monotone constraints", paragraphs=[] if facts else ["none"], facts=facts)
+        return Section(title, paragraphs=[f"as stored ({where}.monotonic_cst): {found}"])
+    words = {1: "increasing", -1: "decreasing"}
+    facts = [(str(k), words.get(v, str(v))) for k, v in items if v not in (0, None)]
+    if not facts:
+        return Section(title, paragraphs=["none (every input unconstrained)"])
+    return Section(
+        title,
+        paragraphs=[
+            f"As the model file stores them ({where}.monotonic_cst): the model's output is "
+            "held increasing or decreasing in these inputs; the others are unconstrained."
+        ],
+        facts=facts,
+    )
 
 
 def importance_section(ex: dict | None, path) -> Section:
