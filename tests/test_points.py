@@ -317,3 +317,23 @@ def test_help_shows_the_scale_defaults_the_code_uses(command):
     assert f"points to double the good:bad odds (default: {points.DEFAULT_PDO:g})" in text
     assert f"score at the base odds (default: {points.DEFAULT_BASE_SCORE:g})" in text
     assert f"e.g. 50 for 50:1 (default: {points.DEFAULT_BASE_ODDS:g})" in text
+
+
+def test_points_are_refused_for_a_multiclass_model(tmp_path, capsys):
+    frame = pd.DataFrame(
+        {"x": np.arange(90.0) % 7, "y": np.arange(90.0) % 5, "grade": ["a", "b", "c"] * 30}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = fit_tabular(
+            frame, "grade", multiclass=True, hidden_layer_sizes=(3,), max_epochs=5, verbose=False
+        )
+    model.save(tmp_path / "m.blab")
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    status, _, err = run(
+        ["predict", tmp_path / "m.blab", tmp_path / "d.csv", "-o", tmp_path / "o.csv", "--points"],
+        capsys,
+    )
+    assert status == 2 and "binary models" in err and not (tmp_path / "o.csv").exists()
+    with pytest.raises(ValueError, match="binary models"):
+        model.predict_frame(frame, points=PointsScale())
