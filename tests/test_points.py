@@ -337,3 +337,22 @@ def test_points_are_refused_for_a_multiclass_model(tmp_path, capsys):
     assert status == 2 and "binary models" in err and not (tmp_path / "o.csv").exists()
     with pytest.raises(ValueError, match="binary models"):
         model.predict_frame(frame, points=PointsScale())
+
+
+def test_points_in_and_out_of_parquet(files, capsys):
+    from backprop_lab.classifier.tabular_model import load_model
+
+    folder, _, test, model_path = files
+    source = folder / "test.parquet"
+    pd.read_csv(test).to_parquet(source)
+    out = folder / "scores.parquet"
+    status, _, err = run(["predict", model_path, source, "-o", out, "--points"], capsys)
+    assert status == 0, err
+    written = pd.read_parquet(out)
+    expected = load_model(model_path).points(pd.read_csv(test))
+    np.testing.assert_allclose(written["points"], expected, rtol=1e-12)
+    report = folder / "metrics-parquet.json"
+    status, _, err = run(["evaluate", model_path, source, "--points", "-o", report], capsys)
+    assert status == 0, err
+    bands = json.loads(report.read_text())["metrics"]["score_bands"]
+    assert sum(b["rows"] for b in bands) == len(written)

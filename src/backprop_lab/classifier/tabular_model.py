@@ -44,6 +44,7 @@ from .calibration import (
     Calibrator,
     calibrator_from_dict,
 )
+from .card_facts import RangeCounter
 from .drift import TrainingDistributions
 from .estimator import BackpropClassifier
 from .metrics import credit_metrics, multiclass_metrics, score_band_table
@@ -299,9 +300,11 @@ class TabularModel:
         calibrated: bool = True,
         network_too: bool = False,
         points: PointsScale | None = None,
+        ranges: RangeCounter | None = None,
     ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:
         """As :meth:`iter_csv_predictions`, with the network's own probabilities of each
-        chunk (ignoring the calibrator) as a third item when ``network_too``."""
+        chunk (ignoring the calibrator) as a third item when ``network_too``; each chunk's
+        raw numeric columns are added to ``ranges`` when given."""
         self._check_points(points)
         header = read_columns(path)
         extra = self.preprocessor.check_columns(header, file=path)
@@ -326,6 +329,8 @@ class TabularModel:
         unseen: Counter = Counter()
         for chunk in iter_frames(path, chunk_size, numeric=numeric, text=text):
             X = self.transform(chunk, file=path, unseen=unseen)
+            if ranges is not None:
+                ranges.add(chunk)
             out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), chunk)
             if points is not None:
                 out["points"] = self.points_from_inputs(X, points, calibrated=calibrated)
@@ -377,6 +382,7 @@ class TabularModel:
         network_too: bool = False,
         points: PointsScale | None = None,
         band_width: float | None = None,
+        ranges: RangeCounter | None = None,
     ) -> tuple:
         """Metrics on a labelled CSV or Parquet file: (metrics, labels, probabilities),
         and the network's own probabilities as a fourth item when ``network_too``.
@@ -390,6 +396,8 @@ class TabularModel:
         models), the metrics also hold ``score_bands``
         (:func:`~backprop_lab.classifier.metrics.score_band_table` of the rows' points in
         bands ``band_width`` wide, default the scale's PDO) and ``points_scale``.
+        ``ranges``: a :class:`~backprop_lab.classifier.card_facts.RangeCounter` that
+        counts, in the same pass, the rows outside the training ranges.
         """
         if network_too and not self.is_binary:
             raise ValueError("network_too is for binary models")
@@ -402,6 +410,7 @@ class TabularModel:
             calibrated=calibrated,
             network_too=network_too,
             points=points,
+            ranges=ranges,
         ):
             parts.append(out[self.output_columns].to_numpy())
             labels.append(y)

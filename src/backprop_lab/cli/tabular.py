@@ -201,6 +201,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise ValueError("--points: score bands are for binary models only")
         # With a calibrator, the network alone is scored too, for comparison (one read).
         network_too = model.is_binary and model.calibrator is not None
+        counter = _range_counter(model)
         metrics, y, p, *own = model.evaluate_csv(
             args.csv,
             target_column=args.target,
@@ -209,6 +210,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             network_too=network_too,
             points=scale,
             band_width=args.band_width,
+            ranges=counter,
         )
         print(f"{args.model} on {args.csv}:")
         _print_metrics(metrics)
@@ -217,7 +219,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             p_network = own[0] if network_too else None
             calibration = _calibration_report(model, y, p, p_network)
             _print_calibration(calibration)
-        outside = _outside_training_range(model, args)
+        outside = None if counter is None else counter.to_dict()
+        if outside is not None:
+            _print_outside(outside)
         if args.plot and not 0 < y.sum() < y.size:  # refused before any file is written
             raise ValueError(
                 f"--plot: ROC and calibration curves need both defaults and non-defaults "
@@ -247,26 +251,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outside_training_range(model, args: argparse.Namespace) -> dict | None:
-    """Rows of the file with a numeric input outside its training range (None for a
-    model saved before the ranges were recorded); printed when there are any."""
+def _range_counter(model):
+    """Counts the rows outside the numeric inputs' training ranges (None for a model
+    saved before the ranges were recorded)."""
     from ..classifier.card_facts import RangeCounter
-    from ..data.tabular import iter_csv
 
     ranges = model.model_card.get("numeric_ranges")
-    if not ranges:
-        return None
-    counter = RangeCounter(ranges)
-    for chunk in iter_csv(args.csv, args.chunk_size, columns=list(ranges)):
-        counter.add(chunk)
-    result = counter.to_dict()
-    if result["rows_outside"]:
-        columns = ", ".join(f"{k} {v}" for k, v in result["by_column"].items() if v)
+    return RangeCounter(ranges) if ranges else None
+
+
+def _print_outside(outside: dict) -> None:
+    if outside["rows_outside"]:
+        columns = ", ".join(f"{k} {v}" for k, v in outside["by_column"].items() if v)
         print(
-            f"outside the training range: {result['rows_outside']} of {result['rows']} rows "
+            f"outside the training range: {outside['rows_outside']} of {outside['rows']} rows "
             f"have a numeric input beyond the range the model was trained on ({columns})"
         )
-    return result
 
 
 #: Reliability bins of ``evaluate``: ten of width 0.1, the ECE's bins.
