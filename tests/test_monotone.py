@@ -194,6 +194,37 @@ def test_trained_classifier_is_monotone_at_every_stage(credit, activation, epoch
     assert (g * np.array(CST) >= 0).all()  # exact: see the module docstring
 
 
+@pytest.fixture(scope="module")
+def stages(credit):
+    """The classifier's network at several stages: random weights under the constraint
+    (nonzero output weights; scored through the estimator), after 1 and 10 epochs, and
+    trained to early stopping."""
+    X, y = credit
+    rng = np.random.default_rng(11)
+    random_net = random_constrained_network(rng, 7, np.array(CST), "relu", (8,))
+    models = {"random": BackpropClassifier.from_network(random_net, [0, 1], monotonic_cst=CST)}
+    for epochs in (1, 10, 1000):
+        models[epochs] = BackpropClassifier(
+            max_epochs=epochs, random_state=epochs, monotonic_cst=CST, alpha=1.0
+        ).fit(X, y)
+    return models
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    row=st.lists(st.floats(-6.0, 6.0), min_size=7, max_size=7),
+    j=st.sampled_from([int(j) for j in np.flatnonzero(CST)]),
+    delta=st.floats(1e-12, 12.0),
+    stage=st.sampled_from(["random", 1, 10, 1000]),
+)
+def test_any_row_any_increment_any_stage(stages, row, j, delta, stage):
+    """Hypothesis draws the applicant, the constrained feature and the increment."""
+    clf = stages[stage]
+    X = np.array([row])
+    moves = wrong_way_moves(clf.decision_function, clf.network_, X, j, CST[j], delta)
+    assert moves.max() <= 0
+
+
 def test_partial_fit_and_warm_start_stay_monotone(credit):
     X, y = credit
     clf = BackpropClassifier(random_state=1, monotonic_cst=CST, learning_rate=0.1)

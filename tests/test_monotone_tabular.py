@@ -191,3 +191,17 @@ def test_train_monotone_errors(csv_file, tmp_path, capsys, option, message):
     assert status != 0
     assert pd.Series([err]).str.contains(message).all(), err
     assert not out.exists()
+
+
+def test_calibration_that_would_reverse_the_constraints_is_refused(monkeypatch):
+    """A Platt fit with a < 0 maps a rising logit to a falling probability: refused.
+    (On real data a < 0 needs a network worse than chance on its calibration rows, so the
+    fit is replaced here by one with a = -1.)"""
+    from backprop_lab.classifier import fitting
+    from backprop_lab.classifier.calibration import PlattScaling
+
+    monkeypatch.setattr(fitting, "fit_calibrator", lambda method, z, y: PlattScaling(-1.0, 0.0))
+    with pytest.raises(ValueError, match="decreasing map of the network's logit"):
+        fit_tabular(loans(300, seed=9), "default", monotone={"age": -1}, calibrate="platt")
+    # without constraints the same calibrator is accepted (nothing to reverse)
+    fit_tabular(loans(300, seed=9), "default", calibrate="platt", max_epochs=5)

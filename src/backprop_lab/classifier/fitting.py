@@ -286,9 +286,8 @@ def _fit_calibration(
     z = model.default_logits(model.transform(frame, file=file))
     y = (labels == model.positive_class).astype(np.int64)
     model.calibrator = fit_calibrator(method, z, y)
-    if model.monotone and model.calibrator.calibrated_logits(np.array([1.0]))[0] < (
-        model.calibrator.calibrated_logits(np.array([0.0]))[0]
-    ):
+    low, high = model.calibrator.calibrated_logits(np.array([0.0, 1.0]))
+    if model.monotone and high < low:
         raise InputError(
             f"{method} calibration fitted a decreasing map of the network's logit, which would "
             "reverse the monotone constraints; train without --calibrate"

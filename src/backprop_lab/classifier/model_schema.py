@@ -192,7 +192,9 @@ _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
     ),
     "random_state": (lambda v: v is None or _is_int(v), "an integer or null"),
     "monotonic_cst": (
-        lambda v: v is None or (isinstance(v, list) and all(_is_int(s) and s in (-1, 0, 1) for s in v)),
+        lambda v: (
+            v is None or (isinstance(v, list) and all(_is_int(s) and s in (-1, 0, 1) for s in v))
+        ),
         "null or a list of -1, 0 and 1",
     ),
 }

@@ -53,6 +53,7 @@ it, since the fused engine does not implement :class:`ProjectedOptimizer`).
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Mapping, Sequence
 
@@ -156,7 +157,7 @@ class MonotoneConstraint:
         orientations = [self.signs.astype(np.float64)]
         orientations += [unit_orientations(n) for n in self.sizes[1:-1]]
         orientations.append(np.ones(self.sizes[-1]))
-        for upper, lower in zip(orientations[:-1], orientations[1:], strict=True):
+        for upper, lower in itertools.pairwise(orientations):
             self.masks.append(np.outer(upper, lower))  # 0 rows for free inputs
 
     @property
