@@ -60,6 +60,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .model import Sequential
 from .optim import Arrays, Optimizer
 
 #: The signs a constraint may give an input.
@@ -166,7 +167,7 @@ class MonotoneConstraint:
         return bool(np.any(self.signs != 0))
 
     @classmethod
-    def for_network(cls, signs: ArrayLike, network: object) -> MonotoneConstraint:
+    def for_network(cls, signs: ArrayLike, network: Sequential) -> MonotoneConstraint:
         """The constraint for a :class:`~backprop_lab.nn.Sequential` mlp (W1, b1, W2, ...)."""
         weights = _weights(network.params)
         sizes = [weights[0].shape[0], *(W.shape[1] for W in weights)]
