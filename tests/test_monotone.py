@@ -292,6 +292,8 @@ def test_constrained_network_gradients_match_finite_differences_and_pytorch(acti
         engine="auto",
     )
     assert history.engine == "reference"  # the fused engine has no projection
+    with pytest.raises(ValueError, match="ProjectedOptimizer has no fused implementation"):
+        train(net, X, y, optimizer=ProjectedOptimizer(Adam(0.05), constraint), engine="fused")
     clamped = 0
     for _ in range(15):
         opt_t.zero_grad()

@@ -128,6 +128,7 @@ def fit_tabular(
     num, cat = infer_column_types(
         frame, exclude=ignored, numeric=numeric, categorical=categorical, file=file
     )
+    monotone = _check_monotone(monotone, num, cat, ignored, classes, file)
     frame = with_numbers(frame, num, file=file)  # parse text cells once, not per use
     if impute == "none":  # report the first missing cell of the file, not of a split
         check_complete(frame, [*num, *cat], file=file)
@@ -169,7 +170,6 @@ def fit_tabular(
     train_frame = frame.iloc[train_rows]
     pre = Preprocessor.fit(train_frame, num, cat, impute=impute, file=file)
     classifier_params.setdefault("random_state", seed)
-    monotone = _check_monotone(monotone, num, cat, ignored, classes, file)
     if monotone:
         orientation = 1 if positive_class == classes[1] else -1  # z is the logit of classes[1]
         classifier_params["monotonic_cst"] = [
