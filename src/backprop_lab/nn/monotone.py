@@ -38,8 +38,9 @@ in the constrained inputs: it could not flatten out (risk rising with late payme
 then saturating). A unit of orientation -1 contributes -relu(-(...)) to the output, a
 concave increasing ridge, so with both orientations the output is a sum of convex and
 concave monotone pieces (the construction of Runje and Shankaranarayana, 2023, here by
-weight signs alone). Free inputs keep every sign on their first-layer weights, so a
-unit fed only by free inputs is an ordinary unit of either output sign.
+weight signs alone). Free inputs keep every sign on their first-layer weights, so in a
+network of one hidden layer a unit fed only by free inputs is an ordinary unit, of
+either output sign (deeper layers' weights are sign-constrained for every unit).
 
 Training keeps (C) by projection: after each optimiser step every weight on the wrong
 side of zero is set to zero, W <- W * [sign(W) agrees with (C) or W = 0]
