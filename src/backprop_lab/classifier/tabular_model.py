@@ -40,6 +40,7 @@ from ..data.tabular import (
     warn_unseen,
 )
 from ..nn import Sequential, mlp
+from ..nn.monotone import check_monotonic_cst
 from .calibration import (
     Calibrator,
     calibrator_from_dict,
@@ -67,6 +68,7 @@ _PARAMS = (
     "tol",
     "class_weight",
     "random_state",
+    "monotonic_cst",
 )
 
 
@@ -136,6 +138,20 @@ class TabularModel:
         if self.is_binary:
             return ["p_default"]
         return [f"p_{c}" for c in self.classes_]
+
+    @property
+    def monotone(self) -> dict[str, int]:
+        """The monotone constraints by source column, in terms of the probability of
+        default: +1 it may only rise with the column, -1 only fall ({} for none)."""
+        cst = self.classifier.monotonic_cst
+        if cst is None or not self.is_binary:
+            return {}
+        signs = check_monotonic_cst(cst, self.network.n_inputs, self.feature_names_out)
+        return {
+            name: int(self.default_sign * s)
+            for name, s in zip(self.source_columns, signs, strict=True)
+            if s
+        }
 
     @property
     def positive_index(self) -> int:
@@ -483,7 +499,11 @@ class TabularModel:
                 "output": "sigmoid" if self.is_binary else "softmax",
                 "parameters": list(network.params),
             },
-            "classifier": {name: _json_param(params[name]) for name in _PARAMS},
+            "classifier": {
+                name: _json_param(params[name])
+                for name in _PARAMS
+                if not (name == "monotonic_cst" and params[name] is None)  # older readers
+            },
             "fit": {
                 "epochs": int(clf.n_iter_),
                 "best_epoch": int(getattr(clf, "best_epoch_", clf.n_iter_)),
@@ -584,6 +604,8 @@ def _hidden(sizes: object) -> tuple[int, ...]:
 
 
 def _json_param(value: object) -> object:
+    if isinstance(value, np.ndarray | list):  # monotonic_cst
+        return [_plain(v) for v in np.asarray(value).tolist()]
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):  # class_weight: labels may be numbers, JSON keys may not
@@ -598,6 +620,8 @@ def _param_from_json(name: str, value: object) -> object:
         raise ValueError(f"unknown classifier parameter {name!r}")
     if name == "hidden_layer_sizes":
         return value if isinstance(value, int) else tuple(value)
+    if name == "monotonic_cst":
+        return None if value is None else list(value)
     if isinstance(value, dict) and "pairs" in value:
         return {k: v for k, v in value["pairs"]}
     return value

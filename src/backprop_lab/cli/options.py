@@ -53,6 +53,27 @@ def positive_number(text: str) -> float:
     return value
 
 
+#: The signs ``--monotone`` reads: increasing, decreasing, free.
+_MONOTONE_SIGNS = {"+1": 1, "1": 1, "+": 1, "-1": -1, "-": -1, "0": 0}
+
+
+def monotone_constraints(text: str) -> list[tuple[str, int]]:
+    """'late_payments=+1,annual_income=-1' as [(column, sign), ...]; signs +1, -1 or 0."""
+    pairs = []
+    for part in text.split(","):
+        name, sep, sign = part.strip().rpartition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(
+                f"expected COLUMN=+1 or COLUMN=-1 (comma-separated); got {part.strip()!r}"
+            )
+        if sign.strip() not in _MONOTONE_SIGNS:
+            raise argparse.ArgumentTypeError(
+                f"the sign of column {name.strip()!r} must be +1, -1 or 0; got {sign.strip()!r}"
+            )
+        pairs.append((name.strip(), _MONOTONE_SIGNS[sign.strip()]))
+    return pairs
+
+
 def add_force_option(parser: argparse.ArgumentParser) -> None:
     """``--force``: replace write-protected output files (never an input file)."""
     parser.add_argument(

@@ -134,6 +134,14 @@ def _explain(args: argparse.Namespace) -> int:
         info = sys.stderr if args.output == "-" else sys.stdout
         print(result.text(max_applicants=args.show), file=info)
         print(result.completeness_text(), file=info)
+        if model.monotone:
+            from .tabular import monotone_text
+
+            print(
+                f"monotone by construction: {monotone_text(model.monotone)}; so each of these "
+                "contributions has the sign of (value - baseline) times the constraint's",
+                file=info,
+            )
         if result.n_incomplete:
             hint = (
                 "gradient x input is a first-order approximation; --method ig adds up"

@@ -25,6 +25,7 @@ from .options import (
     add_force_option,
     add_points_options,
     count,
+    monotone_constraints,
     number,
     points_scale,
     positive_count,
@@ -97,6 +98,7 @@ def _train(args: argparse.Namespace) -> int:
             calibration_size=args.calibration_size,
             drift_bins=args.drift_bins,
             file=args.csv,
+            monotone=_monotone_option(args.monotone),
             **params,
         )
         model.save(args.output)
@@ -109,6 +111,8 @@ def _train(args: argparse.Namespace) -> int:
         f"{model.preprocessor.n_features_out} inputs"
     )
     print(f"epochs run {clf.n_iter_}, weights kept from epoch {clf.best_epoch_} ({stopping})")
+    if model.monotone:
+        print(f"monotone by construction: {monotone_text(model.monotone)}")
     if model.calibrator is not None:
         cal = info["calibration"]
         print(
@@ -121,6 +125,22 @@ def _train(args: argparse.Namespace) -> int:
         _print_metrics(model.metrics)
     print(f"wrote {args.output}")
     return 0
+
+
+def _monotone_option(pairs: list[tuple[str, int]]) -> dict[str, int] | None:
+    """The --monotone pairs as one dict; a column given twice with two signs is refused."""
+    out: dict[str, int] = {}
+    for name, sign in pairs:
+        if out.get(name, sign) != sign:
+            raise ValueError(f"--monotone gives column '{name}' two different signs")
+        out[name] = sign
+    return out or None
+
+
+def monotone_text(monotone: dict[str, int]) -> str:
+    """'late_payments +1 (risk only rises with it), annual_income -1 (only falls)'."""
+    words = {1: "+1 (risk only rises with it)", -1: "-1 (risk only falls with it)"}
+    return ", ".join(f"{name} {words[sign]}" for name, sign in monotone.items())
 
 
 def _calibrator_text(calibrator) -> str:
@@ -424,6 +444,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "temperature scaling sigmoid(z / T) of the network's logit z, fitted on "
         "--calibration-size of the training rows, set aside before the network is trained "
         "(never on the held-out test rows). Explanations stay on the network's logit.",
+    )
+    p.add_argument(
+        "--monotone",
+        type=monotone_constraints,
+        action="extend",
+        default=[],
+        metavar="COL=+1,COL=-1",
+        help="monotone constraints on numeric columns: with COL=+1 the probability of "
+        "default can only rise as COL rises (all else equal), with COL=-1 only fall; they "
+        "hold by construction for every applicant (sign-constrained weights), are saved "
+        "with the model and shown by explain",
     )
     p.add_argument(
         "--calibration-size",
