@@ -102,7 +102,8 @@ def _audit(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from .._util.atomic import atomic_write
     from ..classifier.tabular_model import load_model
-    from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES, explain_csv
+    from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES
+    from ..responsible.explain_file import explain_csv
     from ..responsible.figures import importance_figure, save_figure
 
     check_outputs(
