@@ -105,6 +105,9 @@ def test_new_session_takes_every_config_field(client):
         "lr": 0.05,
         "batch_size": 16,
         "backprop": False,
+        "optimizer": "momentum",
+        "l2": 0.0,  # the reference's loss has no penalty
+        "bug": "none",
     }
     snap = new_session(client, **config)
     assert snap["config"] == config

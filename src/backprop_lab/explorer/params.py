@@ -25,6 +25,11 @@ NOISE_MAX = 3.0
 SEED_MAX = 2**32 - 1
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 INITS = ("he", "xavier", "small")
+#: Optimisers of ``nn.optim`` a session can train with.
+OPTIMIZERS = ("gd", "momentum", "adam")
+L2_MAX = 1.0
+#: Bugs the explorer can plant in its own session's backward pass (``bugs.py``).
+BUGS = ("none", "no_fprime", "no_mean")
 #: Most epochs one step request may run.
 MAX_EPOCHS_PER_STEP = 200
 #: Most weight updates (epochs x batches per epoch) one step request may run.
@@ -36,6 +41,8 @@ MAX_BODY_BYTES = 16 * 1024
 #: Rows of the training split used by the gradient check (it runs two forward passes per
 #: parameter entry, so its cost grows with rows x parameters).
 GRADCHECK_ROWS = 200
+#: Training rows whose hidden activations one ``units`` request returns.
+UNITS_ROWS = 400
 
 #: Plausible range of each raw feature for a borrower typed in by hand.
 FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
@@ -73,13 +80,16 @@ class Config:
     lr: float = 0.5
     batch_size: int | None = None
     backprop: bool = True
+    optimizer: str = "gd"
+    l2: float = 0.0
+    bug: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 #: Fields that may change while training goes on; the others rebuild the session.
-LIVE_FIELDS = ("lr", "batch_size", "backprop")
+LIVE_FIELDS = ("lr", "batch_size", "backprop", "l2")
 
 
 # ---- single values ---------------------------------------------------------------------
@@ -162,6 +172,10 @@ def parse_config(body: object, base: Config | None = None) -> Config:
         checked["activation"] = choice(body["activation"], "activation", ACTIVATIONS)
     if "init" in body:
         checked["init"] = choice(body["init"], "init", INITS)
+    if "optimizer" in body:
+        checked["optimizer"] = choice(body["optimizer"], "optimizer", OPTIMIZERS)
+    if "bug" in body:
+        checked["bug"] = choice(body["bug"], "bug", BUGS)
     checked.update(_live(body))
     config = replace(base, **checked)
     _check_batch(config.batch_size, config.n)
@@ -169,7 +183,7 @@ def parse_config(body: object, base: Config | None = None) -> Config:
 
 
 def parse_settings(body: object, base: Config) -> Config:
-    """Change only the settings that can change mid-training: lr, batch_size, backprop."""
+    """Change only the settings that can change mid-training: lr, batch_size, backprop, l2."""
     body = _object(body, "the settings")
     _no_unknown(body, LIVE_FIELDS, "the settings")
     if not body:
@@ -190,6 +204,8 @@ def _live(body: Mapping[str, Any]) -> dict[str, Any]:
         )
     if "backprop" in body:
         checked["backprop"] = boolean(body["backprop"], "backprop")
+    if "l2" in body:
+        checked["l2"] = number(body["l2"], "l2", 0.0, L2_MAX)
     return checked
 
 
@@ -252,6 +268,13 @@ def parse_borrower(body: object, n_train: int) -> BorrowerSpec:
             raise ApiError(f"{name} must be a whole number; got {value:g}")
         features[name] = value
     return BorrowerSpec(features=features, label=label)
+
+
+def parse_feature_query(text: str | None) -> str:
+    """The ``feature`` query parameter: one of the input features' names."""
+    if text is None:
+        raise ApiError("missing query parameter 'feature'")
+    return choice(text, "feature", tuple(FEATURES))
 
 
 def parse_index_query(text: str | None, n_train: int) -> int:

@@ -39,8 +39,12 @@ from ..data.synthetic import (
 from ..engine.gradcheck import GOOD, WRONG, gradient_check
 from ..engine.training import History, train
 from ..nn import BinaryCrossEntropy, Sequential, mlp
-from ..nn.optim import GradientDescent
+from ..nn.optim import Optimizer, get_optimizer
+from . import health
 from . import params as P
+from .bugs import DESCRIPTIONS as BUG_DESCRIPTIONS
+from .bugs import plant
+from .checks import one_weight
 from .trace import for_display, forward_values, trace_borrower
 
 #: Divergence: a loss above this many times the first epoch's (the engine's default).
@@ -120,14 +124,24 @@ class Session:
         self.bayes = {
             "log_loss": bayes_optimal_log_loss(y_test, p_test),
             "accuracy": bayes_optimal_accuracy(y_test, p_test),
+            # the line is a sample of n test rows: its standard error, and the train rows'
+            "log_loss_se": health.bayes_band(self.y_test, p_test)["se"],
+            "train_log_loss": health.bayes_band(self.y_train, self.p_train)["mean"],
         }
-        self.model = mlp(
-            len(FEATURES),
-            hidden=(config.hidden,),
-            activation=config.activation,
-            init=config.init,
-            seed=config.seed,
+        self.model = plant(
+            mlp(
+                len(FEATURES),
+                hidden=(config.hidden,),
+                activation=config.activation,
+                init=config.init,
+                seed=config.seed,
+            ),
+            config.bug,
         )
+        self.optimizer: Optimizer = get_optimizer(config.optimizer, config.lr)
+        #: Settings changed mid-run: {epoch, field, old, new}, the epoch being the first
+        #: one trained with the new value.
+        self.changes: list[dict[str, Any]] = []
         self.rng = np.random.default_rng(config.seed)
         self.curves: dict[str, list[float]] = {
             "loss": [],
@@ -193,10 +207,12 @@ class Session:
             self.model,
             self.X_train,
             self.y_train,
-            optimizer=GradientDescent(self.config.lr),
+            optimizer=self.optimizer,
             epochs=epochs,
             batch_size=self.config.batch_size,
             backprop=self.config.backprop,
+            l2=self.config.l2,
+            **({"engine": "reference"} if self.config.bug != "none" else {}),  # see bugs.py
             seed=self.rng,
             validation_data=(self.X_test, self.y_test),
             divergence_factor=None,
@@ -256,12 +272,7 @@ class Session:
         params = self.model.params
         out = forward_values(self.model, x.reshape(1, -1))
         loss = BinaryCrossEntropy().per_row(out["z2"], np.array([[float(label)]]))[0]
-        dead = [False] * self.config.hidden
-        if self.config.activation == "relu":
-            # A dead ReLU unit is off for every training borrower: it passes no signal
-            # forward and no gradient back, so it can never learn again.
-            z1 = forward_values(self.model, self.X_train)["z1"]
-            dead = [bool(v) for v in np.all(z1 <= 0, axis=0)]
+        dead = self.dead_units()
         return {
             "W1": as_json(params["W1"]),
             "b1": as_json(params["b1"]),
@@ -298,7 +309,8 @@ class Session:
     def gradcheck(self) -> dict[str, Any]:
         """``gradient_check`` of the current weights on the first training rows."""
         rows = min(P.GRADCHECK_ROWS, self.n_train)
-        result = gradient_check(self.model, self.X_train[:rows], self.y_train[:rows])
+        X, y = self.X_train[:rows], self.y_train[:rows]
+        result = gradient_check(self.model, X, y, l2=self.config.l2)
         numbers = ("max_rel_error", "scale", "floor")  # NaN after divergence: null in JSON
         table = [{**row, **{k: as_json(row[k]) for k in numbers}} for row in result.rows()]
         return {
@@ -314,6 +326,11 @@ class Session:
             "n_kinks_rechecked": result.n_kinks_rechecked,
             "n_unchecked": result.n_unchecked,
             "text": result.table(),
+            "epoch": self.epochs,
+            "one_weight": {
+                k: as_json(v) if isinstance(v, float) else v
+                for k, v in one_weight(self.model, X, y, self.config.l2).items()
+            },
         }
 
     def status(self) -> dict[str, Any]:
@@ -323,11 +340,69 @@ class Session:
             state = "training" if self.config.backprop else "forward-only"
         return {
             "state": state,
+            "warnings": health.warnings(self.curves["loss"], self.dead_units()),
+            "now": self.current_metrics(),
+            "changes": list(self.changes),
             "epochs": self.epochs,
             "diverged_at": self.diverged_at,
             "reason": self.divergence_reason,
             "max_epochs_per_step": self.max_epochs_per_step(),
             "max_epochs": P.MAX_EPOCHS_PER_SESSION,
+        }
+
+    # ---- additions: settings changes, warnings, hidden units ------------------------------
+    def change_settings(self, config: P.Config) -> None:
+        """Take new live settings, recording each changed one at the current epoch."""
+        for name in P.LIVE_FIELDS:
+            old, new = getattr(self.config, name), getattr(config, name)
+            if old != new and self.epochs > 0:
+                self.changes.append({"epoch": self.epochs, "field": name, "old": old, "new": new})
+        self.config = config
+        self.optimizer.lr = config.lr  # the optimiser keeps its state (velocity, moments)
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def dead_units(self) -> list[bool]:
+        """For each hidden unit: dead (ReLU, z1 <= 0 for every training borrower)."""
+        if self.config.activation != "relu":
+            return [False] * self.config.hidden
+        return health.dead_units(forward_values(self.model, self.X_train)["z1"], "relu")
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def current_metrics(self) -> dict[str, Any]:
+        """Loss and accuracy with the weights the network holds now (after every update).
+
+        The curves' last entry was measured at the start of the last epoch, one update
+        earlier; these are what the next entry will be (for full batch; a mini-batch
+        epoch's entry averages its batches). ``loss`` includes the L2 penalty, as the curves.
+        """
+        loss = BinaryCrossEntropy()
+        out: dict[str, Any] = {"epoch": self.epochs}
+        for key, X, y in (("", self.X_train, self.y_train), ("val_", self.X_test, self.y_test)):
+            z = self.model.predict_logits(X)
+            value = loss.forward(z, y.reshape(-1, 1))
+            if not key and self.config.l2:
+                value += (
+                    0.5
+                    * self.config.l2
+                    * sum(float(np.sum(W * W)) for k, W in self.model.params.items() if k[0] == "W")
+                )
+            out[key + "loss"] = as_json(value)
+            out[key + "accuracy"] = float(np.mean((z[:, 0] > 0) == (y == 1)))
+        return out
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def units(self, feature: str) -> dict[str, Any]:
+        """Each hidden unit's activation h over (at most UNITS_ROWS) training borrowers,
+        against one raw input feature: what the unit responds to."""
+        rows = min(P.UNITS_ROWS, self.n_train)
+        h = forward_values(self.model, self.X_train[:rows])["h"]
+        return {
+            "feature": feature,
+            "x": as_json(self.raw_train[feature].to_numpy()[:rows]),
+            "label": as_json(self.y_train[:rows]),
+            "h": as_json(h.T),
+            "dead": self.dead_units(),
+            "epoch": self.epochs,
         }
 
     def snapshot(self, spec: P.BorrowerSpec | None = None) -> dict[str, Any]:
@@ -366,6 +441,10 @@ def limits() -> dict[str, Any]:
         "integer_features": list(P.INTEGER_FEATURES),
         "max_epochs_per_step": P.MAX_EPOCHS_PER_STEP,
         "gradcheck_rows": P.GRADCHECK_ROWS,
+        "optimizer": list(P.OPTIMIZERS),
+        "l2": [0.0, P.L2_MAX],
+        "bug": list(P.BUGS),
+        "bugs": dict(BUG_DESCRIPTIONS),
     }
 
 
