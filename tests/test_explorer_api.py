@@ -4,6 +4,8 @@ session, oversized or malformed bodies), each answered by a 4xx JSON message."""
 
 from __future__ import annotations
 
+import re
+
 import json
 import threading
 
@@ -41,13 +43,26 @@ def test_page_and_its_files_are_served_from_the_package(client):
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     for asset in (
-        "/static/explorer.js",
+        "/static/js/main.js",
         "/static/explorer.css",
         "/static/vendor/uPlot.iife.min.js",
     ):
         assert asset in html
         reply = client.get(asset)
         assert reply.status_code == 200 and len(reply.get_data()) > 1000
+    # every module the page imports, directly or through another, is served as JavaScript
+    seen, todo = set(), ["main.js"]
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        reply = client.get(f"/static/js/{name}")
+        assert reply.status_code == 200 and "javascript" in reply.mimetype, name
+        source = reply.get_data(as_text=True)
+        assert source.count("\n") < 500, f"{name} has {source.count(chr(10))} lines"
+        for imported in re.findall(r'from "\./([a-z_]+\.js)"', source):
+            if imported not in seen:
+                todo.append(imported)
+    assert len(seen) >= 8
     assert "http" not in html.split("<body>")[1].replace("http://www.w3.org", "")  # no CDN
     csp = page.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
