@@ -92,6 +92,12 @@ class Tab:
             action()
         assert reply.value.status == 200
 
+    def reset_change(self, action) -> None:
+        """Do ``action`` and wait until the server has rebuilt the session."""
+        with self.page.expect_response(lambda r: r.url.endswith("/reset")) as reply:
+            action()
+        assert reply.value.status == 200
+
     def idle(self) -> None:
         """Wait until every call the page has made has been answered and handled."""
         self.expect(self.page.locator("body")).to_have_attribute("data-pending", "0")
@@ -132,5 +138,3 @@ def open_tab(browser, server, playwright_api, tmp_path):
 @pytest.fixture
 def tab(open_tab):
     return open_tab(1440, 1000)
-
-

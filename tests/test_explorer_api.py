@@ -4,9 +4,8 @@ session, oversized or malformed bodies), each answered by a 4xx JSON message."""
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 import threading
 
 import numpy as np

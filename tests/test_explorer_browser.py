@@ -7,6 +7,7 @@ the last three runs' directories; ``--basetemp DIR`` puts them in DIR). Without 
 the tests are skipped, unless the environment variable ``CI`` is set: then they fail.
 """
 
+# ruff: noqa: F811 (the fixtures imported from explorer_browser are requested by name)
 from __future__ import annotations
 
 import numpy as np
