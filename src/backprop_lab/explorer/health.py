@@ -32,10 +32,12 @@ OSC_RISE = 0.005
 
 
 def per_row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """l_r = -[y_r log p_r + (1 - y_r) log(1 - p_r)] for each row."""
+    """l_r = -[y_r log p_r + (1 - y_r) log(1 - p_r)] for each row, with p clipped to
+    [eps, 1 - eps] as ``bayes_optimal_log_loss`` does (with no label noise, p is 0 or 1)."""
     y = np.asarray(y, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64)
-    return -(y * np.log(p) + (1.0 - y) * np.log1p(-p))
+    eps = np.finfo(np.float64).eps
+    p = np.clip(np.asarray(p, dtype=np.float64), eps, 1.0 - eps)
+    return -np.where(y == 1, np.log(p), np.log1p(-p))
 
 
 def bayes_band(y: np.ndarray, p: np.ndarray) -> dict[str, float]:

@@ -17,7 +17,7 @@ import { gradcheck, renderGradcheck } from "./gradcheck.js";
 import { drawNetwork } from "./network.js";
 import { createSession, newSeed, play, reset, restart, runTutorial, sendSettings, showMessage, step, stopPlaying } from "./session.js";
 import { S, on } from "./state.js";
-import { closeTrace, goStep, runTrace, traceView } from "./trace.js";
+import { closeTrace, goStep, renderTrace, runTrace, traceView } from "./trace.js";
 import { refreshUnits } from "./units.js";
 import { $ } from "./util.js";
 
@@ -56,12 +56,20 @@ on("reset", guard(async () => {
   }
   refreshUnits();
 }));
+/* The session was rebuilt inside a queued call: fetch directly (a queued call would wait
+   for the one in progress), the borrower's network and any open trace. */
 on("rebuilt", () => {
   if (!S.borrower) return;
   sessionApi("POST", "/network", borrowerSpec()).then((net) => {
     S.network = net;
     draw();
   }, () => {});
+  if (S.trace) {
+    sessionApi("POST", "/trace", borrowerSpec()).then((trace) => {
+      S.trace = trace;
+      renderTrace();
+    }, () => {});
+  }
 });
 on("settings", () => {
   renderCurves();
