@@ -200,3 +200,18 @@ def test_an_l2_session_passes_the_check_and_its_loss_holds_the_penalty(client):
     penalty = 0.5 * 0.01 * sum(float(np.sum(ref.params[0][k] ** 2)) for k in ("W1", "W2"))
     assert reply["history"]["loss"][0] == pytest.approx(ref.history["loss"][0] + penalty, rel=1e-12)
     assert _post(client, sid, "/gradcheck")["passed"]
+
+
+def test_the_one_weight_check_takes_a_chosen_weight(client):
+    sid = new_session(client, hidden=3)["session"]
+    one = _post(client, sid, "/gradcheck", {"weight": {"input": 2, "unit": 1}})["one_weight"]
+    assert one["index"] == [2, 1] and one["rel_error"] < 1e-7
+    ref = reference_run(hidden=3)
+    assert one["w"] == ref.final["W1"][2, 1]
+    for weight, message in (
+        ({"input": 7, "unit": 0}, "input must be between 0 and 6"),
+        ({"input": 0, "unit": 3}, "unit must be between 0 and 2"),
+        ({"input": 0}, "missing field 'unit'"),
+    ):
+        status, reply = api(client, "POST", f"/api/session/{sid}/gradcheck", {"weight": weight})
+        assert status == 400 and message in reply["error"], reply

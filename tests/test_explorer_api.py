@@ -606,6 +606,10 @@ config_like = st.fixed_dictionaries(
         "n": st.integers(50, 6000),
         "noise": st.floats(allow_nan=False),
         "backprop": st.one_of(st.booleans(), st.integers(0, 1)),
+        "optimizer": st.sampled_from(["gd", "momentum", "adam", "sgd", ""]),
+        "l2": st.one_of(st.floats(allow_nan=False), st.integers(-1, 3)),
+        "bug": st.sampled_from(["none", "no_fprime", "no_mean", "other"]),
+        "weight": st.fixed_dictionaries({"input": st.integers(-1, 8), "unit": st.integers(-1, 9)}),
     },
 )
 
@@ -615,7 +619,9 @@ config_like = st.fixed_dictionaries(
 )
 @given(
     body=st.one_of(json_values, config_like),
-    endpoint=st.sampled_from(["/api/session", "reset", "settings", "step", "network", "trace"]),
+    endpoint=st.sampled_from(
+        ["/api/session", "reset", "settings", "step", "network", "trace", "gradcheck"]
+    ),
 )
 def test_any_json_body_gets_a_json_answer_never_a_500(client, sid, body, endpoint):
     path = endpoint if endpoint.startswith("/") else f"/api/session/{sid}/{endpoint}"

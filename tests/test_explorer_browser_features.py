@@ -89,3 +89,13 @@ def test_the_hidden_units_are_drawn_one_plot_each_and_follow_training(tab):
     tab.step(2)
     tab.expect(tab.page.locator("#units-caption")).to_contain_text("after epoch 2")
     tab.check_clean()
+
+
+def test_the_one_weight_check_is_written_out_for_a_chosen_weight(tab):
+    tab.page.select_option("#gc-input", "1")  # annual income
+    tab.page.select_option("#gc-unit", "2")  # unit 3
+    tab.page.click("#btn-gradcheck")
+    tab.expect(tab.page.locator("#gc-verdict")).to_have_text("PASS")
+    tab.expect(tab.page.locator("#gradcheck-result")).to_contain_text("annual income → unit 3")
+    assert _float(tab.text("#gc-rel")) < 1e-6
+    tab.check_clean()

@@ -36,13 +36,20 @@ def objective(model: Sequential, X: np.ndarray, y: np.ndarray, l2: float) -> flo
 
 
 def one_weight(
-    model: Sequential, X: np.ndarray, y: np.ndarray, l2: float, name: str = "W1"
+    model: Sequential,
+    X: np.ndarray,
+    y: np.ndarray,
+    l2: float,
+    name: str = "W1",
+    index: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
-    """The check above for the entry of ``name`` with the largest |analytic gradient|."""
+    """The check above for ``name[index]``, or for its entry with the largest |analytic
+    gradient| when ``index`` is None."""
     _, grads = model.loss_and_gradients(X, y.reshape(-1, 1), BinaryCrossEntropy(), l2=l2)
     analytic = grads[name].copy()
     model.clear_cache()
-    index = np.unravel_index(int(np.argmax(np.abs(analytic))), analytic.shape)
+    if index is None:
+        index = np.unravel_index(int(np.argmax(np.abs(analytic))), analytic.shape)
     W = model.params[name]  # the layer's own array: nudged in place, then restored
     w = float(W[index])
     try:
@@ -58,6 +65,7 @@ def one_weight(
     return {
         "param": name,
         "index": [int(i) for i in index],
+        "largest": bool(abs(analytic[index]) == np.max(np.abs(analytic))),
         "w": w,
         "h": STEP,
         "J_plus": plus,

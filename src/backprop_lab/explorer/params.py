@@ -270,6 +270,26 @@ def parse_borrower(body: object, n_train: int) -> BorrowerSpec:
     return BorrowerSpec(features=features, label=label)
 
 
+def parse_gradcheck(body: object, hidden: int) -> tuple[int, int] | None:
+    """``{"weight": {"input": i, "unit": j}}`` -> (i, j), the W1 entry of the one-weight
+    check; None (no body, or no "weight") for the entry with the largest gradient."""
+    if body is None:
+        return None
+    body = _object(body, "the check request")
+    _no_unknown(body, ("weight",), "the check request")
+    if "weight" not in body:
+        return None
+    weight = _object(body["weight"], "'weight'")
+    _no_unknown(weight, ("input", "unit"), "'weight'")
+    for name in ("input", "unit"):
+        if name not in weight:
+            raise ApiError(f"missing field '{name}' in 'weight'")
+    return (
+        integer(weight["input"], "input", 0, len(FEATURES) - 1),
+        integer(weight["unit"], "unit", 0, hidden - 1),
+    )
+
+
 def parse_feature_query(text: str | None) -> str:
     """The ``feature`` query parameter: one of the input features' names."""
     if text is None:

@@ -274,8 +274,8 @@ def create_app(max_sessions: int = DEFAULT_MAX_SESSIONS) -> Flask:
 
     @app.post("/api/session/<sid>/gradcheck")
     def gradcheck(sid: str) -> Response:
-        read_json(required=False)
-        return with_session(sid, lambda s: s.gradcheck())
+        body = read_json(required=False)
+        return with_session(sid, lambda s: s.gradcheck(P.parse_gradcheck(body, s.config.hidden)))
 
     return app
 

@@ -306,8 +306,9 @@ class Session:
         }
 
     @np.errstate(over="ignore", invalid="ignore")
-    def gradcheck(self) -> dict[str, Any]:
-        """``gradient_check`` of the current weights on the first training rows."""
+    def gradcheck(self, weight: tuple[int, int] | None = None) -> dict[str, Any]:
+        """``gradient_check`` of the current weights on the first training rows, and the
+        one-weight check of W1[weight] (default: the entry with the largest gradient)."""
         rows = min(P.GRADCHECK_ROWS, self.n_train)
         X, y = self.X_train[:rows], self.y_train[:rows]
         result = gradient_check(self.model, X, y, l2=self.config.l2)
@@ -329,7 +330,7 @@ class Session:
             "epoch": self.epochs,
             "one_weight": {
                 k: as_json(v) if isinstance(v, float) else v
-                for k, v in one_weight(self.model, X, y, self.config.l2).items()
+                for k, v in one_weight(self.model, X, y, self.config.l2, index=weight).items()
             },
         }
 

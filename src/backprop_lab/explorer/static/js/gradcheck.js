@@ -4,15 +4,31 @@
 import { call } from "./api.js";
 import { showMessage } from "./session.js";
 import { S } from "./state.js";
-import { $, esc, fmt } from "./util.js";
+import { $, FEATURE_LABELS, esc, fmt } from "./util.js";
 
 const sci = (v) => (v === null ? "—" : v.toExponential(2));
+
+/** The weight picker: inputs and this network's hidden units (kept when they still exist). */
+export function fillWeightPicker() {
+  const input = $("gc-input");
+  if (input.options.length === 1) {
+    S.data.features.forEach((name, i) => input.add(new Option(FEATURE_LABELS[name], String(i))));
+  }
+  const unit = $("gc-unit");
+  const keep = unit.value;
+  unit.innerHTML = "";
+  for (let j = 0; j < S.config.hidden; j++) unit.add(new Option(`unit ${j + 1}`, String(j)));
+  if (Number(keep) < S.config.hidden) unit.value = keep;
+  unit.disabled = input.value === "largest";
+}
 
 export async function gradcheck() {
   const button = $("btn-gradcheck");
   button.disabled = true;
   try {
-    const r = await call("POST", "/gradcheck");
+    const pick = $("gc-input").value;
+    const body = pick === "largest" ? undefined : { weight: { input: Number(pick), unit: Number($("gc-unit").value) } };
+    const r = await call("POST", "/gradcheck", body);
     S.gradcheck = { reply: r, epoch: r.epoch, run: S.run, bug: S.config.bug };
     renderGradcheck();
   } catch (error) {
@@ -48,7 +64,7 @@ export function renderGradcheck() {
   const [i, j] = w.index;
   const one =
     `<h3 class="sub">The tutorial's check, for one weight</h3>` +
-    `<p class="hint">The entry of W₁ with the largest gradient, ${esc(S.data.features[i])} → unit ${j + 1} (w = ${fmt(w.w, 6)}), on the same ${r.rows} borrowers, with h = ${w.h}:</p>` +
+    `<p class="hint">The entry of W₁ ${w.largest ? "with the largest gradient, " : ""}${esc(FEATURE_LABELS[S.data.features[i]])} → unit ${j + 1} (w = ${fmt(w.w, 6)}), on the same ${r.rows} borrowers, with h = ${w.h}:</p>` +
     `<table class="nums" id="gc-one"><tr><th>analytic ∂J/∂w (backprop)</th><td id="gc-analytic">${sci(w.analytic)}</td></tr>` +
     `<tr><th>(J(w + h) − J(w − h)) / 2h</th><td id="gc-numeric">${sci(w.numeric)}</td></tr>` +
     `<tr><th>relative error |a − n| / (|a| + |n|)</th><td id="gc-rel" class="${w.rel_error < 1e-6 ? "good" : "wrong"}">${sci(w.rel_error)}</td></tr></table>`;

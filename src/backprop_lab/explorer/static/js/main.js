@@ -13,7 +13,7 @@ import { sessionApi } from "./api.js";
 import { borrowerSpec, loadBorrower, onFeatureEdit, refreshNetwork } from "./borrower.js";
 import { wireControls } from "./controls.js";
 import { clearRuns, renderCurves, resizeCharts } from "./curves.js";
-import { gradcheck, renderGradcheck } from "./gradcheck.js";
+import { fillWeightPicker, gradcheck, renderGradcheck } from "./gradcheck.js";
 import { drawNetwork } from "./network.js";
 import { createSession, newSeed, play, reset, restart, runTutorial, sendSettings, showMessage, step, stopPlaying } from "./session.js";
 import { S, on } from "./state.js";
@@ -42,6 +42,7 @@ function dataSummary() {
 
 on("snapshot", () => {
   dataSummary();
+  fillWeightPicker();
   renderCurves();
   renderGradcheck();
   draw();
@@ -114,6 +115,7 @@ function wire() {
   $("btn-step-next").addEventListener("click", () => goStep(S.traceStep + 1));
   $("btn-trace-close").addEventListener("click", closeTrace);
   $("btn-gradcheck").addEventListener("click", gradcheck);
+  $("gc-input").addEventListener("change", fillWeightPicker);
   $("units-feature").addEventListener("change", refreshUnits);
   $("units-open").addEventListener("toggle", refreshUnits);
   document.addEventListener("keydown", (event) => {

@@ -157,7 +157,13 @@ export async function runTutorial(borrower) {
     $("tutorial-progress").textContent = `run ${k + 1} of ${TUTORIAL_RUNS.length}: ${run.backprop ? `η = ${run.lr}` : "forward only"}…`;
     await reset({ ...DEFAULTS, ...TUTORIAL, ...run, seed });
     while (S.status.epochs < TUTORIAL_EPOCHS && S.status.state !== "diverged") {
+      const before = S.status.epochs;
       await step(TUTORIAL_EPOCHS - S.status.epochs, borrower);
+      if (S.status.epochs === before) {
+        // no progress: a step already in flight (wait for it), or a refused one (stop)
+        if (!S.busy) throw new Error(`the tutorial's experiment stopped at epoch ${before}: ${$("message").textContent}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     }
   }
   $("tutorial-progress").textContent =
