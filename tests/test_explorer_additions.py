@@ -215,3 +215,38 @@ def test_the_one_weight_check_takes_a_chosen_weight(client):
     ):
         status, reply = api(client, "POST", f"/api/session/{sid}/gradcheck", {"weight": weight})
         assert status == 400 and message in reply["error"], reply
+
+
+# ---- deeper networks --------------------------------------------------------------------
+def test_a_three_layer_session_trains_as_autograd_and_draws_every_layer(client):
+    """Three hidden layers of 4 ReLU units, five full-batch epochs against autograd."""
+    sid = new_session(client, depth=3, hidden=4, lr=0.5)["session"]
+    reply = _post(client, sid, "/step", {"epochs": 5})
+    ref = reference_run(hidden=4)  # split, scaling and labels (its 1-layer weights unused)
+    model = mlp(7, hidden=(4, 4, 4), seed=0)  # the initial weights define the session
+    params = [torch.tensor(v, requires_grad=True) for v in model.get_params().values()]
+    X, y = torch.from_numpy(ref.X_train), torch.from_numpy(ref.y_train).reshape(-1, 1)
+
+    def logits(X):
+        a = X
+        for k in range(0, 6, 2):
+            a = torch.relu(a @ params[k] + params[k + 1])
+        return a @ params[6] + params[7]
+
+    want = []
+    for _ in range(5):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits(X), y)
+        want.append(float(loss.detach()))
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads, strict=True):
+                p -= 0.5 * g
+    np.testing.assert_allclose(reply["history"]["loss"], want, rtol=1e-10)
+    net = reply["network"]
+    assert [np.shape(layer["W"]) for layer in net["layers"]] == [(7, 4), (4, 4), (4, 4)]
+    with torch.no_grad():
+        want_y = torch.sigmoid(logits(X[:1]))[0, 0].item()
+    assert net["borrower"]["y_hat"] == pytest.approx(want_y, rel=1e-10)
+    status, body = api(client, "POST", f"/api/session/{sid}/trace", {"index": 0})
+    assert status == 400 and "one hidden layer" in body["error"]
+    assert _post(client, sid, "/gradcheck")["passed"]

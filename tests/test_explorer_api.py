@@ -114,6 +114,7 @@ def test_new_session_takes_every_config_field(client):
         "noise": 0.5,
         "nonlinear": True,
         "hidden": 3,
+        "depth": 1,
         "activation": "tanh",
         "init": "xavier",
         "lr": 0.05,
@@ -576,7 +577,7 @@ def test_requests_for_other_host_names_are_refused(client):
 
 
 def test_an_unexpected_error_is_a_plain_500_without_traceback(client, sid, monkeypatch, capsys):
-    def broken(self):
+    def broken(self, weight=None):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(Session, "gradcheck", broken)

@@ -99,3 +99,17 @@ def test_the_one_weight_check_is_written_out_for_a_chosen_weight(tab):
     tab.expect(tab.page.locator("#gradcheck-result")).to_contain_text("annual income → unit 3")
     assert _float(tab.text("#gc-rel")) < 1e-6
     tab.check_clean()
+
+
+def test_a_deeper_network_is_drawn_layer_by_layer(tab):
+    tab.reset_change(lambda: tab.page.select_option("#depth", "3"))
+    tab.expect(tab.page.locator("#arch")).to_have_text("7 → 8 ReLU → 8 ReLU → 8 ReLU → 1 sigmoid")
+    assert tab.page.locator("#net circle").count() == 7 + 3 * 8 + 1
+    tab.expect(tab.page.locator("#btn-trace")).to_be_disabled()
+    tab.expect(tab.page.locator("#trace-deep")).to_be_visible()
+    tab.step(2)
+    tab.page.click("#btn-gradcheck")
+    tab.expect(tab.page.locator("#gc-verdict")).to_have_text("PASS")
+    assert tab.page.locator("#gc-table tr").count() == 9  # header + W1..W4, b1..b4
+    assert "depth=3" in tab.page.evaluate("() => location.hash")
+    tab.check_clean()

@@ -83,7 +83,7 @@ def warnings(losses: list[float], dead: list[bool]) -> list[dict[str, Any]]:
         out.append(
             {
                 "code": "dead_units",
-                "text": f"{n_dead} of {len(dead)} units dead (z₁ ≤ 0 for every training "
+                "text": f"{n_dead} of {len(dead)} units dead (z ≤ 0 for every training "
                 "borrower: they pass no signal and never learn again)",
             }
         )

@@ -20,6 +20,8 @@ from ..data.synthetic import FEATURES
 # ---- limits ------------------------------------------------------------------------------
 LR_MIN, LR_MAX = 1e-4, 10.0
 HIDDEN_MIN, HIDDEN_MAX = 1, 16
+#: Hidden layers (each of ``hidden`` units).
+DEPTH_MIN, DEPTH_MAX = 1, 3
 N_MIN, N_MAX = 100, 5000
 NOISE_MAX = 3.0
 SEED_MAX = 2**32 - 1
@@ -75,6 +77,7 @@ class Config:
     noise: float = 1.0
     nonlinear: bool = False
     hidden: int = 8
+    depth: int = 1
     activation: str = "relu"
     init: str = "he"
     lr: float = 0.5
@@ -168,6 +171,8 @@ def parse_config(body: object, base: Config | None = None) -> Config:
         checked["nonlinear"] = boolean(body["nonlinear"], "nonlinear")
     if "hidden" in body:
         checked["hidden"] = integer(body["hidden"], "hidden", HIDDEN_MIN, HIDDEN_MAX)
+    if "depth" in body:
+        checked["depth"] = integer(body["depth"], "depth", DEPTH_MIN, DEPTH_MAX)
     if "activation" in body:
         checked["activation"] = choice(body["activation"], "activation", ACTIVATIONS)
     if "init" in body:

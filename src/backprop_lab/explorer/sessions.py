@@ -45,6 +45,7 @@ from . import params as P
 from .bugs import DESCRIPTIONS as BUG_DESCRIPTIONS
 from .bugs import plant
 from .checks import one_weight
+from .deep import dead_by_layer, describe, layer_values
 from .trace import for_display, forward_values, trace_borrower
 
 #: Divergence: a loss above this many times the first epoch's (the engine's default).
@@ -131,7 +132,7 @@ class Session:
         self.model = plant(
             mlp(
                 len(FEATURES),
-                hidden=(config.hidden,),
+                hidden=(config.hidden,) * config.depth,
                 activation=config.activation,
                 init=config.init,
                 seed=config.seed,
@@ -269,11 +270,14 @@ class Session:
         """Weights, and the selected borrower's value at every neuron."""
         spec = spec or P.BorrowerSpec(index=0)
         x, label, info = self.resolve(spec)
+        if self.config.depth > 1:
+            return self._deep_network(x, label, info)
         params = self.model.params
         out = forward_values(self.model, x.reshape(1, -1))
         loss = BinaryCrossEntropy().per_row(out["z2"], np.array([[float(label)]]))[0]
         dead = self.dead_units()
         return {
+            "layers": None,  # one hidden layer: W1, b1, W2, b2 below
             "W1": as_json(params["W1"]),
             "b1": as_json(params["b1"]),
             "W2": as_json(params["W2"][:, 0]),
@@ -291,9 +295,33 @@ class Session:
             },
         }
 
+    def _deep_network(self, x: np.ndarray, label: int, info: dict[str, Any]) -> dict[str, Any]:
+        """``network`` for more than one hidden layer: every layer's weights and values."""
+        _, z_out = layer_values(self.model, x.reshape(1, -1))
+        z2 = z_out[0, 0]
+        loss = BinaryCrossEntropy().per_row(z_out, np.array([[float(label)]]))[0]
+        dead = self.dead_by_layer()
+        return {
+            **describe(self.model, x, dead, as_json),
+            "dead": dead[0],
+            "borrower": {
+                **info,
+                "label": label,
+                "x": as_json(x),
+                "z2": as_json(z2),
+                "y_hat": as_json(BinaryCrossEntropy.probabilities(z_out)[0, 0]),
+                "loss": as_json(loss),
+            },
+        }
+
     @np.errstate(over="ignore", invalid="ignore")
     def trace(self, spec: P.BorrowerSpec) -> dict[str, Any]:
         """Every number of one forward and backward pass for the borrower."""
+        if self.config.depth > 1:
+            raise P.ApiError(
+                f"the trace follows a network with one hidden layer; this one has "
+                f"{self.config.depth} (set depth to 1 to trace a borrower)"
+            )
         x, label, info = self.resolve(spec)
         values = for_display(trace_borrower(self.model, x, label, self.config.lr))
         out = {key: as_json(value) for key, value in values.items()}
@@ -363,10 +391,15 @@ class Session:
 
     @np.errstate(over="ignore", invalid="ignore")
     def dead_units(self) -> list[bool]:
-        """For each hidden unit: dead (ReLU, z1 <= 0 for every training borrower)."""
+        """For each hidden unit of every layer: dead (ReLU, z <= 0 for every training borrower)."""
+        return [dead for layer in self.dead_by_layer() for dead in layer]
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def dead_by_layer(self) -> list[list[bool]]:
+        """``dead_units`` layer by layer."""
         if self.config.activation != "relu":
-            return [False] * self.config.hidden
-        return health.dead_units(forward_values(self.model, self.X_train)["z1"], "relu")
+            return [[False] * self.config.hidden] * self.config.depth
+        return dead_by_layer(layer_values(self.model, self.X_train)[0], "relu")
 
     @np.errstate(over="ignore", invalid="ignore")
     def current_metrics(self) -> dict[str, Any]:
@@ -396,13 +429,13 @@ class Session:
         """Each hidden unit's activation h over (at most UNITS_ROWS) training borrowers,
         against one raw input feature: what the unit responds to."""
         rows = min(P.UNITS_ROWS, self.n_train)
-        h = forward_values(self.model, self.X_train[:rows])["h"]
+        h = layer_values(self.model, self.X_train[:rows])[0][0]["h"]  # the first hidden layer
         return {
             "feature": feature,
             "x": as_json(self.raw_train[feature].to_numpy()[:rows]),
             "label": as_json(self.y_train[:rows]),
             "h": as_json(h.T),
-            "dead": self.dead_units(),
+            "dead": self.dead_by_layer()[0],
             "epoch": self.epochs,
         }
 
@@ -433,6 +466,7 @@ def limits() -> dict[str, Any]:
     return {
         "lr": [P.LR_MIN, P.LR_MAX],
         "hidden": [P.HIDDEN_MIN, P.HIDDEN_MAX],
+        "depth": [P.DEPTH_MIN, P.DEPTH_MAX],
         "n": [P.N_MIN, P.N_MAX],
         "noise": [0.0, P.NOISE_MAX],
         "seed": [0, P.SEED_MAX],

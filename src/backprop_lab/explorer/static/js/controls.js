@@ -3,10 +3,10 @@ import { S } from "./state.js";
 import { $, debounce } from "./util.js";
 
 /** Every setting: its input, how to read and write it, and whether it resets the run. */
-const FIELDS = ["seed", "n", "noise", "nonlinear", "hidden", "activation", "init", "lr", "batch_size", "backprop", "optimizer", "l2", "bug"];
+const FIELDS = ["seed", "n", "noise", "nonlinear", "hidden", "depth", "activation", "init", "lr", "batch_size", "backprop", "optimizer", "l2", "bug"];
 export const LIVE = ["lr", "batch_size", "backprop", "l2"];
 export const DEFAULTS = {
-  seed: 0, n: 1000, noise: 1.0, nonlinear: false, hidden: 8, activation: "relu", init: "he",
+  seed: 0, n: 1000, noise: 1.0, nonlinear: false, hidden: 8, depth: 1, activation: "relu", init: "he",
   lr: 0.5, batch_size: null, backprop: true, optimizer: "gd", l2: 0, bug: "none",
 };
 
@@ -33,6 +33,7 @@ export function configFromControls() {
     noise: Number($("noise").value),
     nonlinear: $("nonlinear").checked,
     hidden: Number($("hidden").value),
+    depth: Number($("depth").value),
     activation: $("activation").value,
     init: $("init").value,
     lr: lrFromSlider(),
@@ -65,6 +66,7 @@ export function controlsFromConfig(c) {
     $("hidden").setAttribute("aria-valuetext", `${c.hidden} hidden units`);
   }
   $("nonlinear").checked = c.nonlinear;
+  $("depth").value = String(c.depth);
   $("activation").value = c.activation;
   $("init").value = c.init;
   if (!lrSoon.pending) setLr(c.lr);
@@ -132,7 +134,7 @@ export function wireControls(h) {
     $("noise").setAttribute("aria-valuetext", `label noise ${Number($("noise").value).toFixed(1)}`);
   });
   for (const id of ["hidden", "noise"]) $(id).addEventListener("change", () => resetSoon());
-  for (const id of ["activation", "init", "nonlinear", "n", "optimizer", "bug"]) {
+  for (const id of ["depth", "activation", "init", "nonlinear", "n", "optimizer", "bug"]) {
     $(id).addEventListener("change", () => h.reset());
   }
   $("seed").addEventListener("change", () => {

@@ -43,6 +43,10 @@ function dataSummary() {
 on("snapshot", () => {
   dataSummary();
   fillWeightPicker();
+  const deep = S.config.depth > 1; // the trace follows one hidden layer
+  $("btn-trace").disabled = deep;
+  $("trace-deep").hidden = !deep;
+  if (deep && S.trace) closeTrace();
   renderCurves();
   renderGradcheck();
   draw();

@@ -1,6 +1,7 @@
 /* The network diagram: weights as lines, the selected borrower's value in every neuron.
  * During a trace, ``view`` (from trace.js) says which values to show and what to highlight. */
 import { S } from "./state.js";
+import { drawDeep } from "./network_deep.js";
 import { $, COLOURS, FEATURE_LABELS, activationName, fmt, maxAbs, rawText, svg } from "./util.js";
 
 function strength(v) {
@@ -22,6 +23,9 @@ export function drawNetwork(view) {
   root.innerHTML = "";
   if (!S.network) return;
   const net = S.network;
+  $("legend-grad").hidden = !(view && view.grad);
+  $("legend-weights").hidden = Boolean(view && view.grad);
+  if (net.layers) return drawDeep(root, net);
   const b = net.borrower;
   const H = net.b1.length;
   const features = S.data.features;
@@ -40,8 +44,6 @@ export function drawNetwork(view) {
   const dimNodes = (layer) => (view && view.nodes && !view.nodes.includes(layer) ? "dim" : "");
   const focusClass = (layer) => (view && view.nodes && view.nodes.includes(layer) ? (view.back ? "focus-back" : "focus") : "");
   const dimEdges = (layer) => (view && !(view.edges || []).includes(layer) ? "dim" : "");
-  $("legend-grad").hidden = !(view && view.grad);
-  $("legend-weights").hidden = Boolean(view && view.grad);
 
   const title = (x, text) => svg("text", { x, y: 22, "text-anchor": "middle", class: "layer-title" }, root, text);
   title(xIn - 70, "inputs: raw → standardised x");

@@ -74,7 +74,7 @@ export function runLabel(c) {
   if (c.batch_size !== null) parts.push(`batch ${c.batch_size}`);
   if (c.optimizer !== "gd") parts.push(c.optimizer);
   if (c.l2) parts.push(`L2 ${c.l2}`);
-  parts.push(`${c.hidden} ${c.activation}`, `init ${c.init}`);
+  parts.push(`${c.depth > 1 ? `${c.depth} × ` : ""}${c.hidden} ${c.activation}`, `init ${c.init}`);
   if (c.bug !== "none") parts.push(`bug ${c.bug}`);
   return parts.join(", ");
 }
@@ -143,7 +143,7 @@ export function stopPlaying() {
 }
 
 /** The tutorial's experiment: 0.01·N(0,1) weights, forward only, then η = 0.001, 0.01, 0.1. */
-export const TUTORIAL = { n: 5000, hidden: 8, activation: "relu", init: "small", batch_size: null, optimizer: "gd", l2: 0, bug: "none", nonlinear: false, noise: 1.0 };
+export const TUTORIAL = { n: 5000, hidden: 8, depth: 1, activation: "relu", init: "small", batch_size: null, optimizer: "gd", l2: 0, bug: "none", nonlinear: false, noise: 1.0 };
 export const TUTORIAL_RUNS = [
   { backprop: false, lr: 0.1 },
   { backprop: true, lr: 0.001 },
