@@ -86,7 +86,8 @@ def test_written_sums_fit_and_add_up(tab, step):
 
 # ---- 3. the gradient legend only with gradients, and gradients coloured by sign -------------
 VISIBLE_GRADIENT_LEGEND = """() => [...document.querySelectorAll("#net-legend *")]
-  .some((el) => el.children.length === 0 && el.textContent.includes("∂L/∂w") && el.getClientRects().length > 0)"""
+  .some((el) => [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.includes("∂L/∂w"))
+                && el.getClientRects().length > 0)"""
 
 EDGE_GRADIENTS = """() => [...document.querySelectorAll("#net line")].flatMap((line) => {
   const title = line.querySelector("title");
@@ -95,13 +96,19 @@ EDGE_GRADIENTS = """() => [...document.querySelectorAll("#net line")].flatMap((l
 })"""
 
 
-def test_gradients_are_coloured_by_sign_and_their_legend_shows_only_with_them(tab):
+def test_the_gradient_legend_shows_only_with_gradients(tab):
     assert tab.page.evaluate(VISIBLE_GRADIENT_LEGEND) is False  # no trace: no gradients drawn
     tab.page.click("#btn-trace")
     assert tab.page.evaluate(VISIBLE_GRADIENT_LEGEND) is False  # a forward step
     tab.page.click("#rail button[data-step=dW1]")
     tab.expect(tab.page.locator("#step-card")).to_have_attribute("data-step", "dW1")
     assert tab.page.evaluate(VISIBLE_GRADIENT_LEGEND) is True
+
+
+def test_gradients_are_coloured_by_sign(tab):
+    tab.page.click("#btn-trace")
+    tab.page.click("#rail button[data-step=dW1]")
+    tab.expect(tab.page.locator("#step-card")).to_have_attribute("data-step", "dW1")
     strokes: dict[int, set] = {1: set(), -1: set()}
     for text, stroke in tab.page.evaluate(EDGE_GRADIENTS):
         g = _float(text)
