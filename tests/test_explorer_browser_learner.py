@@ -26,12 +26,14 @@ def _float(text: str) -> float:
 # ---- 1. the trace and the network it highlights are on screen together ---------------------
 #: Scroll until the step card's first 300 px reach the bottom of the window (as a learner
 #: reading the step would), then say where the diagram and the card are, and whether
-#: each is the element actually drawn at a point inside it (not covered by another).
-ON_SCREEN = """() => {
+#: each is the element actually drawn at a point inside it (not covered by another),
+#: after the page has had a few frames to react to the scroll.
+ON_SCREEN = """async () => {
   const card = document.getElementById("step-card");
   let r = card.getBoundingClientRect();
   const need = r.top + Math.min(300, r.height) - innerHeight + 4;
   if (need > 0) window.scrollBy(0, need);
+  for (let k = 0; k < 3; k++) await new Promise((done) => requestAnimationFrame(done));  // settle
   r = card.getBoundingClientRect();
   const net = document.getElementById("net").getBoundingClientRect();
   const drawn = (x, y, id) => { const el = document.elementFromPoint(x, y); return !!(el && el.closest("#" + id)); };

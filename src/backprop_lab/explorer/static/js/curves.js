@@ -50,7 +50,9 @@ function makeChart(el, title, yLabel, band) {
     series.push({ label: "+ 2 se", stroke: "#cbd5e1", width: 1, dash: [2, 3], points: { show: false } });
   }
   S.runs.forEach((run, k) => {
-    series.push({ label: `run ${k + 1} train`, stroke: GHOSTS[k % GHOSTS.length], width: 1.5, dash: [3, 3], points: { show: false } });
+    const c = run.config;
+    const label = `run ${k + 1}: η ${c.lr}${c.backprop ? "" : ", forward only"}${c.batch_size === null ? "" : `, batch ${c.batch_size}`}${c.optimizer === "gd" ? "" : `, ${c.optimizer}`}${c.bug === "none" ? "" : ", bug"}`;
+    series.push({ label, stroke: GHOSTS[k % GHOSTS.length], width: 1.5, dash: [3, 3], points: { show: false } });
   });
   const opts = {
     title,

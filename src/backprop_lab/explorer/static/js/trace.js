@@ -47,6 +47,15 @@ export async function runTrace(keepStep) {
   }
 }
 
+/* On a narrow screen the diagram sticks to the top while the trace is read: while a trace
+   is open and the trace card reaches into the lower half of the window (the upper half
+   is the diagram's), body gets the class trace-in-view. */
+const watcher = new IntersectionObserver(
+  ([entry]) => document.body.classList.toggle("trace-in-view", entry.isIntersecting),
+  { rootMargin: "-50% 0px 0px 0px" }
+);
+watcher.observe(document.querySelector(".trace-card"));
+
 /** The rail of step buttons, built once: moving between steps only changes classes, so
  *  a focused button keeps the focus. */
 function buildRail() {
