@@ -18,7 +18,7 @@ export function fillWeightPicker() {
   const keep = unit.value;
   unit.innerHTML = "";
   for (let j = 0; j < S.config.hidden; j++) unit.add(new Option(`unit ${j + 1}`, String(j)));
-  if (Number(keep) < S.config.hidden) unit.value = keep;
+  if (keep !== "" && Number(keep) < S.config.hidden) unit.value = keep;
   unit.disabled = input.value === "largest";
 }
 
