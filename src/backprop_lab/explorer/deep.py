@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..nn import Dense, Sequential
+from ..nn import BinaryCrossEntropy, Dense, Sequential
 
 
 def layer_values(
@@ -61,4 +61,25 @@ def describe(model: Sequential, x: np.ndarray, dead: list[list[bool]], as_json: 
             for k, (p, values) in enumerate(zip(params[:-1], hidden, strict=True))
         ],
         "out": {"W": as_json(params[-1]["W"][:, 0]), "b": as_json(params[-1]["b"][0])},
+    }
+
+
+def deep_network(
+    model: Sequential, x: np.ndarray, label: int, info: dict, dead: list[list[bool]], as_json: Any
+) -> dict[str, Any]:
+    """The explorer's ``network`` reply for a deeper network: every layer (``describe``),
+    the first layer's dead units, and the borrower's prediction and loss."""
+    _, z_out = layer_values(model, x.reshape(1, -1))
+    loss = BinaryCrossEntropy().per_row(z_out, np.array([[float(label)]]))[0]
+    return {
+        **describe(model, x, dead, as_json),
+        "dead": dead[0],
+        "borrower": {
+            **info,
+            "label": label,
+            "x": as_json(x),
+            "z2": as_json(z_out[0, 0]),
+            "y_hat": as_json(BinaryCrossEntropy.probabilities(z_out)[0, 0]),
+            "loss": as_json(loss),
+        },
     }

@@ -309,3 +309,32 @@ def parse_index_query(text: str | None, n_train: int) -> int:
     if not re.fullmatch(r"-?[0-9]{1,12}", text):
         raise ApiError(f"index must be an integer; got {_show(text)}")
     return integer(int(text), "index", 0, n_train - 1)
+
+
+def limits() -> dict[str, Any]:
+    """The ranges the server accepts, so the page can draw its controls to match."""
+    return {
+        "lr": [LR_MIN, LR_MAX],
+        "hidden": [HIDDEN_MIN, HIDDEN_MAX],
+        "depth": [DEPTH_MIN, DEPTH_MAX],
+        "n": [N_MIN, N_MAX],
+        "noise": [0.0, NOISE_MAX],
+        "seed": [0, SEED_MAX],
+        "activation": list(ACTIVATIONS),
+        "init": list(INITS),
+        "features": {name: list(FEATURE_BOUNDS[name]) for name in FEATURES},
+        "integer_features": list(INTEGER_FEATURES),
+        "max_epochs_per_step": MAX_EPOCHS_PER_STEP,
+        "gradcheck_rows": GRADCHECK_ROWS,
+        "optimizer": list(OPTIMIZERS),
+        "l2": [0.0, L2_MAX],
+        "bug": list(BUGS),
+        "bugs": _bug_descriptions(),
+    }
+
+
+def _bug_descriptions() -> dict[str, str]:
+    """What each planted bug does, in words (bugs.py loads the layers, so on demand)."""
+    from .bugs import DESCRIPTIONS
+
+    return dict(DESCRIPTIONS)

@@ -42,10 +42,9 @@ from ..nn import BinaryCrossEntropy, Sequential, mlp
 from ..nn.optim import Optimizer, get_optimizer
 from . import health
 from . import params as P
-from .bugs import DESCRIPTIONS as BUG_DESCRIPTIONS
 from .bugs import plant
-from .checks import one_weight
-from .deep import dead_by_layer, describe, layer_values
+from .checks import objective, one_weight
+from .deep import dead_by_layer, deep_network, layer_values
 from .trace import for_display, forward_values, trace_borrower
 
 #: Divergence: a loss above this many times the first epoch's (the engine's default).
@@ -297,22 +296,7 @@ class Session:
 
     def _deep_network(self, x: np.ndarray, label: int, info: dict[str, Any]) -> dict[str, Any]:
         """``network`` for more than one hidden layer: every layer's weights and values."""
-        _, z_out = layer_values(self.model, x.reshape(1, -1))
-        z2 = z_out[0, 0]
-        loss = BinaryCrossEntropy().per_row(z_out, np.array([[float(label)]]))[0]
-        dead = self.dead_by_layer()
-        return {
-            **describe(self.model, x, dead, as_json),
-            "dead": dead[0],
-            "borrower": {
-                **info,
-                "label": label,
-                "x": as_json(x),
-                "z2": as_json(z2),
-                "y_hat": as_json(BinaryCrossEntropy.probabilities(z_out)[0, 0]),
-                "loss": as_json(loss),
-            },
-        }
+        return deep_network(self.model, x, label, info, self.dead_by_layer(), as_json)
 
     @np.errstate(over="ignore", invalid="ignore")
     def trace(self, spec: P.BorrowerSpec) -> dict[str, Any]:
@@ -409,19 +393,13 @@ class Session:
         earlier; these are what the next entry will be (for full batch; a mini-batch
         epoch's entry averages its batches). ``loss`` includes the L2 penalty, as the curves.
         """
-        loss = BinaryCrossEntropy()
         out: dict[str, Any] = {"epoch": self.epochs}
-        for key, X, y in (("", self.X_train, self.y_train), ("val_", self.X_test, self.y_test)):
-            z = self.model.predict_logits(X)
-            value = loss.forward(z, y.reshape(-1, 1))
-            if not key and self.config.l2:
-                value += (
-                    0.5
-                    * self.config.l2
-                    * sum(float(np.sum(W * W)) for k, W in self.model.params.items() if k[0] == "W")
-                )
-            out[key + "loss"] = as_json(value)
-            out[key + "accuracy"] = float(np.mean((z[:, 0] > 0) == (y == 1)))
+        for key, X, y, l2 in (
+            ("", self.X_train, self.y_train, self.config.l2),
+            ("val_", self.X_test, self.y_test, 0.0),  # data loss alone, as val_loss
+        ):
+            out[key + "loss"] = as_json(objective(self.model, X, y, l2))
+            out[key + "accuracy"] = float(np.mean((self.model.predict_logits(X)[:, 0] > 0) == y))
         return out
 
     @np.errstate(over="ignore", invalid="ignore")
@@ -444,7 +422,7 @@ class Session:
         return {
             "session": self.id,
             "config": self.config.to_dict(),
-            "limits": limits(),
+            "limits": P.limits(),
             "data": {
                 "features": list(FEATURES),
                 "n_train": self.n_train,
@@ -459,28 +437,6 @@ class Session:
             "status": self.status(),
             "network": self.network(spec),
         }
-
-
-def limits() -> dict[str, Any]:
-    """The ranges the server accepts, so the page can draw its controls to match."""
-    return {
-        "lr": [P.LR_MIN, P.LR_MAX],
-        "hidden": [P.HIDDEN_MIN, P.HIDDEN_MAX],
-        "depth": [P.DEPTH_MIN, P.DEPTH_MAX],
-        "n": [P.N_MIN, P.N_MAX],
-        "noise": [0.0, P.NOISE_MAX],
-        "seed": [0, P.SEED_MAX],
-        "activation": list(P.ACTIVATIONS),
-        "init": list(P.INITS),
-        "features": {name: list(P.FEATURE_BOUNDS[name]) for name in FEATURES},
-        "integer_features": list(P.INTEGER_FEATURES),
-        "max_epochs_per_step": P.MAX_EPOCHS_PER_STEP,
-        "gradcheck_rows": P.GRADCHECK_ROWS,
-        "optimizer": list(P.OPTIMIZERS),
-        "l2": [0.0, P.L2_MAX],
-        "bug": list(P.BUGS),
-        "bugs": dict(BUG_DESCRIPTIONS),
-    }
 
 
 class SessionStore:
