@@ -46,6 +46,8 @@ def _train(args: argparse.Namespace) -> int:
     from ..classifier.fitting import fit_tabular
     from ..data.tabular import read_csv
 
+    if args.optimizer == "lbfgs" and args.batch_size is not None:
+        raise ValueError("--batch-size does not apply to --optimizer lbfgs (full batch)")
     check_outputs({"training data": args.csv}, {"-o": args.output}, force=args.force)
     with one_line_warnings():
         frame = read_csv(args.csv)
