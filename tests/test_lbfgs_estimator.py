@@ -186,3 +186,72 @@ def test_cli_train_with_lbfgs(tmp_path, capsys):
     argv = ["train", data, "--target", "default", "--optimizer", "lbfgs", "--batch-size", "64"]
     status, _, err = run([*argv, "-o", refused], capsys)
     assert status != 0 and "--batch-size does not apply" in err and not refused.exists()
+
+
+def test_auto_takes_lbfgs_for_large_full_batches(monkeypatch):
+    """optimizer='auto' (the default): Adam below LBFGS_MIN_ROWS rows or with mini-batches,
+    L-BFGS from it on; ``optimizer_`` records the choice. The threshold is lowered here
+    so that a small fit crosses it."""
+    from backprop_lab.classifier import estimator
+
+    X, y = logistic_data(400, 2, seed=1)
+    assert BackpropClassifier().optimizer == "auto"
+    monkeypatch.setattr(estimator, "LBFGS_MIN_ROWS", 401)
+    assert BackpropClassifier(random_state=0).fit(X, y).optimizer_ == "adam"
+    monkeypatch.setattr(estimator, "LBFGS_MIN_ROWS", 400)
+    clf = BackpropClassifier(random_state=0).fit(X, y)
+    assert clf.optimizer_ == "lbfgs"
+    lbfgs = BackpropClassifier(optimizer="lbfgs", random_state=0).fit(X, y)
+    assert clf.loss_curve_ == lbfgs.loss_curve_
+    with pytest.warns(ConvergenceWarning):  # 5 epochs: stopped while improving, on purpose
+        minibatch = BackpropClassifier(batch_size=50, max_epochs=5, random_state=0).fit(X, y)
+    assert minibatch.optimizer_ == "adam"
+    assert clf.partial_fit(X, y).optimizer_ == "adam"  # partial_fit: one stochastic epoch
+
+
+def test_model_file_records_the_optimizer_that_ran(tmp_path):
+    import pandas as pd
+
+    from backprop_lab.classifier.fitting import fit_tabular
+    from backprop_lab.classifier.tabular_model import load_model
+
+    X, y = logistic_data(600, 2, seed=2)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(4)]).assign(default=y)
+    model = fit_tabular(frame, "default", optimizer="lbfgs")
+    model.save(tmp_path / "m.blab")
+    loaded = load_model(tmp_path / "m.blab").classifier
+    assert loaded.optimizer == "lbfgs" and loaded.optimizer_ == "lbfgs"
+    assert loaded.loss_curve_ == model.classifier.loss_curve_
+
+
+# ---- what a large train spends outside the optimiser ----------------------------------------------
+def test_numbers_parsed_once_are_the_numbers_parsed_twice():
+    """fit_tabular keeps the cells infer_column_types parsed: the same float64 columns as
+    parsing again, and text in a numeric column is still reported by row."""
+    import pandas as pd
+
+    from backprop_lab.data.columns import infer_column_types, with_numbers
+
+    frame = pd.DataFrame(
+        {"a": ["1", " 2.5", "1e3"], "b": ["x", "y", "x"], "c": ["4", None, "5"]}, dtype=str
+    )
+    parsed: dict[str, np.ndarray] = {}
+    num, cat = infer_column_types(frame, parsed=parsed)
+    assert num == ["a", "c"] and cat == ["b"] and list(parsed) == ["a"]  # c has a gap
+    once = with_numbers(frame, num, parsed=parsed)
+    twice = with_numbers(frame, num)
+    pd.testing.assert_frame_equal(once, twice)
+    bad = frame.assign(a=["1", "two", "3"])
+    with pytest.raises(ValueError, match="row 2"):
+        with_numbers(bad, ["a"], parsed={"a": np.array([1.0, np.nan, 3.0])})
+
+
+def test_fused_loss_is_the_objective_without_penalty():
+    from backprop_lab.engine.fused import fused_loss, fused_loss_and_gradients
+    from backprop_lab.nn import mlp
+
+    X, y = logistic_data(300, 3, seed=4)
+    model = mlp(4, hidden=(5,), n_outputs=3, seed=0)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, size=300)
+    value = fused_loss(model, X, y, "softmax", sample_weight=w)
+    assert value == fused_loss_and_gradients(model, X, y, "softmax", sample_weight=w)[0]

@@ -25,9 +25,10 @@ dozens of one-hot columns, 1-30% defaults), where an unregularised network overf
 * the output weights start at zero and the output bias at the training log-odds
   (b = log(p / (1 - p)), or b_k = log p_k), so training starts from "everyone has the
   base rate" and grows the function from there;
-* Adam (learning rate 0.01, full batch) and a clear L2 penalty (alpha = 10);
-  ``optimizer='lbfgs'`` minimises the same J by L-BFGS instead (no learning rate; far
-  fewer passes over large files, see docs/performance.md);
+* a clear L2 penalty (alpha = 10), minimised full batch by Adam (learning rate 0.01)
+  or, from LBFGS_MIN_ROWS (100,000) rows on, by L-BFGS (``optimizer='auto'``): on
+  large files it reaches the same or a lower validation loss in a third of the passes
+  (benchmarks/lbfgs_scale.py), on small ones Adam's compiled epochs cost less;
 * early stopping on the log loss (not accuracy) of a stratified validation split,
   keeping the weights of the best epoch. With ``early_stopping='auto'`` it runs only
   when every class has at least MIN_VALIDATION_ROWS rows in that split: the log loss of
@@ -59,11 +60,14 @@ from .._util.validation import check_sample_weight
 from ..engine.lbfgs import LBFGS
 from ..engine.training import train
 from ..nn import ACTIVATIONS, Sequential, mlp
-from ..nn.optim import OPTIMIZERS, get_optimizer
+from ..nn.optim import OPTIMIZERS, Optimizer, get_optimizer
 from .early_stopping import TrainingMonitor, diverged_message
 
-#: The values of ``optimizer``: the update rules of nn.optim, and L-BFGS.
-OPTIMIZER_CHOICES = (*OPTIMIZERS, "lbfgs")
+#: The values of ``optimizer``: the update rules of nn.optim, L-BFGS, and 'auto'.
+OPTIMIZER_CHOICES = ("auto", *OPTIMIZERS, "lbfgs")
+#: With optimizer='auto', the fewest rows given to fit (with batch_size None) that
+#: choose L-BFGS over Adam (benchmarks/lbfgs_scale.py measures both by size).
+LBFGS_MIN_ROWS = 100_000
 
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
 MIN_VALIDATION_ROWS = 20
@@ -81,11 +85,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Units in each hidden layer; ``(8,)`` is the tutorial's single layer of eight.
     activation : {'relu', 'leaky_relu', 'tanh', 'sigmoid'}, default 'relu'
         Hidden-layer activation.
-    optimizer : {'adam', 'momentum', 'gd', 'lbfgs'}, default 'adam'
+    optimizer : {'auto', 'adam', 'momentum', 'gd', 'lbfgs'}, default 'auto'
         How gradients become updates (see :mod:`backprop_lab.nn.optim`). 'lbfgs': the
         full-batch quasi-Newton method of :mod:`backprop_lab.engine.lbfgs`; then an
         epoch is one iteration, ``learning_rate`` is unused, ``batch_size`` must be None,
         training also ends once max |dJ/dtheta| <= ``tol``, and ``partial_fit`` is absent.
+        'auto': 'lbfgs' for full batches of at least ``LBFGS_MIN_ROWS`` rows, else
+        'adam' (``partial_fit`` always uses 'adam'). ``optimizer_`` says which ran.
     learning_rate : float, default 0.01
         The optimiser's step size.
     max_epochs : int, default 1000
@@ -141,13 +147,15 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Epoch (from 1) whose weights were kept.
     n_iter_ : int
         Epochs run in the last call to ``fit`` (with ``partial_fit``: in total).
+    optimizer_ : str
+        The optimizer the last fit used ('auto' resolved).
     """
 
     def __init__(
         self,
         hidden_layer_sizes: Sequence[int] = (8,),
         activation: str = "relu",
-        optimizer: str = "adam",
+        optimizer: str = "auto",
         learning_rate: float = 0.01,
         max_epochs: int = 1000,
         batch_size: int | None = None,
@@ -258,10 +266,14 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.validation_scores_ = []
 
+        self.optimizer_ = self.optimizer
+        if self.optimizer == "auto":
+            full = self.batch_size is None and X.shape[0] >= LBFGS_MIN_ROWS
+            self.optimizer_ = "lbfgs" if full else "adam"
         self._optimizer = (
             LBFGS(tol=float(self.tol))
-            if self.optimizer == "lbfgs"
-            else get_optimizer(self.optimizer, self.learning_rate)
+            if self.optimizer_ == "lbfgs"
+            else get_optimizer(self.optimizer_, self.learning_rate)
         )
         self._stream = np.random.default_rng(batch_seed)
         monitor = TrainingMonitor(self, X, y_index, weights, val_rows)
@@ -326,8 +338,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             self._stream = np.random.default_rng(stream_seed)
             self.loss_curve_, self.validation_scores_ = [], []
             self.n_iter_ = 0
-        if getattr(self, "_optimizer", None) is None:
-            self._optimizer = get_optimizer(self.optimizer, self.learning_rate)
+        if not isinstance(getattr(self, "_optimizer", None), Optimizer):
+            self.optimizer_ = "adam" if self.optimizer == "auto" else self.optimizer
+            self._optimizer = get_optimizer(self.optimizer_, self.learning_rate)
         if getattr(self, "_stream", None) is None:
             self._stream = np.random.default_rng(
                 check_random_state(self.random_state).randint(2**31 - 1)

@@ -165,7 +165,7 @@ def _check_network(
 
 
 #: BackpropClassifier's ``optimizer`` values (its OPTIMIZER_CHOICES).
-_OPTIMIZER_NAMES = (*OPTIMIZERS, "lbfgs")
+_OPTIMIZER_NAMES = ("auto", *OPTIMIZERS, "lbfgs")
 
 #: Each classifier parameter stored in a model file: (check, what it must be).
 _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
@@ -222,6 +222,10 @@ def _check_fit(fit: object) -> None:
         "early_stopping": (lambda v: isinstance(v, bool), "true or false"),
         "loss_curve": (_is_number_list, "a list of numbers"),
         "validation_scores": (_is_number_list, "a list of numbers"),
+        "optimizer": (
+            lambda v: _is_str(v) and v in _OPTIMIZER_NAMES and v != "auto",
+            "the optimizer that ran (not 'auto')",
+        ),
     }
     for name, (check, must_be) in checks.items():
         if name in fit:

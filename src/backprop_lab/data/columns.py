@@ -42,15 +42,19 @@ def _is_numeric_dtype(series: pd.Series) -> bool:
     )
 
 
-def to_numbers(series: pd.Series, *, file: str | Path | None = None) -> np.ndarray:
+def to_numbers(
+    series: pd.Series, *, file: str | Path | None = None, parsed: np.ndarray | None = None
+) -> np.ndarray:
     """Column values as float64 (NaN where missing); text, infinity or a magnitude above
-    :data:`MAX_MAGNITUDE` raises, naming the row."""
+    :data:`MAX_MAGNITUDE` raises, naming the row. ``parsed``: the text cells already
+    through ``pd.to_numeric(..., errors="coerce")`` (``infer_column_types`` keeps them)."""
     if _is_numeric_dtype(series):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         text = None
     else:
         text = series.to_numpy(dtype=object)
-        values = pd.to_numeric(text, errors="coerce").astype(np.float64)
+        values = pd.to_numeric(text, errors="coerce") if parsed is None else parsed
+        values = values.astype(np.float64)
         bad = np.isnan(values) & ~pd.isna(text)
         if bad.any():
             i = int(np.argmax(bad))
@@ -156,6 +160,7 @@ def infer_column_types(
     numeric: Sequence[str] = (),
     categorical: Sequence[str] = (),
     file: str | Path | None = None,
+    parsed: dict[str, np.ndarray] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Split the feature columns into (numeric, categorical), in file order.
 
@@ -163,6 +168,8 @@ def infer_column_types(
     (not in ``exclude``) is numeric if all its non-missing cells parse as numbers and
     categorical if most do not; a column where nearly all do (at least
     ``MOSTLY_NUMERIC``) is a numeric column with a typing error, reported by row.
+    ``parsed`` (a dict) receives the parsed text of numeric columns without missing
+    cells, for ``with_numbers``, so that a large file's cells are parsed once.
     """
     for name in [*exclude, *numeric, *categorical]:
         if name not in frame.columns:
@@ -190,10 +197,12 @@ def infer_column_types(
             num.append(name)
         else:
             text = series.dropna().to_numpy(dtype=object)
-            parsed = pd.to_numeric(text, errors="coerce").astype(np.float64)
-            share = float(np.mean(~np.isnan(parsed)))
+            numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
+            share = float(np.mean(~np.isnan(numbers)))
             if share == 1.0:
                 num.append(name)
+                if parsed is not None and len(text) == len(series):  # no cell missing
+                    parsed[name] = numbers
             elif share >= MOSTLY_NUMERIC:
                 to_numbers(series, file=file)  # raises at the first text cell
             else:
@@ -204,10 +213,18 @@ def infer_column_types(
 
 
 def with_numbers(
-    frame: pd.DataFrame, columns: Sequence[str], *, file: str | Path | None = None
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    file: str | Path | None = None,
+    parsed: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """A copy of ``frame`` with the named columns parsed once into float64 (NaN if missing)."""
-    return frame.assign(**{name: to_numbers(frame[name], file=file) for name in columns})
+    """A copy of ``frame`` with the named columns parsed once into float64 (NaN if missing);
+    ``parsed`` holds columns ``infer_column_types`` already parsed (checked here as well)."""
+    parsed = parsed or {}
+    return frame.assign(
+        **{name: to_numbers(frame[name], file=file, parsed=parsed.get(name)) for name in columns}
+    )
 
 
 def check_complete(
