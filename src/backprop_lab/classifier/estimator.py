@@ -28,7 +28,8 @@ dozens of one-hot columns, 1-30% defaults), where an unregularised network overf
 * a clear L2 penalty (alpha = 10), minimised full batch by Adam (learning rate 0.01)
   or, from LBFGS_MIN_ROWS (100,000) rows on, by L-BFGS (``optimizer='auto'``): on
   large files it reaches the same or a lower validation loss in a third of the passes
-  (benchmarks/lbfgs_scale.py), on small ones Adam's compiled epochs cost less;
+  (benchmarks/lbfgs_scale.py); small files keep the Adam defaults that
+  tests/test_estimator_defaults.py holds to LogisticRegression's quality;
 * early stopping on the log loss (not accuracy) of a stratified validation split,
   keeping the weights of the best epoch. With ``early_stopping='auto'`` it runs only
   when every class has at least MIN_VALIDATION_ROWS rows in that split: the log loss of
@@ -66,7 +67,9 @@ from .early_stopping import TrainingMonitor, diverged_message
 #: The values of ``optimizer``: the update rules of nn.optim, L-BFGS, and 'auto'.
 OPTIMIZER_CHOICES = ("auto", *OPTIMIZERS, "lbfgs")
 #: With optimizer='auto', the fewest rows given to fit (with batch_size None) that
-#: choose L-BFGS over Adam (benchmarks/lbfgs_scale.py measures both by size).
+#: choose L-BFGS over Adam. From here on the two reach the same validation loss and
+#: L-BFGS is the faster (benchmarks/lbfgs_scale.py measures both by size); below it,
+#: the small-file defaults (tests/test_estimator_defaults.py) stay Adam's.
 LBFGS_MIN_ROWS = 100_000
 
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
