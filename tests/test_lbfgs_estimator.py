@@ -255,3 +255,29 @@ def test_fused_loss_is_the_objective_without_penalty():
     w = np.random.default_rng(0).uniform(0.5, 2.0, size=300)
     value = fused_loss(model, X, y, "softmax", sample_weight=w)
     assert value == fused_loss_and_gradients(model, X, y, "softmax", sample_weight=w)[0]
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [["0", " 1", "1 ", "0"], ["no", "yes", " no"], ["1", "2", "3e0"], ["1e20", "0"], ["1", "x"]],
+)
+def test_target_parsed_from_csv_text_as_from_python_strings(cells):
+    """parse_target's shortcut for text read from CSV (numbers before stripping) gives the
+    labels of the stripped cells, as the path for other columns does."""
+    import pandas as pd
+
+    from backprop_lab.data.columns import parse_target
+
+    fast = parse_target(pd.Series(cells, dtype=pd.StringDtype(na_value=np.nan)))
+    slow = parse_target(pd.Series(cells, dtype=object))
+    assert fast.dtype == slow.dtype
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_fractional_target_is_refused_naming_the_cell():
+    import pandas as pd
+
+    from backprop_lab.data.columns import parse_target
+
+    with pytest.raises(ValueError, match=r"row 2: label '2\.5' is not a whole number"):
+        parse_target(pd.Series(["1", " 2.5"], dtype=pd.StringDtype(na_value=np.nan)))

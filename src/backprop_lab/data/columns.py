@@ -102,28 +102,36 @@ def parse_target(series: pd.Series, *, file: str | Path | None = None) -> np.nda
     Integral numbers become ints (``0``/``1`` stay ``0``/``1``). A missing label, or
     a number with a fractional part (a measurement, not a class), raises, naming its row.
     """
-    missing = pd.isna(series.to_numpy(dtype=object))
+    cells = series.to_numpy(dtype=object)
+    missing = pd.isna(cells)
     if missing.any():
         i = int(np.argmax(missing))
         raise InputError(
             "missing target value", file=file, column=str(series.name), row=row_number(series, i)
         )
-    text = to_text(series)
-    numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
+    # Cells read from CSV (text): whitespace around a number does not change it, so when
+    # every unstripped cell parses, these are the numbers of the stripped text, found
+    # without a Python call per cell.
+    text, numbers = None, None
+    if isinstance(series.dtype, pd.StringDtype):
+        numbers = pd.to_numeric(cells, errors="coerce").astype(np.float64)
+    if numbers is None or not np.all(np.isfinite(numbers)):
+        text = to_text(series)
+        numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
     if np.all(np.isfinite(numbers)):
         fractional = numbers != np.round(numbers)
         if fractional.any():
             i = int(np.argmax(fractional))
             raise InputError(
-                f"label {text[i]!r} is not a whole number; the target must hold classes "
-                "(such as 0/1 or no/yes), not measurements",
+                f"label {str(cells[i]).strip()!r} is not a whole number; the target must hold "
+                "classes (such as 0/1 or no/yes), not measurements",
                 file=file,
                 column=str(series.name),
                 row=row_number(series, i),
             )
         if np.all(np.abs(numbers) <= 2**53):  # whole numbers that int64 holds exactly
             return numbers.astype(np.int64)
-    return text.astype(str)
+    return (to_text(series) if text is None else text).astype(str)
 
 
 def check_labels(
