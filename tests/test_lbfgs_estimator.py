@@ -281,3 +281,27 @@ def test_fractional_target_is_refused_naming_the_cell():
 
     with pytest.raises(ValueError, match=r"row 2: label '2\.5' is not a whole number"):
         parse_target(pd.Series(["1", " 2.5"], dtype=pd.StringDtype(na_value=np.nan)))
+
+
+def test_lbfgs_keeps_monotone_constraints_by_bounds():
+    """With monotonic_cst, L-BFGS-B's bounds hold every weight to its allowed sign (the
+    constraint's own check finds no violation), and
+    the fit still lowers J from the start."""
+    from backprop_lab.nn.monotone import MonotoneConstraint
+
+    X, y = logistic_data(1500, 2, seed=6)
+    clf = BackpropClassifier(
+        optimizer="lbfgs",
+        hidden_layer_sizes=(6,),
+        monotonic_cst=[1, -1, 0, 1],
+        early_stopping=False,
+        random_state=0,
+    )
+    clf.fit(X, y)
+    constraint = MonotoneConstraint.for_network([1, -1, 0, 1], clf.network_)
+    assert constraint.violation(clf.network_.params) is None
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    bounds = constraint.bounds()
+    W1 = clf.network_.params["W1"]
+    assert np.all(W1 >= bounds["W1"][0]) and np.all(W1 <= bounds["W1"][1])
+    assert np.isinf(bounds["W1"][0][2]).all() and np.isinf(bounds["W1"][1][2]).all()  # free
