@@ -305,3 +305,20 @@ def test_lbfgs_keeps_monotone_constraints_by_bounds():
     W1 = clf.network_.params["W1"]
     assert np.all(W1 >= bounds["W1"][0]) and np.all(W1 <= bounds["W1"][1])
     assert np.isinf(bounds["W1"][0][2]).all() and np.isinf(bounds["W1"][1][2]).all()  # free
+
+
+def test_numbers_parsed_once_are_checked_like_numbers_parsed_twice():
+    """Kept parsed cells go through the same checks: too large a magnitude is refused with
+    the cell as written."""
+    import pandas as pd
+
+    from backprop_lab.data.columns import infer_column_types, with_numbers
+
+    frame = pd.DataFrame({"a": ["1", "1e20", "3"]}, dtype=str)
+    parsed: dict[str, np.ndarray] = {}
+    num, _ = infer_column_types(frame, parsed=parsed)
+    with pytest.raises(ValueError, match=r"row 2: number '1e20' is too large") as once:
+        with_numbers(frame, num, parsed=parsed)
+    with pytest.raises(ValueError) as twice:
+        with_numbers(frame, num)
+    assert str(once.value) == str(twice.value)

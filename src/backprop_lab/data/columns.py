@@ -51,6 +51,8 @@ def to_numbers(
     if _is_numeric_dtype(series):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         text = None
+    elif parsed is not None and not np.isnan(parsed).any():  # every cell a number
+        values, text = np.asarray(parsed, dtype=np.float64), None
     else:
         text = series.to_numpy(dtype=object)
         values = pd.to_numeric(text, errors="coerce") if parsed is None else parsed
@@ -76,7 +78,10 @@ def to_numbers(
     huge = np.abs(values) > MAX_MAGNITUDE  # NaN compares False
     if huge.any():
         i = int(np.argmax(huge))
-        shown = repr(text[i]) if text is not None else f"{values[i]:g}"
+        if _is_numeric_dtype(series):
+            shown = f"{values[i]:g}"
+        else:  # the cell as written
+            shown = repr(text[i] if text is not None else series.to_numpy(dtype=object)[i])
         raise InputError(
             f"number {shown} is too large for a numeric column (beyond ±2^53, about 9.0e15)",
             file=file,
