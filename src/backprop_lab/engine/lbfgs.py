@@ -200,7 +200,8 @@ def minimize_lbfgs(
 
     try:
         # L-BFGS-B's own algebra is on m x n and m x m matrices (m = 10): BLAS threads
-        # only add their wake-up cost, which on a busy machine was 8 ms per iteration.
+        # only add their wake-up cost, which on a busy machine exceeded a pass over the
+        # rows of a mid-sized file.
         with threadpool_limits(limits=1, user_api="blas"):
             result = minimize(
                 fun,
