@@ -73,6 +73,16 @@ OPTIMIZER_CHOICES = ("auto", *OPTIMIZERS, "lbfgs")
 #: the small-file defaults (tests/test_estimator_defaults.py) stay Adam's.
 LBFGS_MIN_ROWS = 100_000
 
+
+def chosen_optimizer(optimizer: str, batch_size: int | None, n_rows: int) -> str:
+    """The optimizer a fit on ``n_rows`` rows runs: 'auto' becomes 'lbfgs' for full
+    batches (``batch_size`` None) of at least LBFGS_MIN_ROWS rows, else 'adam'; any other
+    value stays as it is."""
+    if optimizer != "auto":
+        return optimizer
+    return "lbfgs" if batch_size is None and n_rows >= LBFGS_MIN_ROWS else "adam"
+
+
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
 MIN_VALIDATION_ROWS = 20
 
@@ -282,10 +292,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.validation_scores_ = []
 
-        self.optimizer_ = self.optimizer
-        if self.optimizer == "auto":
-            full = self.batch_size is None and X.shape[0] >= LBFGS_MIN_ROWS
-            self.optimizer_ = "lbfgs" if full else "adam"
+        self.optimizer_ = chosen_optimizer(self.optimizer, self.batch_size, X.shape[0])
         if self.optimizer_ == "lbfgs":  # a monotone constraint: L-BFGS-B's bounds hold it
             bounds = None if constraint is None else constraint.bounds()
             self._optimizer = LBFGS(tol=float(self.tol), bounds=bounds)
