@@ -511,6 +511,7 @@ class TabularModel:
                 "early_stopping": bool(getattr(clf, "early_stopping_", False)),
                 "loss_curve": [float(v) for v in clf.loss_curve_],
                 "validation_scores": [float(v) for v in clf.validation_scores_],
+                **({"optimizer": clf.optimizer_} if hasattr(clf, "optimizer_") else {}),
             },
             "training": self.training,
             "metrics": self.metrics,
@@ -557,6 +558,8 @@ class TabularModel:
             clf.early_stopping_ = fit.get("early_stopping", False)
             clf.loss_curve_ = list(fit.get("loss_curve", []))
             clf.validation_scores_ = list(fit.get("validation_scores", []))
+            if "optimizer" in fit:
+                clf.optimizer_ = fit["optimizer"]
             model = cls(
                 preprocessor=pre,
                 classifier=clf,
