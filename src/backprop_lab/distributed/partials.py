@@ -113,11 +113,14 @@ def as_frame(X: object, y: object, w: object) -> pd.DataFrame:
     return frame
 
 
-def prepare(X: object, y: object, w: object, spec: RowSpec, where: str) -> Part:
+def prepare(
+    X: object, y: object, w: object, spec: RowSpec, where: str, u: np.ndarray | None = None
+) -> Part:
     """A partition's raw X (array or frame), labels and sample weights as a checked Part.
 
     Labels become class indices (a label outside ``spec.classes`` is refused by row);
-    w_i = sample_weight_i * class_weight[y_i]; rows outside ``spec.split`` are dropped.
+    w_i = sample_weight_i * class_weight[y_i]; rows outside ``spec.split`` are dropped,
+    by the rows' ``row_uniform`` values ``u`` (computed from X, y and w when not given).
     """
     columns = list(X.columns) if isinstance(X, pd.DataFrame) else None
     X = np.asarray(X, dtype=np.float64)
@@ -126,7 +129,10 @@ def prepare(X: object, y: object, w: object, spec: RowSpec, where: str) -> Part:
         raise ValueError(f"{where}: {X.shape[0]} rows of X but {y.shape[0]} labels")
     check_finite(X, where, columns=columns)
     if spec.split != "all":
-        keep = split_mask(as_frame(X, y, w), spec.split, spec.fraction, spec.seed)
+        if u is None:
+            keep = split_mask(as_frame(X, y, w), spec.split, spec.fraction, spec.seed)
+        else:
+            keep = u < spec.fraction if spec.split == "val" else u >= spec.fraction
         X, y = X[keep], y[keep]
         w = None if w is None else np.asarray(w)[keep]
     index = np.searchsorted(spec.classes, y)

@@ -96,11 +96,10 @@ def partitions(X: Any, y: Any, sample_weight: Any = None) -> tuple[list, list, l
     return x_parts, aligned(y, "y"), aligned(sample_weight, "sample_weight"), names
 
 
-def _label_stats(X: Any, y: Any, w: Any, fraction: float, seed: int) -> dict:
+def label_stats(y: Any, w: Any, val: np.ndarray) -> dict:
     """{label: [rows, sum sample weight, validation rows, validation sum weight]}."""
     y = np.asarray(y).ravel()
     sw = np.ones(y.shape[0]) if w is None else np.asarray(w, dtype=np.float64).ravel()
-    val = split_mask(as_frame(X, y, w), "val", fraction, seed)
     stats: dict = {}
     for label in np.unique(y):
         rows = y == label
@@ -108,6 +107,37 @@ def _label_stats(X: Any, y: Any, w: Any, fraction: float, seed: int) -> dict:
         stats[key] = [int(rows.sum()), float(sw[rows].sum()), int((rows & val).sum()),
                       float(sw[rows & val].sum())]  # fmt: skip
     return stats
+
+
+def _collection_stats(X: Any, y: Any, w: Any, fraction: float, seed: int) -> dict:
+    return label_stats(y, w, split_mask(as_frame(X, y, w), "val", fraction, seed))
+
+
+class CollectionSource:
+    """The partitions of a dask array or dataframe (X, y and sample weights)."""
+
+    def __init__(self, X: Any, y: Any, sample_weight: Any = None) -> None:
+        self.x_parts, self.y_parts, self.w_parts, self.names = partitions(X, y, sample_weight)
+        self.weighted = sample_weight is not None
+        self.n_features = int(X.shape[1])
+
+    def label_stats(self, fraction: float, seed: int) -> list:
+        import dask
+
+        return [
+            dask.delayed(_collection_stats)(x, yy, w, fraction, seed)
+            for x, yy, w in zip(self.x_parts, self.y_parts, self.w_parts, strict=True)
+        ]
+
+    def parts(self, spec: RowSpec) -> list:
+        import dask
+
+        return [
+            dask.delayed(prepare)(x, yy, w, spec, f"partition {i}")
+            for i, (x, yy, w) in enumerate(
+                zip(self.x_parts, self.y_parts, self.w_parts, strict=True)
+            )
+        ]
 
 
 def _merge_stats(a: dict, b: dict) -> dict:
@@ -195,6 +225,26 @@ def fit_collection(
     ``progress(iteration, J, seconds)`` is called after every iteration.
     """
     require_dask()
+    return fit_source(
+        clf,
+        CollectionSource(X, y, sample_weight),
+        persist=persist,
+        client=client,
+        progress=progress,
+    )
+
+
+def fit_source(
+    clf: Any,
+    source: Any,
+    *,
+    persist: bool = True,
+    client: Any = None,
+    progress: Progress | None = None,
+) -> Any:
+    """``fit_collection`` for any source of partitions: an object with ``label_stats(fraction,
+    seed)`` and ``parts(spec)`` (lists of delayed values), ``weighted``, ``n_features`` and
+    ``names`` (CollectionSource; tabular.TableSource)."""
     import dask
 
     sizes = clf._check_hyperparameters()
@@ -203,22 +253,19 @@ def fit_collection(
     if clf.warm_start and hasattr(clf, "network_"):
         raise ValueError("warm_start is not supported for dask collections")
     client = client or current_client()
-    x_parts, y_parts, w_parts, names = partitions(X, y, sample_weight)
+    names = source.names
     fraction = float(clf.validation_fraction)
     rng = check_random_state(clf.random_state)
     split_seed, init_seed, _ = (int(s) for s in rng.randint(0, 2**31 - 1, size=3))
 
     # 1. labels, one pass
-    leaves = [
-        dask.delayed(_label_stats)(x, yy, w, fraction, split_seed)
-        for x, yy, w in zip(x_parts, y_parts, w_parts, strict=True)
-    ]
+    leaves = source.label_stats(fraction, split_seed)
     stats = client.compute(tree_sum(leaves, dask.delayed(_merge_stats))).result()
     classes = np.array(sorted(stats))
     clf._start(classes)
     counts = np.array([stats[c][0] for c in classes], dtype=np.int64)
-    clf.n_features_in_ = int(X.shape[1])
-    if names and all(isinstance(c, str) for c in X.columns):
+    clf.n_features_in_ = source.n_features
+    if names:
         clf.feature_names_in_ = np.array(names, dtype=object)
     elif hasattr(clf, "feature_names_in_"):
         del clf.feature_names_in_
@@ -233,7 +280,7 @@ def fit_collection(
     softmax = len(classes) > 2
     split = "train" if early else "all"
     spec = RowSpec(classes, softmax, class_weight, split, fraction, split_seed)
-    train_parts = _rows(client, x_parts, y_parts, w_parts, spec, persist)
+    train_parts = _rows(client, source.parts(spec), persist)
     take = 0 if not early else 1  # train side = all minus validation
     per_class = np.array([stats[c][1] - (stats[c][3] if take else 0.0) for c in classes])
     n_train = int(sum(stats[c][0] - (stats[c][2] if take else 0) for c in classes))
@@ -249,13 +296,13 @@ def fit_collection(
         None if clf.optimizer == "lbfgs" else get_optimizer(clf.optimizer, clf.learning_rate)
     )
     fused = supported_network(network, loss, optimizer)
-    n_scale = float(per_class.sum()) if sample_weight is not None else float(n_train)
+    n_scale = float(per_class.sum()) if source.weighted else float(n_train)
     l2 = float(clf.alpha) / max(n_scale, 1e-12)
     objective = Objective(client, train_parts, fused, LOSS_CODES[type(loss)], l2)
     clf.loss_curve_, clf.validation_scores_, clf.n_iter_ = [], [], 0
     if early:
         val_spec = RowSpec(classes, softmax, class_weight, "val", fraction, split_seed)
-        val_parts = _rows(client, x_parts, y_parts, w_parts, val_spec, persist)
+        val_parts = _rows(client, source.parts(val_spec), persist)
         val_objective = Objective(client, val_parts, fused, LOSS_CODES[type(loss)], 0.0)
         monitor: TrainingMonitor = _ValidationMonitor(clf, val_objective)
     else:
@@ -285,16 +332,11 @@ def _class_weights(class_weight: Any, classes: np.ndarray, counts: np.ndarray) -
     raise ValueError(f"class_weight must be a dict, 'balanced' or None; got {class_weight!r}")
 
 
-def _rows(client: Any, x_parts: list, y_parts: list, w_parts: list, spec: RowSpec, persist: bool):
+def _rows(client: Any, parts: list, persist: bool):
     """Each partition's Part: futures held in worker memory, or (persist=False) the
     delayed recipe, read again by every pass."""
-    import dask
     from distributed import wait
 
-    parts = [
-        dask.delayed(prepare)(x, yy, w, spec, f"partition {i}")
-        for i, (x, yy, w) in enumerate(zip(x_parts, y_parts, w_parts, strict=True))
-    ]
     if not persist:
         return parts
     futures = client.compute(parts)
