@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from .._util.outputs import check_figure_formats, check_outputs
+from .cluster import add_scheduler_options
 from .common import ROWS_NOTE, one_line_warnings
 from .options import add_force_option, count, number, positive_count, positive_number
 
@@ -42,6 +43,10 @@ def _print_metrics(metrics: dict) -> None:
 
 # ---- train -------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import train
+
+        return train(args)
     from .._util.memory import network_bytes, require_memory
     from ..classifier.fitting import fit_tabular
     from ..data.tabular import read_csv
@@ -118,6 +123,10 @@ def _calibrator_text(calibrator) -> str:
 
 # ---- predict -----------------------------------------------------------------------------
 def _predict(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import predict
+
+        return predict(args)
     from .._util.validation import InputError
     from ..classifier.tabular_model import load_model
 
@@ -154,6 +163,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 # ---- evaluate ----------------------------------------------------------------------------
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import evaluate
+
+        return evaluate(args)
     from .._util.atomic import atomic_write_text
     from ..classifier.figures import plot_credit_curves
     from ..classifier.tabular_model import load_model
@@ -373,6 +386,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="share of the training rows set aside for --calibrate",
     )
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -389,6 +403,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--id", metavar="COL", help="copy this column to the output first")
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser(
@@ -415,4 +430,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_evaluate)

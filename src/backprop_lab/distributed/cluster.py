@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 #: Seconds to wait for a scheduler before saying it cannot be reached.
-CONNECT_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 5.0
 
 
 class SchedulerUnreachable(ConnectionError):
