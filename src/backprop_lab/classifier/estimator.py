@@ -26,6 +26,8 @@ dozens of one-hot columns, 1-30% defaults), where an unregularised network overf
   (b = log(p / (1 - p)), or b_k = log p_k), so training starts from "everyone has the
   base rate" and grows the function from there;
 * Adam (learning rate 0.01, full batch) and a clear L2 penalty (alpha = 10);
+  ``optimizer='lbfgs'`` minimises the same J by L-BFGS instead (no learning rate; far
+  fewer passes over large files, see docs/performance.md);
 * early stopping on the log loss (not accuracy) of a stratified validation split,
   keeping the weights of the best epoch. With ``early_stopping='auto'`` it runs only
   when every class has at least MIN_VALIDATION_ROWS rows in that split: the log loss of
@@ -49,14 +51,19 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._util.validation import check_sample_weight
+from ..engine.lbfgs import LBFGS
 from ..engine.training import train
 from ..nn import ACTIVATIONS, Sequential, mlp
 from ..nn.optim import OPTIMIZERS, get_optimizer
 from .early_stopping import TrainingMonitor, diverged_message
+
+#: The values of ``optimizer``: the update rules of nn.optim, and L-BFGS.
+OPTIMIZER_CHOICES = (*OPTIMIZERS, "lbfgs")
 
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
 MIN_VALIDATION_ROWS = 20
@@ -80,8 +87,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Units in each hidden layer; ``(8,)`` is the tutorial's single layer of eight.
     activation : {'relu', 'leaky_relu', 'tanh', 'sigmoid'}, default 'relu'
         Hidden-layer activation.
-    optimizer : {'adam', 'momentum', 'gd'}, default 'adam'
-        How gradients become updates (see :mod:`backprop_lab.nn.optim`).
+    optimizer : {'adam', 'momentum', 'gd', 'lbfgs'}, default 'adam'
+        How gradients become updates (see :mod:`backprop_lab.nn.optim`). 'lbfgs': the
+        full-batch quasi-Newton method of :mod:`backprop_lab.engine.lbfgs`; then an
+        epoch is one iteration, ``learning_rate`` is unused, ``batch_size`` must be None,
+        training also ends once max |dJ/dtheta| <= ``tol``, and ``partial_fit`` is absent.
     learning_rate : float, default 0.01
         The optimiser's step size.
     max_epochs : int, default 1000
@@ -185,9 +195,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
             )
-        if self.optimizer not in OPTIMIZERS:
+        if self.optimizer not in OPTIMIZER_CHOICES:
             raise ValueError(
-                f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}"
+                f"optimizer must be one of {sorted(OPTIMIZER_CHOICES)}; got {self.optimizer!r}"
             )
         if not (isinstance(self.max_epochs, numbers.Integral) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs must be a positive integer; got {self.max_epochs!r}")
@@ -197,6 +207,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"batch_size must be a positive integer or None; got {self.batch_size!r}"
             )
+        if self.optimizer == "lbfgs" and self.batch_size is not None:
+            raise ValueError("optimizer='lbfgs' takes every row at once: set batch_size=None")
         if not (np.isfinite(self.alpha) and self.alpha >= 0):
             raise ValueError(f"alpha must be a non-negative number; got {self.alpha!r}")
         if self.early_stopping not in ("auto", True, False):
@@ -261,7 +273,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.validation_scores_ = []
 
-        self._optimizer = get_optimizer(self.optimizer, self.learning_rate)
+        self._optimizer = (
+            LBFGS(tol=float(self.tol))
+            if self.optimizer == "lbfgs"
+            else get_optimizer(self.optimizer, self.learning_rate)
+        )
         self._stream = np.random.default_rng(batch_seed)
         monitor = TrainingMonitor(self, X, y_index, weights, val_rows)
         history = train(
@@ -284,6 +300,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         monitor.finish(history)
         return self
 
+    @available_if(lambda self: self.optimizer != "lbfgs")
     def partial_fit(
         self,
         X: ArrayLike,

@@ -164,6 +164,9 @@ def _check_network(
     return shapes, net
 
 
+#: BackpropClassifier's ``optimizer`` values (its OPTIMIZER_CHOICES).
+_OPTIMIZER_NAMES = (*OPTIMIZERS, "lbfgs")
+
 #: Each classifier parameter stored in a model file: (check, what it must be).
 _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
     "hidden_layer_sizes": (
@@ -175,8 +178,8 @@ _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
         f"one of {', '.join(sorted(ACTIVATIONS))}",
     ),
     "optimizer": (
-        lambda v: _is_str(v) and v in OPTIMIZERS,
-        f"one of {', '.join(sorted(OPTIMIZERS))}",
+        lambda v: _is_str(v) and v in _OPTIMIZER_NAMES,
+        f"one of {', '.join(sorted(_OPTIMIZER_NAMES))}",
     ),
     "learning_rate": (lambda v: _is_positive(v), "a positive number"),
     "max_epochs": (lambda v: _is_positive_int(v), "a positive integer"),

@@ -51,6 +51,8 @@ def _train(args: argparse.Namespace) -> int:
     from ..classifier.fitting import fit_tabular
     from ..data.tabular import read_csv
 
+    if args.optimizer == "lbfgs" and args.batch_size is not None:
+        raise ValueError("--batch-size does not apply to --optimizer lbfgs (full batch)")
     check_outputs({"training data": args.csv}, {"-o": args.output}, force=args.force)
     with one_line_warnings():
         frame = read_csv(args.csv)
@@ -97,7 +99,8 @@ def _train(args: argparse.Namespace) -> int:
         f"{len(info['numeric'])} numeric and {len(info['categorical'])} categorical column(s), "
         f"{model.preprocessor.n_features_out} inputs"
     )
-    print(f"epochs run {clf.n_iter_}, weights kept from epoch {clf.best_epoch_} ({stopping})")
+    unit = "L-BFGS iterations" if clf.optimizer == "lbfgs" else "epochs"
+    print(f"{unit} run {clf.n_iter_}, weights kept from {unit[:-1]} {clf.best_epoch_} ({stopping})")
     if model.calibrator is not None:
         cal = info["calibration"]
         print(
@@ -345,7 +348,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--hidden", type=positive_count, nargs="+", default=[8], help="hidden layer widths"
     )
     p.add_argument(
-        "--optimizer", default="adam", choices=["adam", "momentum", "gd"], help="update rule"
+        "--optimizer",
+        default="adam",
+        choices=["adam", "momentum", "gd", "lbfgs"],
+        help="update rule; lbfgs: full-batch L-BFGS (no --lr or --batch-size; --epochs is "
+        "the most iterations), the fastest on large files",
     )
     p.add_argument("--lr", type=positive_number, default=0.01, help="learning rate")
     p.add_argument("--epochs", type=positive_count, default=1000, help="most epochs")

@@ -61,6 +61,7 @@ from .layout import (
 )
 from .trainer import (
     FusedEngine,
+    flat_loss_and_gradient,
     fused_loss_and_gradients,
     get_threads,
     predict_logits,
@@ -72,6 +73,7 @@ __all__ = [
     "FusedEngine",
     "FusedNetwork",
     "compile_network",
+    "flat_loss_and_gradient",
     "fused_loss_and_gradients",
     "fused_support",
     "get_threads",

@@ -110,12 +110,17 @@ def _batch(
     loss_code: int,
     l2: float,
     grad: np.ndarray | None,
+    divisor: float | None = None,
 ) -> tuple[float, float]:
     """(J, accuracy) over all rows of ``data``, the chunks spread over threads; fills
-    ``grad`` with dJ/dtheta when given. The result does not depend on the number of threads."""
+    ``grad`` with dJ/dtheta when given. The result does not depend on the number of threads.
+
+    Each row's loss is weighted by w_i / w_sum, w_sum = sum_i w_i (N without weights):
+    J is the weighted mean. With ``divisor`` (and explicit weights), by w_i / divisor.
+    """
     n = data.X.shape[0]
     w_sum = float(data.weights.sum()) if data.weights.size else float(n)
-    w_sum = normaliser(w_sum)
+    w_sum = normaliser(w_sum if divisor is None else float(divisor))
     block = block_size(n, network.max_block)
     n_chunks = chunk_count((n + block - 1) // block)
     out = np.empty((n_chunks, network.n_params + 2))
@@ -181,6 +186,36 @@ def fused_loss_and_gradients(
     grad = np.zeros(network.n_params)
     value, _ = _batch(network, theta, data, LOSS_CODES[type(loss)], l2, grad)
     return value, network.unflatten(grad)
+
+
+def flat_loss_and_gradient(
+    network: FusedNetwork,
+    theta: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    loss: Loss,
+    *,
+    l2: float = 0.0,
+    sample_weight: np.ndarray | None = None,
+    divisor: float | None = None,
+) -> tuple[float, np.ndarray]:
+    """J and dJ/dtheta (float64) at the flat parameters ``theta`` (the network's dtype).
+
+        J = sum_i w_i l_i / D + (l2 / 2) sum_l ||W_l||^2,   D = ``divisor`` or sum_i w_i
+
+    (w_i = 1 without weights). With the default D this is ``fused_loss_and_gradients``'s
+    weighted mean; with D = 1 and l2 = 0 it is the plain sum sum_i w_i l_i of a block of
+    rows, whose blocks add up to the sum over all rows. The arrays must already be
+    prepared: X contiguous in the network's dtype with n_inputs columns, y of shape
+    (N, n_outputs) float or, for softmax, (N,) class indices in 0..K-1 (they are not
+    checked here: this runs once per function evaluation).
+    """
+    if divisor is not None and sample_weight is None:
+        sample_weight = np.ones(X.shape[0])  # the kernels' unweighted mode divides by N
+    data = _rows(X, loss, y, sample_weight)
+    grad = np.zeros(network.n_params)
+    value, _ = _batch(network, theta, data, LOSS_CODES[type(loss)], l2, grad, divisor)
+    return value, grad
 
 
 def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -> np.ndarray:
