@@ -395,13 +395,15 @@ def _first_order(clf: Any, objective: Objective, optimizer: Any, monitor: Any, p
 
 
 def _lbfgs(clf: Any, objective: Objective, monitor: Any, progress):
-    """L-BFGS on the distributed objective: one pass per function evaluation."""
-    from ..engine.lbfgs import minimize_lbfgs
+    """L-BFGS on the distributed objective (one pass per evaluation), recorded as
+    engine.lbfgs.train_lbfgs records it: J after each iteration, the model updated after
+    every iteration and to the last iterate at the end."""
+    from ..engine.lbfgs import LBFGS, minimize_lbfgs
 
+    settings = LBFGS(tol=float(clf.tol))
     network, fused = clf.network_, objective.network
     history = History(engine="dask")
     last = [time.perf_counter()]
-    stop = [False]
 
     def callback(iteration: int, theta: np.ndarray, value: float) -> bool:
         fused.unflatten(np.asarray(theta), network.params)
@@ -410,16 +412,22 @@ def _lbfgs(clf: Any, objective: Objective, monitor: Any, progress):
         if progress is not None:
             progress(iteration, float(value), now - last[0])
         last[0] = now
-        stop[0] = bool(monitor(iteration - 1, network, history))
-        return stop[0]
+        return bool(monitor(iteration - 1, network, history))
 
     result = minimize_lbfgs(
         objective,
         fused.flatten(network.params).astype(np.float64),
         max_iter=int(clf.max_epochs),
-        tol=float(clf.tol),
+        tol=settings.tol,
         callback=callback,
+        ftol=settings.ftol,
+        memory=settings.memory,
+        max_fun=settings.max_fun,
     )
-    if not stop[0]:
-        fused.unflatten(np.asarray(result.theta), network.params)
+    fused.unflatten(np.asarray(result.theta), network.params)
+    history.converged, history.message = result.converged, result.message
+    history.evaluations = result.n_fun
+    if result.diverged:
+        history.status, history.diverged_at = "diverged", result.n_iter
+        history.divergence_reason = result.message
     return history
