@@ -50,13 +50,47 @@ DIVERGENCE_FACTOR = 10.0
 
 
 # ---- the collection's partitions --------------------------------------------------------------
+_Y, _W = "__backprop_lab_y__", "__backprop_lab_w__"
+
+
+def _take(frame: Any, columns: list) -> Any:
+    return frame[columns]
+
+
+def _column(frame: Any, name: str) -> Any:
+    return frame[name]
+
+
 def partitions(X: Any, y: Any, sample_weight: Any = None) -> tuple[list, list, list, list[str]]:
     """Aligned per-partition pieces (delayed objects or arrays) of X, y and the weights,
-    and X's column names (empty for an array)."""
+    and X's column names (empty for an array).
+
+    A dataframe X and series y (and weights) are joined into one frame first, so their
+    partitions are the same rows even where dask would partition each one differently
+    (read_parquet may merge files for a narrow selection of columns).
+    """
+    import dask
     import dask.array as da
     import dask.dataframe as dd
 
     names: list[str] = []
+    if isinstance(X, dd.DataFrame) and isinstance(y, dd.Series):
+        names = [str(c) for c in X.columns]
+        extra = {_Y: y}
+        if isinstance(sample_weight, dd.Series):
+            extra[_W] = sample_weight
+        elif sample_weight is not None:
+            raise TypeError("with a dask dataframe X, sample_weight must be a dask series")
+        joined = X.assign(**extra).to_delayed()
+        columns = list(X.columns)
+        x_parts = [dask.delayed(_take)(part, columns) for part in joined]
+        y_parts = [dask.delayed(_column)(part, _Y) for part in joined]
+        w_parts = (
+            [dask.delayed(_column)(part, _W) for part in joined]
+            if sample_weight is not None
+            else [None] * len(joined)
+        )
+        return x_parts, y_parts, w_parts, names
     if isinstance(X, da.Array):
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D dask array; got {X.ndim} dimension(s)")
@@ -64,8 +98,7 @@ def partitions(X: Any, y: Any, sample_weight: Any = None) -> tuple[list, list, l
         x_parts = list(X.to_delayed().ravel())
         sizes = X.chunks[0]
     elif isinstance(X, dd.DataFrame):
-        x_parts, sizes = list(X.to_delayed()), None
-        names = [str(c) for c in X.columns]
+        raise TypeError("with a dask dataframe X, y must be a dask series")
     else:
         raise TypeError(f"X must be a dask array or dataframe; got {type(X).__name__}")
 
@@ -73,24 +106,15 @@ def partitions(X: Any, y: Any, sample_weight: Any = None) -> tuple[list, list, l
         if values is None:
             return [None] * len(x_parts)
         if isinstance(values, da.Array):
-            values = values.ravel()
-            if sizes is not None:
-                values = values.rechunk((sizes,))
-            pieces = list(values.to_delayed().ravel())
+            pieces = list(values.ravel().rechunk((sizes,)).to_delayed().ravel())
         elif isinstance(values, dd.Series | dd.DataFrame):
-            pieces = list(values.to_delayed())
-        elif sizes is not None:
+            raise TypeError(f"with a dask array X, {what} must be a dask or NumPy array")
+        else:
             values = np.asarray(values).ravel()
             if values.shape[0] != sum(sizes):
                 raise ValueError(f"{what} has {values.shape[0]} rows; X has {sum(sizes)}")
             bounds = np.cumsum([0, *sizes])
             pieces = [values[a:b] for a, b in itertools.pairwise(bounds)]
-        else:
-            raise TypeError(f"with a dask dataframe X, {what} must be a dask series or array")
-        if len(pieces) != len(x_parts):
-            raise ValueError(
-                f"{what} has {len(pieces)} partitions; X has {len(x_parts)} (split them alike)"
-            )
         return pieces
 
     return x_parts, aligned(y, "y"), aligned(sample_weight, "sample_weight"), names
@@ -162,14 +186,18 @@ class Objective:
     def sums(self, theta: np.ndarray, need_grad: bool) -> np.ndarray:
         """sum_p S_p, added in the fixed pairwise tree of partials.tree_sum."""
         from dask import delayed
+        from distributed import Future
 
         theta = np.array(theta, dtype=np.float64)
-        leaves = [
-            delayed(partition_sums, pure=False)(p, theta, self.network, self.loss_code, need_grad)
-            for p in self.parts
-        ]
-        root = tree_sum(leaves, delayed(np.add, pure=False))
+        args = (theta, self.network, self.loss_code, need_grad)
         self.passes += 1
+        if all(isinstance(p, Future) for p in self.parts):  # persisted: tasks straight away
+            submit = self.client.submit
+            leaves = [submit(partition_sums, p, *args, pure=False) for p in self.parts]
+            root = tree_sum(leaves, lambda a, b: submit(np.add, a, b, pure=False))
+            return np.asarray(root.result())
+        leaves = [delayed(partition_sums, pure=False)(p, *args) for p in self.parts]
+        root = tree_sum(leaves, delayed(np.add, pure=False))
         return np.asarray(self.client.compute(root).result())
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
