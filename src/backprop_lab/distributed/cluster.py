@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Environment of the worker processes of a local cluster: Arrow allocates through
+#: malloc, which returns freed memory to the system (Arrow's own pool keeps what it
+#: freed, several times the rows' size after reading Parquet). Set the same on the
+#: workers of any cluster that reads Parquet files.
+WORKER_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
+
 #: Seconds to wait for a scheduler before saying it cannot be reached.
 CONNECT_TIMEOUT_S = 5.0
 
@@ -55,6 +61,7 @@ def connect(
             processes=True,
             memory_limit=memory_limit,
             dashboard_address=":0",
+            env=WORKER_ENV,
         )
     if "://" not in scheduler:
         scheduler = f"tcp://{scheduler}"

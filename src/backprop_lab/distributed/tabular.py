@@ -40,6 +40,8 @@ TEST_SEED_OFFSET = 7919
 def _table_stats(frame, target, test_size, test_seed, fraction, seed, file) -> dict:
     train = training_rows(frame, test_size, test_seed)
     y = parse_target(train[target], file=file)
+    if fraction <= 0:  # no early stopping: no validation share to count
+        return label_stats(y, None, np.zeros(len(y), dtype=bool))
     return label_stats(y, None, row_uniform(train, seed) < fraction)
 
 

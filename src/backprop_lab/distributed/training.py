@@ -134,6 +134,9 @@ def label_stats(y: Any, w: Any, val: np.ndarray) -> dict:
 
 
 def _collection_stats(X: Any, y: Any, w: Any, fraction: float, seed: int) -> dict:
+    """label_stats of a partition; fraction 0 (no early stopping) skips the row hash."""
+    if fraction <= 0:
+        return label_stats(y, w, np.zeros(np.shape(y)[0], dtype=bool))
     return label_stats(y, w, split_mask(as_frame(X, y, w), "val", fraction, seed))
 
 
@@ -287,7 +290,8 @@ def fit_source(
     split_seed, init_seed, _ = (int(s) for s in rng.randint(0, 2**31 - 1, size=3))
 
     # 1. labels, one pass
-    leaves = source.label_stats(fraction, split_seed)
+    # the validation share's counts only where early stopping may use them
+    leaves = source.label_stats(fraction if clf.early_stopping is not False else 0.0, split_seed)
     stats = client.compute(tree_sum(leaves, dask.delayed(_merge_stats))).result()
     classes = np.array(sorted(stats))
     clf._start(classes)
