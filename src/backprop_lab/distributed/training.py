@@ -371,7 +371,13 @@ def _rows(client: Any, parts: list, persist: bool):
 
     if not persist:
         return parts
-    futures = client.compute(parts)
+    # partitions dealt to the workers in turn (a preference: a lost worker's partitions
+    # are read again on another), so each worker sums an equal share in every pass
+    workers = sorted(client.scheduler_info()["workers"])
+    futures = [
+        client.compute(part, workers=[workers[i % len(workers)]], allow_other_workers=True)
+        for i, part in enumerate(parts)
+    ]
     wait(futures)
     for future in futures:  # a bad value: raise its message (file/partition, row, column)
         if future.status == "error":
