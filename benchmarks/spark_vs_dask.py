@@ -245,6 +245,51 @@ def dask_run(files: list[str], n: int, iterations: int) -> dict:
         cluster.close()
 
 
+def scheduler_overhead(partitions: int = 16, passes: int = 30) -> dict:
+    """Seconds per task of a pass whose partitions hold 100 rows each (their sums cost
+    microseconds): the median pass time over the 2P - 1 tasks (P sums, P - 1 additions)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from backprop_lab.distributed.cluster import WORKER_ENV
+    from backprop_lab.distributed.partials import RowSpec, prepare
+    from backprop_lab.distributed.training import Objective, _rows
+    from backprop_lab.engine.fused import compile_network
+    from backprop_lab.nn import mlp
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", env=WORKER_ENV
+    )
+    client = Client(cluster)
+    try:
+        rng = np.random.default_rng(0)
+        spec = RowSpec(np.array([0, 1]), False)
+        pieces = [
+            dask.delayed(prepare)(
+                rng.normal(size=(100, 7)), rng.integers(0, 2, 100), None, spec, "p"
+            )
+            for _ in range(partitions)
+        ]
+        network = mlp(7, hidden=(8,), n_outputs=1, activation="sigmoid", init="xavier", seed=0)
+        fused = compile_network(network)
+        objective = Objective(client, _rows(client, pieces, True), fused, 0, 0.0)
+        theta = fused.flatten(network.params)
+        times = []
+        for _ in range(passes + 3):
+            start = time.perf_counter()
+            objective(theta)
+            times.append(time.perf_counter() - start)
+        median = statistics.median(times[3:])
+        return {
+            "partitions": partitions,
+            "pass_seconds": median,
+            "task_seconds": median / (2 * partitions - 1),
+        }
+    finally:
+        client.close()
+        cluster.close()
+
+
 # ---- ours in memory ---------------------------------------------------------------------------
 def memory_run(files: list[str], iterations: int) -> dict:
     import pandas as pd
@@ -304,21 +349,18 @@ def project(results: dict) -> dict:
     """Seconds per pass (one J and gradient) at PROJECT_ROWS on PROJECT_WORKERS, from the
     largest measured size:
 
-        c_row   = (in-memory seconds per pass) x 2 threads / N      (one core's cost per row)
-        t_task  = (Dask seconds per pass - (N / 2) c_row) / (2P - 1) (scheduler cost per task,
-                   P partitions: P leaves and P - 1 additions)
+        c_row   = (in-memory seconds per pass) x 2 threads / N   (one core's cost per row)
+        t_task  = scheduler_overhead()'s seconds per task          (a pass over tiny partitions)
         T_pass  = (R / W) c_row + (2W - 1) t_task + ceil(log2 W) latency
 
     with one partition per worker (R / W rows each). A pass moves 8 (n_params + 3) bytes
-    per tree edge: 680 bytes for the 7-8-1 network, negligible against the latency."""
+    per tree edge: 608 bytes for the 7-8-1 network, negligible against the latency."""
     largest = results["sizes"][-1]
     n = largest["rows"]
     mem, dask = largest["in_memory"], largest["dask"]
     mem_pass = mem["seconds_per_iteration"] / max(dask["passes_per_iteration"], 1.0)
-    dask_pass = dask["seconds_per_iteration"] / max(dask["passes_per_iteration"], 1.0)
     c_row = mem_pass * 2 / n
-    tasks = 2 * dask["partitions"] - 1
-    t_task = max(dask_pass - (n / 2) * c_row, 0.0) / tasks
+    t_task = results["overhead"]["task_seconds"]
     per_worker = PROJECT_ROWS / PROJECT_WORKERS
     compute = per_worker * c_row
     scheduling = (2 * PROJECT_WORKERS - 1) * t_task
@@ -398,9 +440,17 @@ def main() -> int:
     parser.add_argument(
         "--project", type=Path, metavar="JSON", help="only print the projection of a results file"
     )
+    parser.add_argument("--overhead", type=Path, metavar="JSON",
+                        help="measure the scheduler's cost per task into a results file")  # fmt: skip
     args = parser.parse_args()
     if args.project is not None:
         project(json.loads(args.project.read_text()))
+        return 0
+    if args.overhead is not None:  # add the overhead measurement to a results file
+        results = json.loads(args.overhead.read_text())
+        results["overhead"] = scheduler_overhead()
+        results["projection"] = project(results)
+        args.overhead.write_text(json.dumps(results, indent=2) + "\n")
         return 0
     results = {
         "machine": {
@@ -411,7 +461,10 @@ def main() -> int:
         },
         "iterations": args.iterations,
         "sizes": [],
+        "overhead": scheduler_overhead(),
     }
+    print(f"scheduler: {results['overhead']['task_seconds'] * 1e3:.2f} ms per task "
+          f"({results['overhead']['pass_seconds'] * 1e3:.0f} ms per pass of 16 tiny partitions)")  # fmt: skip
     for rows in args.rows:
         n = int(rows)
         folder = (
@@ -450,7 +503,8 @@ def main() -> int:
           f"{verdict(m <= TARGET_MEMORY_RATIO)}")  # fmt: skip
     results["projection"] = project(results)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    shown = args.out.resolve()
+    print(f"wrote {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}")
     return 0
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..classifier.early_stopping import TrainingMonitor
+from ..classifier.estimator import MIN_VALIDATION_ROWS
 from ..engine.base import became_nonfinite, nonfinite_array, nonfinite_loss
 from ..engine.fused import FusedNetwork
 from ..engine.fused.kernels import finish_batch, optimizer_step
@@ -302,7 +303,7 @@ def fit_source(
     elif hasattr(clf, "feature_names_in_"):
         del clf.feature_names_in_
     if clf.early_stopping == "auto":
-        early = bool(counts.min() * fraction >= 20)  # the estimator's MIN_VALIDATION_ROWS rule
+        early = bool(counts.min() * fraction >= MIN_VALIDATION_ROWS)  # the estimator's rule
     else:
         early = bool(clf.early_stopping)
     clf.early_stopping_ = early
