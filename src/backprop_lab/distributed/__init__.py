@@ -18,7 +18,8 @@ Modules:
     cluster.py   importing dask lazily, connecting to a scheduler (or starting a LocalCluster)
     partials.py  what runs on a worker: a partition's rows checked, its sums, the tree
     training.py  ``fit_collection``: BackpropClassifier.fit on a dask array or dataframe
-    scoring.py   decision_function / predict_proba as dask collections; evaluation pieces
+    scoring.py   decision_function / predict_proba / predict as dask collections
+    evaluation.py  credit_metrics from per-partition pieces (sums, counts, score histograms)
     tables.py    ``read_table`` (a glob of Parquet or CSV files), the Preprocessor from
                  distributed statistics, the validation share by a seeded row hash
     tabular.py   train, predict and evaluate a TabularModel on a table (the CLI's work)
