@@ -186,3 +186,139 @@ def test_cli_train_with_lbfgs(tmp_path, capsys):
     argv = ["train", data, "--target", "default", "--optimizer", "lbfgs", "--batch-size", "64"]
     status, _, err = run([*argv, "-o", refused], capsys)
     assert status != 0 and "--batch-size does not apply" in err and not refused.exists()
+
+
+def test_auto_takes_lbfgs_for_large_full_batches(monkeypatch):
+    """optimizer='auto' (the default): Adam below LBFGS_MIN_ROWS rows or with mini-batches,
+    L-BFGS from it on; ``optimizer_`` records the choice. The threshold is lowered here
+    so that a small fit crosses it."""
+    from backprop_lab.classifier import estimator
+
+    X, y = logistic_data(400, 2, seed=1)
+    assert BackpropClassifier().optimizer == "auto"
+    monkeypatch.setattr(estimator, "LBFGS_MIN_ROWS", 401)
+    assert BackpropClassifier(random_state=0).fit(X, y).optimizer_ == "adam"
+    monkeypatch.setattr(estimator, "LBFGS_MIN_ROWS", 400)
+    clf = BackpropClassifier(random_state=0).fit(X, y)
+    assert clf.optimizer_ == "lbfgs"
+    lbfgs = BackpropClassifier(optimizer="lbfgs", random_state=0).fit(X, y)
+    assert clf.loss_curve_ == lbfgs.loss_curve_
+    with pytest.warns(ConvergenceWarning):  # 5 epochs: stopped while improving, on purpose
+        minibatch = BackpropClassifier(batch_size=50, max_epochs=5, random_state=0).fit(X, y)
+    assert minibatch.optimizer_ == "adam"
+    assert clf.partial_fit(X, y).optimizer_ == "adam"  # partial_fit: one stochastic epoch
+
+
+def test_model_file_records_the_optimizer_that_ran(tmp_path):
+    import pandas as pd
+
+    from backprop_lab.classifier.fitting import fit_tabular
+    from backprop_lab.classifier.tabular_model import load_model
+
+    X, y = logistic_data(600, 2, seed=2)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(4)]).assign(default=y)
+    model = fit_tabular(frame, "default", optimizer="lbfgs")
+    model.save(tmp_path / "m.blab")
+    loaded = load_model(tmp_path / "m.blab").classifier
+    assert loaded.optimizer == "lbfgs" and loaded.optimizer_ == "lbfgs"
+    assert loaded.loss_curve_ == model.classifier.loss_curve_
+
+
+# ---- what a large train spends outside the optimiser ----------------------------------------------
+def test_numbers_parsed_once_are_the_numbers_parsed_twice():
+    """fit_tabular keeps the cells infer_column_types parsed: the same float64 columns as
+    parsing again, and text in a numeric column is still reported by row."""
+    import pandas as pd
+
+    from backprop_lab.data.columns import infer_column_types, with_numbers
+
+    frame = pd.DataFrame(
+        {"a": ["1", " 2.5", "1e3"], "b": ["x", "y", "x"], "c": ["4", None, "5"]}, dtype=str
+    )
+    parsed: dict[str, np.ndarray] = {}
+    num, cat = infer_column_types(frame, parsed=parsed)
+    assert num == ["a", "c"] and cat == ["b"] and list(parsed) == ["a"]  # c has a gap
+    once = with_numbers(frame, num, parsed=parsed)
+    twice = with_numbers(frame, num)
+    pd.testing.assert_frame_equal(once, twice)
+    bad = frame.assign(a=["1", "two", "3"])
+    with pytest.raises(ValueError, match="row 2"):
+        with_numbers(bad, ["a"], parsed={"a": np.array([1.0, np.nan, 3.0])})
+
+
+def test_fused_loss_is_the_objective_without_penalty():
+    from backprop_lab.engine.fused import fused_loss, fused_loss_and_gradients
+    from backprop_lab.nn import mlp
+
+    X, y = logistic_data(300, 3, seed=4)
+    model = mlp(4, hidden=(5,), n_outputs=3, seed=0)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, size=300)
+    value = fused_loss(model, X, y, "softmax", sample_weight=w)
+    assert value == fused_loss_and_gradients(model, X, y, "softmax", sample_weight=w)[0]
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [["0", " 1", "1 ", "0"], ["no", "yes", " no"], ["1", "2", "3e0"], ["1e20", "0"], ["1", "x"]],
+)
+def test_target_parsed_from_csv_text_as_from_python_strings(cells):
+    """parse_target's shortcut for text read from CSV (numbers before stripping) gives the
+    labels of the stripped cells, as the path for other columns does."""
+    import pandas as pd
+
+    from backprop_lab.data.columns import parse_target
+
+    fast = parse_target(pd.Series(cells, dtype=pd.StringDtype(na_value=np.nan)))
+    slow = parse_target(pd.Series(cells, dtype=object))
+    assert fast.dtype == slow.dtype
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_fractional_target_is_refused_naming_the_cell():
+    import pandas as pd
+
+    from backprop_lab.data.columns import parse_target
+
+    with pytest.raises(ValueError, match=r"row 2: label '2\.5' is not a whole number"):
+        parse_target(pd.Series(["1", " 2.5"], dtype=pd.StringDtype(na_value=np.nan)))
+
+
+def test_lbfgs_keeps_monotone_constraints_by_bounds():
+    """With monotonic_cst, L-BFGS-B's bounds hold every weight to its allowed sign (the
+    constraint's own check finds no violation), and
+    the fit still lowers J from the start."""
+    from backprop_lab.nn.monotone import MonotoneConstraint
+
+    X, y = logistic_data(1500, 2, seed=6)
+    clf = BackpropClassifier(
+        optimizer="lbfgs",
+        hidden_layer_sizes=(6,),
+        monotonic_cst=[1, -1, 0, 1],
+        early_stopping=False,
+        random_state=0,
+    )
+    clf.fit(X, y)
+    constraint = MonotoneConstraint.for_network([1, -1, 0, 1], clf.network_)
+    assert constraint.violation(clf.network_.params) is None
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    bounds = constraint.bounds()
+    W1 = clf.network_.params["W1"]
+    assert np.all(W1 >= bounds["W1"][0]) and np.all(W1 <= bounds["W1"][1])
+    assert np.isinf(bounds["W1"][0][2]).all() and np.isinf(bounds["W1"][1][2]).all()  # free
+
+
+def test_numbers_parsed_once_are_checked_like_numbers_parsed_twice():
+    """Kept parsed cells go through the same checks: too large a magnitude is refused with
+    the cell as written."""
+    import pandas as pd
+
+    from backprop_lab.data.columns import infer_column_types, with_numbers
+
+    frame = pd.DataFrame({"a": ["1", "1e20", "3"]}, dtype=str)
+    parsed: dict[str, np.ndarray] = {}
+    num, _ = infer_column_types(frame, parsed=parsed)
+    with pytest.raises(ValueError, match=r"row 2: number '1e20' is too large") as once:
+        with_numbers(frame, num, parsed=parsed)
+    with pytest.raises(ValueError) as twice:
+        with_numbers(frame, num)
+    assert str(once.value) == str(twice.value)

@@ -87,6 +87,7 @@ def train(args: argparse.Namespace) -> int:
         ("--calibrate", args.calibrate != "none"),
         ("--batch-size", args.batch_size is not None),
         ("--multiclass", args.multiclass),
+        ("--monotone", bool(getattr(args, "monotone", None))),
     ):
         if bad:
             raise InputError(f"{flag} is not available with --scheduler")

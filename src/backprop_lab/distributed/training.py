@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..classifier.early_stopping import TrainingMonitor
-from ..classifier.estimator import MIN_VALIDATION_ROWS
+from ..classifier.estimator import MIN_VALIDATION_ROWS, chosen_optimizer
 from ..engine.base import became_nonfinite, nonfinite_array, nonfinite_loss
 from ..engine.fused import FusedNetwork
 from ..engine.fused.kernels import finish_batch, optimizer_step
@@ -320,13 +320,20 @@ def fit_source(
     if n_train == 0:
         raise ValueError("no training rows (lower validation_fraction)")
 
+    if (
+        getattr(clf, "monotonic_cst", None) is not None
+        and clf._monotone_constraint(sizes) is not None
+    ):
+        raise ValueError("monotonic_cst is not supported on a dask collection")
     network = clf._build(sizes, clf.n_features_in_, init_seed)
     clf.network_ = network
     weighted_counts = per_class * (1.0 if class_weight is None else class_weight)
     clf._set_prior_bias(np.arange(len(classes)), weighted_counts)
     loss = get_loss(clf._loss_name)
+    # 'auto' resolved on every row, as the in-memory fit resolves it
+    clf.optimizer_ = chosen_optimizer(clf.optimizer, clf.batch_size, int(counts.sum()))
     optimizer = (
-        None if clf.optimizer == "lbfgs" else get_optimizer(clf.optimizer, clf.learning_rate)
+        None if clf.optimizer_ == "lbfgs" else get_optimizer(clf.optimizer_, clf.learning_rate)
     )
     fused = supported_network(network, loss, optimizer)
     n_scale = float(per_class.sum()) if source.weighted else float(n_train)
@@ -342,7 +349,7 @@ def fit_source(
         monitor = TrainingMonitor(clf, None, None, None, None)
 
     # 3. iterations
-    if clf.optimizer == "lbfgs":
+    if clf.optimizer_ == "lbfgs":
         history = _lbfgs(clf, objective, monitor, progress)
     else:
         history = _first_order(clf, objective, optimizer, monitor, progress)

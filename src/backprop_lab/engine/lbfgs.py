@@ -196,16 +196,22 @@ def minimize_lbfgs(
     options["maxcor"] = int(memory)
     if max_fun is not None:
         options["maxfun"] = int(max_fun)
+    from threadpoolctl import threadpool_limits
+
     try:
-        result = minimize(
-            fun,
-            theta0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=scipy_bounds,
-            callback=on_iteration,
-            options=options,
-        )
+        # L-BFGS-B's own algebra is on m x n and m x m matrices (m = 10): BLAS threads
+        # only add their wake-up cost, which on a busy machine exceeded a pass over the
+        # rows of a mid-sized file.
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = minimize(
+                fun,
+                theta0,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=scipy_bounds,
+                callback=on_iteration,
+                options=options,
+            )
     except _NonFinite as error:
         return LbfgsResult(
             theta=last[0],

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -37,6 +37,10 @@ from numpy.typing import ArrayLike
 from .._util.validation import check_features, check_sample_weight
 from ..nn.losses import Loss, get_loss
 from ..nn.model import Sequential
+from .training import prepare_targets
+
+if TYPE_CHECKING:
+    from .fused import FusedNetwork
 
 
 class BlockSums(NamedTuple):
@@ -61,7 +65,7 @@ class FlatNetwork:
     model: Sequential
     loss: Loss
     engine: str
-    fused: object | None
+    fused: FusedNetwork | None
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
     offsets: tuple[int, ...]
@@ -165,8 +169,6 @@ def _prepare_block(
     """X in the model's dtype; y as the loss takes it (class indices, or (N, K) floats)."""
     model = network.model
     X = check_features(X, n_features=model.n_inputs, dtype=model.dtype)
-    from .training import prepare_targets
-
     y = prepare_targets(network.loss, y, X.shape[0], model.n_outputs)
     return X, (y.astype(model.dtype, copy=False) if y.dtype.kind == "f" else y)
 

@@ -148,6 +148,29 @@ def _batch(
     return float(value), float(accuracy)
 
 
+def _prepared(
+    model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss, sample_weight: ArrayLike | None
+) -> tuple[FusedNetwork, Rows]:
+    """The model as a FusedNetwork and (X, y, weights) as the kernels' Rows, checked."""
+    network = supported_network(model, loss)
+    X = np.ascontiguousarray(X, dtype=model.dtype)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != model.n_inputs:
+        raise ValueError(f"X must have shape (N, {model.n_inputs}); got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("cannot compute a loss on 0 rows")
+    if loss.takes_class_indices:  # the kernels would read a class -1 or K out of bounds
+        y = check_class_indices(y, n_classes=model.n_outputs, n_rows=X.shape[0])
+    expected = (X.shape[0],) if loss.takes_class_indices else (X.shape[0], model.n_outputs)
+    if y.shape != expected:
+        raise ValueError(
+            f"targets of shape {y.shape} do not match outputs of shape {expected}; "
+            "refusing to broadcast"
+        )
+    weights = None if sample_weight is None else np.asarray(sample_weight)
+    return network, _rows(X, loss, y, weights)
+
+
 def fused_loss_and_gradients(
     model: Sequential,
     X: ArrayLike,
@@ -165,27 +188,28 @@ def fused_loss_and_gradients(
     losses the fused engine does not implement.
     """
     loss = get_loss(loss)
-    network = supported_network(model, loss)
-    X = np.ascontiguousarray(X, dtype=model.dtype)
-    y = np.asarray(y)
-    if X.ndim != 2 or X.shape[1] != model.n_inputs:
-        raise ValueError(f"X must have shape (N, {model.n_inputs}); got {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError("cannot compute a loss on 0 rows")
-    if loss.takes_class_indices:  # the kernels would read a class -1 or K out of bounds
-        y = check_class_indices(y, n_classes=model.n_outputs, n_rows=X.shape[0])
-    expected = (X.shape[0],) if loss.takes_class_indices else (X.shape[0], model.n_outputs)
-    if y.shape != expected:
-        raise ValueError(
-            f"targets of shape {y.shape} do not match outputs of shape {expected}; "
-            "refusing to broadcast"
-        )
-    weights = None if sample_weight is None else np.asarray(sample_weight)
-    data = _rows(X, loss, y, weights)
+    network, data = _prepared(model, X, y, loss, sample_weight)
     theta = network.flatten(model.params)
     grad = np.zeros(network.n_params)
     value, _ = _batch(network, theta, data, LOSS_CODES[type(loss)], l2, grad)
     return value, network.unflatten(grad)
+
+
+def fused_loss(
+    model: Sequential,
+    X: ArrayLike,
+    y: ArrayLike,
+    loss: str | Loss,
+    *,
+    sample_weight: ArrayLike | None = None,
+) -> float:
+    """L(z(X), y), the weighted mean loss without penalty: forward and loss in one pass
+    over X (no gradient, nothing of size N kept), on the threads. The same number as
+    ``fused_loss_and_gradients(...)[0]`` with l2 = 0; arrays as it takes them."""
+    loss = get_loss(loss)
+    network, data = _prepared(model, X, y, loss, sample_weight)
+    theta = network.flatten(model.params)
+    return _batch(network, theta, data, LOSS_CODES[type(loss)], 0.0, None)[0]
 
 
 def flat_loss_and_gradient(
