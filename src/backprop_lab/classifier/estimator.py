@@ -86,6 +86,12 @@ def chosen_optimizer(optimizer: str, batch_size: int | None, n_rows: int) -> str
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
 MIN_VALIDATION_ROWS = 20
 
+
+def _is_dask(value: object) -> bool:
+    """A dask collection (array, dataframe, series), recognised without importing dask."""
+    return hasattr(value, "__dask_graph__") and hasattr(value, "__dask_keys__")
+
+
 #: Initialisation that suits each activation (He for the ReLU family, Glorot otherwise).
 _INIT = {"relu": "he", "leaky_relu": "he", "tanh": "xavier", "sigmoid": "xavier"}
 
@@ -258,7 +264,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     def fit(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
     ) -> BackpropClassifier:
-        """Train on (X, y), starting afresh unless ``warm_start`` and already fitted."""
+        """Train on (X, y), starting afresh unless ``warm_start`` and already fitted.
+
+        X and y may be dask collections (array or dataframe): then each iteration's full
+        batch is summed partition by partition on a Dask cluster, with the same numbers
+        (see :mod:`backprop_lab.distributed`, which needs the ``dask`` extra).
+        """
+        if _is_dask(X) or _is_dask(y):
+            from ..distributed.training import fit_collection  # dask is an optional extra
+
+            return fit_collection(self, X, y, sample_weight)
         sizes = self._check_hyperparameters()
         continuing = self.warm_start and hasattr(self, "network_")
         X, y = validate_data(self, X, y, dtype=np.float64, reset=not continuing)
@@ -558,6 +573,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         from ..engine.fused import predict_logits
 
+        if _is_dask(X):  # a dask collection of logits, computed where the rows lie
+            from ..distributed.scoring import decision_function
+
+            return decision_function(self, X)
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         z = predict_logits(self.network_, X)
@@ -565,6 +584,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """P(class | x), columns in ``classes_`` order: [sigmoid(-z), sigmoid(z)] or softmax(z)."""
+        if _is_dask(X):
+            from ..distributed.scoring import predict_proba
+
+            return predict_proba(self, X)
         z = self.decision_function(X)
         if z.ndim == 1:
             return np.column_stack([expit(-z), expit(z)])
@@ -579,6 +602,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class: classes_[1] where z > 0 (binary), else argmax_k z_k."""
+        if _is_dask(X):
+            from ..distributed.scoring import predict
+
+            return predict(self, X)
         z = self.decision_function(X)
         index = (z > 0).astype(np.intp) if z.ndim == 1 else np.argmax(z, axis=1)
         return self.classes_[index]

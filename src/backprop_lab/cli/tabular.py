@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .._util.outputs import check_figure_formats, check_outputs
+from .cluster import add_scheduler_options
 from .common import ROWS_NOTE, file_sha256, one_line_warnings
 from .options import (
     add_force_option,
@@ -58,6 +59,10 @@ def _print_metrics(metrics: dict) -> None:
 
 # ---- train -------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import train
+
+        return train(args)
     from .._util.memory import network_bytes, require_memory
     from ..classifier.fitting import fit_tabular
     from ..data.tabular import read_csv
@@ -157,6 +162,10 @@ def _calibrator_text(calibrator) -> str:
 
 # ---- predict -----------------------------------------------------------------------------
 def _predict(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import predict
+
+        return predict(args)
     from .._util.validation import InputError
     from ..classifier.tabular_model import load_model
     from ..data.table_files import CsvChunkWriter
@@ -206,6 +215,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 # ---- evaluate ----------------------------------------------------------------------------
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import evaluate
+
+        return evaluate(args)
     from .._util.atomic import atomic_write_text
     from ..classifier.figures import plot_credit_curves
     from ..classifier.tabular_model import load_model
@@ -478,6 +491,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "are saved with the model, for 'monitor' to measure drift against (0: save none)",
     )
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -501,6 +515,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
     add_points_options(p, "also write each row's scorecard points (column points)")
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser(
@@ -538,4 +553,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="width of the score bands (default: the PDO); implies --points",
     )
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_evaluate)
