@@ -1,8 +1,8 @@
 """scikit-learn's own estimator checks, run on BackpropClassifier.
 
-Three configurations: the defaults (on the checks' small data sets 'auto' turns early
-stopping off), early stopping forced on with mini-batches, and a deeper tanh network
-trained with momentum. max_epochs is lowered to keep the run short.
+Four configurations: the defaults (on the checks' small data sets 'auto' turns early
+stopping off), early stopping forced on with mini-batches, a deeper tanh network
+trained with momentum, and L-BFGS. max_epochs is lowered to keep the run short.
 """
 
 import pytest
@@ -20,6 +20,7 @@ ESTIMATORS = [
         optimizer="momentum",
         random_state=0,
     ),
+    BackpropClassifier(max_epochs=200, optimizer="lbfgs", random_state=0),
 ]
 
 

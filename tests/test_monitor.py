@@ -156,6 +156,18 @@ def test_chunks_give_the_same_counts_as_one_read(files):
     assert in_memory["indices"] == whole["indices"]
 
 
+def test_a_parquet_file_gives_the_counts_of_its_csv(files, tmp_path):
+    model = load_model(files["model"])
+    parquet = tmp_path / "shifted.parquet"
+    read_csv(files["shifted"]).to_parquet(parquet, index=False)  # the columns as text
+    from_csv = monitor_csv(model, files["shifted"], chunk_size=500).to_dict()
+    from_parquet = monitor_csv(model, parquet, chunk_size=500).to_dict()
+    assert from_parquet["indices"] == from_csv["indices"]
+    typed = tmp_path / "typed.parquet"  # numbers stored as numbers
+    pd.read_csv(files["shifted"]).to_parquet(typed, index=False)
+    assert monitor_csv(model, typed, chunk_size=500).to_dict()["indices"] == from_csv["indices"]
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.lists(st.integers(1, 1999), max_size=6))
 def test_counts_add_up_over_any_split_into_chunks(files, cuts):

@@ -39,7 +39,7 @@ def tabular_array_shapes(metadata: dict) -> dict[str, tuple[int, ...]]:
     shapes, network = _check_network(metadata["network"], len(task["classes"]), n_features)
     _check_classifier(metadata["classifier"], network)
     _check_fit(metadata.get("fit", {}))
-    for block in ("training", "metrics", "calibration", "training_distributions"):
+    for block in ("training", "metrics", "calibration", "training_distributions", "model_card"):
         if not isinstance(metadata.get(block), dict | None):
             raise ValueError(f"{block} must be an object or null; got {_show(metadata[block])}")
     if not isinstance(metadata.get("package_version", ""), str):
@@ -164,6 +164,9 @@ def _check_network(
     return shapes, net
 
 
+#: BackpropClassifier's ``optimizer`` values (its OPTIMIZER_CHOICES).
+_OPTIMIZER_NAMES = ("auto", *OPTIMIZERS, "lbfgs")
+
 #: Each classifier parameter stored in a model file: (check, what it must be).
 _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
     "hidden_layer_sizes": (
@@ -175,8 +178,8 @@ _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
         f"one of {', '.join(sorted(ACTIVATIONS))}",
     ),
     "optimizer": (
-        lambda v: _is_str(v) and v in OPTIMIZERS,
-        f"one of {', '.join(sorted(OPTIMIZERS))}",
+        lambda v: _is_str(v) and v in _OPTIMIZER_NAMES,
+        f"one of {', '.join(sorted(_OPTIMIZER_NAMES))}",
     ),
     "learning_rate": (lambda v: _is_positive(v), "a positive number"),
     "max_epochs": (lambda v: _is_positive_int(v), "a positive integer"),
@@ -191,6 +194,12 @@ _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
         "null, 'balanced' or {\"pairs\": [[label, weight], ...]}",
     ),
     "random_state": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "monotonic_cst": (
+        lambda v: (
+            v is None or (isinstance(v, list) and all(_is_int(s) and s in (-1, 0, 1) for s in v))
+        ),
+        "null or a list of -1, 0 and 1",
+    ),
 }
 
 
@@ -207,6 +216,14 @@ def _check_classifier(params: object, network: dict) -> None:
         )
     if params.get("activation", network["activation"]) != network["activation"]:
         raise ValueError("classifier.activation disagrees with network.activation")
+    cst = params.get("monotonic_cst")
+    if cst is not None and len(cst) != network["n_inputs"]:
+        raise ValueError(
+            f"classifier.monotonic_cst has {len(cst)} entries for a network of "
+            f"{network['n_inputs']} inputs"
+        )
+    if cst is not None and any(cst) and network["n_outputs"] != 1:
+        raise ValueError("classifier.monotonic_cst is set for a multiclass model")
 
 
 def _check_fit(fit: object) -> None:
@@ -219,6 +236,10 @@ def _check_fit(fit: object) -> None:
         "early_stopping": (lambda v: isinstance(v, bool), "true or false"),
         "loss_curve": (_is_number_list, "a list of numbers"),
         "validation_scores": (_is_number_list, "a list of numbers"),
+        "optimizer": (
+            lambda v: _is_str(v) and v in _OPTIMIZER_NAMES and v != "auto",
+            "the optimizer that ran (not 'auto')",
+        ),
     }
     for name, (check, must_be) in checks.items():
         if name in fit:

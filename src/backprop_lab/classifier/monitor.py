@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from .._util.validation import InputError
-from ..data.tabular import iter_csv, read_header, to_numbers, to_text
+from ..data.table_files import iter_frames, read_columns
+from ..data.tabular import to_numbers, to_text
 from .drift import (
     ACT,
     DEFAULT_BINS,
@@ -345,12 +346,14 @@ def monitor_csv(
     act: float = ACT,
     model_file: str | Path | None = None,
 ) -> DriftReport:
-    """Drift of the CSV file ``path``, read ``chunk_size`` rows at a time (only the model's
-    source columns are read; a missing one raises naming it and the file)."""
+    """Drift of the CSV or Parquet file ``path``, read ``chunk_size`` rows at a time (only
+    the model's source columns are read; a missing one raises naming it and the file)."""
     check_thresholds(watch, act)
     counter = DriftCounter(model, _reference(model, reference, model_file))
-    model.preprocessor.check_columns(read_header(path), file=path)
-    for chunk in iter_csv(path, chunk_size, columns=model.input_columns):
+    pre = model.preprocessor
+    pre.check_columns(read_columns(path), file=path)
+    numeric, text = [c.name for c in pre.numeric], [c.name for c in pre.categorical]
+    for chunk in iter_frames(path, chunk_size, numeric=numeric, text=text):
         counter.add(chunk, file=path)
     sources = {"data": str(path)}
     if model_file is not None:

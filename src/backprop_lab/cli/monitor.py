@@ -104,7 +104,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "is above --fail-above; 2 for bad input. " + ROWS_NOTE,
     )
     p.add_argument("model", help="model file (.blab)")
-    p.add_argument("csv", help="the new population (CSV with a header line; no label needed)")
+    p.add_argument(
+        "csv",
+        help="the new population (CSV with a header line, or Parquet: .parquet; no label needed)",
+    )
     p.add_argument(
         "--reference",
         metavar="CSV",

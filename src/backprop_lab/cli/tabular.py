@@ -20,8 +20,18 @@ import sys
 from pathlib import Path
 
 from .._util.outputs import check_figure_formats, check_outputs
-from .common import ROWS_NOTE, one_line_warnings
-from .options import add_force_option, count, number, positive_count, positive_number
+from .cluster import add_scheduler_options
+from .common import ROWS_NOTE, file_sha256, one_line_warnings
+from .options import (
+    add_force_option,
+    add_points_options,
+    count,
+    monotone_constraints,
+    number,
+    points_scale,
+    positive_count,
+    positive_number,
+)
 
 
 def _architecture(model) -> str:
@@ -31,7 +41,11 @@ def _architecture(model) -> str:
 
 
 def _print_metrics(metrics: dict) -> None:
-    from ..classifier.metrics import format_credit_metrics, format_multiclass_metrics
+    from ..classifier.metrics import (
+        format_credit_metrics,
+        format_multiclass_metrics,
+        format_score_bands,
+    )
 
     text = (
         format_credit_metrics(metrics)
@@ -39,14 +53,22 @@ def _print_metrics(metrics: dict) -> None:
         else format_multiclass_metrics(metrics)
     )
     print(text)
+    if "score_bands" in metrics:
+        print(format_score_bands(metrics["score_bands"], metrics["points_scale"]))
 
 
 # ---- train -------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import train
+
+        return train(args)
     from .._util.memory import network_bytes, require_memory
     from ..classifier.fitting import fit_tabular
     from ..data.tabular import read_csv
 
+    if args.optimizer == "lbfgs" and args.batch_size is not None:  # 'auto' then takes Adam
+        raise ValueError("--batch-size does not apply to --optimizer lbfgs (full batch)")
     check_outputs({"training data": args.csv}, {"-o": args.output}, force=args.force)
     with one_line_warnings():
         frame = read_csv(args.csv)
@@ -83,6 +105,7 @@ def _train(args: argparse.Namespace) -> int:
             calibration_size=args.calibration_size,
             drift_bins=args.drift_bins,
             file=args.csv,
+            monotone=_monotone_option(args.monotone),
             **params,
         )
         model.save(args.output)
@@ -94,7 +117,10 @@ def _train(args: argparse.Namespace) -> int:
         f"{len(info['numeric'])} numeric and {len(info['categorical'])} categorical column(s), "
         f"{model.preprocessor.n_features_out} inputs"
     )
-    print(f"epochs run {clf.n_iter_}, weights kept from epoch {clf.best_epoch_} ({stopping})")
+    unit = "L-BFGS iterations" if clf.optimizer_ == "lbfgs" else "epochs"
+    print(f"{unit} run {clf.n_iter_}, weights kept from {unit[:-1]} {clf.best_epoch_} ({stopping})")
+    if model.monotone:
+        print(f"monotone by construction: {monotone_text(model.monotone)}")
     if model.calibrator is not None:
         cal = info["calibration"]
         print(
@@ -109,6 +135,22 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _monotone_option(pairs: list[tuple[str, int]]) -> dict[str, int] | None:
+    """The --monotone pairs as one dict; a column given twice with two signs is refused."""
+    out: dict[str, int] = {}
+    for name, sign in pairs:
+        if out.get(name, sign) != sign:
+            raise ValueError(f"--monotone gives column '{name}' two different signs")
+        out[name] = sign
+    return out or None
+
+
+def monotone_text(monotone: dict[str, int]) -> str:
+    """'late_payments +1 (risk only rises with it), annual_income -1 (only falls)'."""
+    words = {1: "+1 (risk only rises with it)", -1: "-1 (risk only falls with it)"}
+    return ", ".join(f"{name} {words[sign]}" for name, sign in monotone.items())
+
+
 def _calibrator_text(calibrator) -> str:
     """'Platt scaling, p = sigmoid(1.06 z - 0.0023)' (z: the network's logit of default)."""
     d = calibrator.to_dict()
@@ -120,6 +162,10 @@ def _calibrator_text(calibrator) -> str:
 
 # ---- predict -----------------------------------------------------------------------------
 def _predict(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import predict
+
+        return predict(args)
     from .._util.validation import InputError
     from ..classifier.tabular_model import load_model
     from ..data.table_files import CsvChunkWriter
@@ -131,13 +177,16 @@ def _predict(args: argparse.Namespace) -> int:
         stdout={"-o"},
     )
     with one_line_warnings():
+        scale = points_scale(args)
         model = load_model(args.model)
+        if scale is not None and not model.is_binary:
+            raise InputError("--points: scorecard points are for binary models", file=args.model)
         if args.output == "-":
             sys.stdout.flush()
             writer = CsvChunkWriter(sys.stdout.buffer)
             try:
                 for out, _ in model.iter_csv_predictions(
-                    args.csv, id_column=args.id, chunk_size=args.chunk_size
+                    args.csv, id_column=args.id, chunk_size=args.chunk_size, points=scale
                 ):
                     writer.write(out)
                     sys.stdout.buffer.flush()
@@ -158,7 +207,7 @@ def _predict(args: argparse.Namespace) -> int:
                 ) from None
         else:
             n = model.predict_csv(
-                args.csv, args.output, id_column=args.id, chunk_size=args.chunk_size
+                args.csv, args.output, id_column=args.id, chunk_size=args.chunk_size, points=scale
             )
             print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
     return 0
@@ -166,6 +215,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 # ---- evaluate ----------------------------------------------------------------------------
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import evaluate
+
+        return evaluate(args)
     from .._util.atomic import atomic_write_text
     from ..classifier.figures import plot_credit_curves
     from ..classifier.tabular_model import load_model
@@ -174,19 +227,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_outputs({"model": args.model, "data": args.csv}, outputs, force=args.force)
     check_figure_formats({"--plot": args.plot, "--reliability": args.reliability})
     with one_line_warnings():
+        scale = points_scale(args)
         model = load_model(args.model)
         if (args.plot or args.reliability) and not model.is_binary:
             raise ValueError(
                 "--plot and --reliability draw ROC and calibration curves for binary models only"
             )
+        if scale is not None and not model.is_binary:
+            raise ValueError("--points: score bands are for binary models only")
         # With a calibrator, the network alone is scored too, for comparison (one read).
         network_too = model.is_binary and model.calibrator is not None
+        counter = _range_counter(model)
         metrics, y, p, *own = model.evaluate_csv(
             args.csv,
             target_column=args.target,
             threshold=args.threshold,
             chunk_size=args.chunk_size,
             network_too=network_too,
+            points=scale,
+            band_width=args.band_width,
+            ranges=counter,
         )
         print(f"{args.model} on {args.csv}:")
         _print_metrics(metrics)
@@ -195,15 +255,25 @@ def _evaluate(args: argparse.Namespace) -> int:
             p_network = own[0] if network_too else None
             calibration = _calibration_report(model, y, p, p_network)
             _print_calibration(calibration)
+        outside = None if counter is None else counter.to_dict()
+        if outside is not None:
+            _print_outside(outside)
         if args.plot and not 0 < y.sum() < y.size:  # refused before any file is written
             raise ValueError(
                 f"--plot: ROC and calibration curves need both defaults and non-defaults "
                 f"among the rows of {args.csv}"
             )
         if args.output:
-            report = {"model": str(args.model), "data": str(args.csv), "metrics": metrics}
+            report = {
+                "model": str(args.model),
+                "model_sha256": file_sha256(args.model),
+                "data": str(args.csv),
+                "metrics": metrics,
+            }
             if calibration is not None:
                 report["calibration"] = calibration
+            if outside is not None:
+                report["outside_training_range"] = outside
             atomic_write_text(args.output, json.dumps(report, indent=2, allow_nan=False) + "\n")
             print(f"wrote {args.output}", file=sys.stderr)
         if args.plot:
@@ -215,6 +285,24 @@ def _evaluate(args: argparse.Namespace) -> int:
             _reliability_plot(model, y, p, calibration, args)
             print(f"wrote {args.reliability}", file=sys.stderr)
     return 0
+
+
+def _range_counter(model):
+    """Counts the rows outside the numeric inputs' training ranges (None for a model
+    saved before the ranges were recorded)."""
+    from ..classifier.card_facts import RangeCounter
+
+    ranges = model.model_card.get("numeric_ranges")
+    return RangeCounter(ranges) if ranges else None
+
+
+def _print_outside(outside: dict) -> None:
+    if outside["rows_outside"]:
+        columns = ", ".join(f"{k} {v}" for k, v in outside["by_column"].items() if v)
+        print(
+            f"outside the training range: {outside['rows_outside']} of {outside['rows']} rows "
+            f"have a numeric input beyond the range the model was trained on ({columns})"
+        )
 
 
 #: Reliability bins of ``evaluate``: ten of width 0.1, the ECE's bins.
@@ -339,7 +427,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--hidden", type=positive_count, nargs="+", default=[8], help="hidden layer widths"
     )
     p.add_argument(
-        "--optimizer", default="adam", choices=["adam", "momentum", "gd"], help="update rule"
+        "--optimizer",
+        default="auto",
+        choices=["auto", "adam", "momentum", "gd", "lbfgs"],
+        help="update rule; lbfgs: full-batch L-BFGS (no --lr or --batch-size; --epochs is "
+        "the most iterations), the fastest on large files; auto: lbfgs from 100,000 "
+        "training rows on (without --batch-size), else adam",
     )
     p.add_argument("--lr", type=positive_number, default=0.01, help="learning rate")
     p.add_argument("--epochs", type=positive_count, default=1000, help="most epochs")
@@ -374,6 +467,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(never on the held-out test rows). Explanations stay on the network's logit.",
     )
     p.add_argument(
+        "--monotone",
+        type=monotone_constraints,
+        action="extend",
+        default=[],
+        metavar="COL=+1,COL=-1",
+        help="monotone constraints on numeric columns: with COL=+1 the probability of "
+        "default can only rise as COL rises (all else equal), with COL=-1 only fall; they "
+        "hold by construction for every applicant (sign-constrained weights), are saved "
+        "with the model and shown by explain",
+    )
+    p.add_argument(
         "--calibration-size",
         type=number,
         default=0.2,
@@ -387,6 +491,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "are saved with the model, for 'monitor' to measure drift against (0: save none)",
     )
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -408,7 +513,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--id", metavar="COL", help="copy this column to the output first")
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
+    add_points_options(p, "also write each row's scorecard points (column points)")
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser(
@@ -434,5 +541,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrated model)",
     )
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
+    add_points_options(
+        p,
+        "also give rows, defaults, observed and predicted default rate by band of scorecard "
+        "points (bands --band-width wide from the base score)",
+    )
+    p.add_argument(
+        "--band-width",
+        type=positive_number,
+        metavar="POINTS",
+        help="width of the score bands (default: the PDO); implies --points",
+    )
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_evaluate)

@@ -54,7 +54,7 @@ The package, by job:
     records.py  the named values the kernels take and return
     block.py    one block of rows: load, forward, loss, backward (compiled)
     kernels.py  chunks, batch sums, the optimiser's step, the epoch loop, prediction (compiled)
-    trainer.py  the Python side: threads, FusedEngine, fused_loss_and_gradients, predict_logits
+    trainer.py  the Python side: threads, FusedEngine, fused_loss(_and_gradients), predict_logits
 """
 
 from .layout import (
@@ -66,6 +66,8 @@ from .layout import (
 )
 from .trainer import (
     FusedEngine,
+    flat_loss_and_gradient,
+    fused_loss,
     fused_loss_and_gradients,
     get_threads,
     predict_logits,
@@ -77,6 +79,8 @@ __all__ = [
     "FusedEngine",
     "FusedNetwork",
     "compile_network",
+    "flat_loss_and_gradient",
+    "fused_loss",
     "fused_loss_and_gradients",
     "fused_support",
     "get_threads",
