@@ -56,6 +56,7 @@ from .._util.validation import check_sample_weight
 from ..engine.training import train
 from ..nn import ACTIVATIONS, Sequential, mlp
 from ..nn.optim import OPTIMIZERS, get_optimizer
+from .averaging import DEFAULT_ALPHA, SINGLE_NETWORK_ROWS, fit_auto
 from .early_stopping import TrainingMonitor, diverged_message
 
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
@@ -141,7 +142,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         learning_rate: float = 0.01,
         max_epochs: int = 1000,
         batch_size: int | None = None,
-        alpha: float = 10.0,
+        alpha: float | str = "auto",
         early_stopping: bool | str = "auto",
         validation_fraction: float = 0.2,
         n_iter_no_change: int = 25,
@@ -191,8 +192,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"batch_size must be a positive integer or None; got {self.batch_size!r}"
             )
-        if not (np.isfinite(self.alpha) and self.alpha >= 0):
-            raise ValueError(f"alpha must be a non-negative number; got {self.alpha!r}")
+        if not (
+            (isinstance(self.alpha, str) and self.alpha == "auto")
+            or (
+                isinstance(self.alpha, numbers.Real) and np.isfinite(self.alpha) and self.alpha >= 0
+            )
+        ):
+            raise ValueError(f"alpha must be 'auto' or a non-negative number; got {self.alpha!r}")
         if self.early_stopping not in ("auto", True, False):
             raise ValueError(
                 f"early_stopping must be 'auto', True or False; got {self.early_stopping!r}"
@@ -233,19 +239,54 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         split_seed, init_seed, batch_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=3))
 
         self.early_stopping_ = self._use_early_stopping(y_index)
+        if self.alpha == "auto" and not continuing and self._averages(y_index):
+            fit_auto(self, X, y_index, sw, weights, sizes, (split_seed, init_seed, batch_seed))
+            return self
+        if not continuing:
+            self.alpha_ = DEFAULT_ALPHA if self.alpha == "auto" else float(self.alpha)
+            self.cv_log_loss_, self.n_networks_ = {}, 1
+            self.network_ = self._build(sizes, X.shape[1], init_seed)
         if self.early_stopping_:
             train_rows, val_rows = self._validation_split(y_index, split_seed)
         else:
             train_rows, val_rows = np.arange(X.shape[0]), None
-        w_train = None if weights is None else weights[train_rows]
-        if not continuing:
-            self.network_ = self._build(sizes, X.shape[1], init_seed)
-            self._set_prior_bias(y_index[train_rows], w_train)
-            self.loss_curve_, self.validation_scores_ = [], []
-            self.n_iter_ = 0
-        else:
-            self.validation_scores_ = []
+        self._train_network(
+            self.network_,
+            X,
+            y_index,
+            sw,
+            weights,
+            train_rows,
+            val_rows,
+            self.alpha_,
+            batch_seed,
+            fresh=not continuing,
+        )
+        return self
 
+    def _train_network(
+        self,
+        network: Sequential,
+        X: np.ndarray,
+        y_index: np.ndarray,
+        sw: np.ndarray | None,
+        weights: np.ndarray | None,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray | None,
+        alpha: float,
+        batch_seed: int,
+        *,
+        fresh: bool = True,
+    ) -> None:
+        """Train ``network`` (made ``network_``) on ``train_rows`` with penalty ``alpha``,
+        early stopping on ``val_rows`` unless None; ``fresh`` starts the output layer at
+        the base rate and the training records afresh."""
+        self.network_ = network
+        w_train = None if weights is None else weights[train_rows]
+        if fresh:
+            self._set_prior_bias(y_index[train_rows], w_train)
+            self.loss_curve_, self.n_iter_ = [], 0
+        self.validation_scores_ = []
         self._optimizer = get_optimizer(self.optimizer, self.learning_rate)
         self._stream = np.random.default_rng(batch_seed)
         monitor = TrainingMonitor(self, X, y_index, weights, val_rows)
@@ -257,7 +298,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             optimizer=self._optimizer,
             epochs=int(self.max_epochs),
             batch_size=self.batch_size,
-            l2=self._l2(sw, train_rows),
+            l2=self._l2(sw, train_rows, alpha),
             sample_weight=w_train,
             seed=self._stream,
             callback=monitor,
@@ -267,7 +308,22 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = history.epochs
         self.network_.clear_cache()  # the model keeps its weights, never training rows
         monitor.finish(history)
-        return self
+
+    def _records(self) -> tuple[list[float], list[float], int, int, float]:
+        """The training records of the last trained network."""
+        return (
+            self.loss_curve_,
+            self.validation_scores_,
+            self.n_iter_,
+            self.best_epoch_,
+            self.best_loss_,
+        )
+
+    def _averages(self, y_index: np.ndarray) -> bool:
+        """alpha='auto' averages K fold networks unless every class has at least
+        SINGLE_NETWORK_ROWS rows."""
+        counts = np.bincount(y_index, minlength=len(self.classes_))
+        return bool(counts.min() < SINGLE_NETWORK_ROWS)
 
     def partial_fit(
         self,
@@ -307,6 +363,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             self.network_ = self._build(sizes, X.shape[1], init_seed)
             self._set_prior_bias(y_index, weights)
             self._stream = np.random.default_rng(stream_seed)
+            self.alpha_ = DEFAULT_ALPHA if self.alpha == "auto" else float(self.alpha)
+            self.cv_log_loss_, self.n_networks_ = {}, 1
             self.loss_curve_, self.validation_scores_ = [], []
             self.n_iter_ = 0
         if getattr(self, "_optimizer", None) is None:
@@ -323,7 +381,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             optimizer=self._optimizer,
             epochs=1,
             batch_size=self.batch_size,
-            l2=self._l2(sw, np.arange(X.shape[0])),
+            l2=self._l2(sw, np.arange(X.shape[0]), self.alpha_),
             sample_weight=weights,
             seed=self._stream,
         )
@@ -362,6 +420,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         clf.n_features_in_ = network.n_inputs
         clf.loss_curve_, clf.validation_scores_ = [], []
         clf.n_iter_ = 0
+        clf.alpha_ = DEFAULT_ALPHA if clf.alpha == "auto" else float(clf.alpha)
         return clf
 
     # ---- pieces of fitting ---------------------------------------------------------------
@@ -441,11 +500,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         )
         self.network_.set_params(params)
 
-    def _l2(self, sample_weight: np.ndarray | None, rows: np.ndarray) -> float:
+    def _l2(self, sample_weight: np.ndarray | None, rows: np.ndarray, alpha: float) -> float:
         """alpha / N, N the number of training rows or, with sample weights, their total
         (a row of weight 2 counts as two rows, so weighting and repeating rows agree)."""
         n = rows.size if sample_weight is None else float(sample_weight[rows].sum())
-        return float(self.alpha) / max(n, 1e-12)
+        return float(alpha) / max(n, 1e-12)
 
     def _targets(self, y_index: np.ndarray) -> np.ndarray:
         return y_index.astype(np.float64) if self._loss_name == "bce" else y_index
