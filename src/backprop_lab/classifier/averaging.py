@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 #: The alpha of a single network, and of partial_fit, under alpha='auto'.
 DEFAULT_ALPHA = 10.0
 
-#: Candidate alphas searched when early stopping is off.
+#: Candidate alphas searched when early stopping is off, and when it is on.
 ALPHA_GRID = (1.0, 3.0, 10.0, 30.0)
+EARLY_STOPPING_GRID = (DEFAULT_ALPHA,)
 
 #: With alpha='auto', every class having at least this many rows gives one network.
 SINGLE_NETWORK_ROWS = 1000
@@ -122,7 +123,7 @@ def fit_auto(
     split_seed, init_seed, batch_seed = seeds
     k = n_folds(clf.validation_fraction)
     val_folds = folds(y_index, k, split_seed)
-    grid = (DEFAULT_ALPHA,) if clf.early_stopping_ else ALPHA_GRID
+    grid = EARLY_STOPPING_GRID if clf.early_stopping_ else ALPHA_GRID
     loss = get_loss(clf._loss_name)
     init_seeds = np.random.default_rng(init_seed).integers(0, 2**31 - 1, size=k)
     batch_seeds = np.random.default_rng(batch_seed).integers(0, 2**31 - 1, size=k)
