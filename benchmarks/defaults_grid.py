@@ -2,6 +2,7 @@
 
     python benchmarks/defaults_grid.py                 # the full grid (hours on 2 cores)
     python benchmarks/defaults_grid.py --max-rows 20000 --out benchmarks/results/defaults_grid.txt
+    python benchmarks/defaults_grid.py --rows 200000 --columns 20 --out results/defaults_grid_200k.txt
 
 Each scenario (backprop_lab.data.scenarios) is drawn with N_TEST held-out rows; every
 model sees the same standardised training rows (StandardScaler fitted on them) and is
@@ -9,7 +10,10 @@ scored on the same test rows. Models:
 
 * LR: sklearn LogisticRegression() (C = 1) on the standardised inputs, the reference;
 * ours: BackpropClassifier(random_state=0), every parameter at its default;
-* LGBM: lightgbm.LGBMClassifier() with default parameters (100 trees);
+* before: BackpropClassifier(alpha=10.0, random_state=0), the defaults before
+  alpha='auto' (a numeric alpha trains one network exactly as they did);
+* LGBM: lightgbm.LGBMClassifier() with default parameters (100 trees), one thread
+  (n_jobs=1: on a busy machine its thread pool stalls and its times mean nothing);
 * LGBM-es: the same with up to 2000 trees, early stopping (50 rounds) on a stratified
   20% of the training rows.
 
@@ -33,6 +37,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from backprop_lab import BackpropClassifier
+from backprop_lab.classifier.averaging import SINGLE_NETWORK_ROWS
 from backprop_lab.data.scenarios import Scenario, make_scenario
 
 N_TEST = 50_000
@@ -71,8 +76,12 @@ def run(scenario: Scenario, lightgbm: bool) -> dict:
     models = {
         "LR": lambda: LogisticRegression(max_iter=10_000),
         "ours": lambda: BackpropClassifier(random_state=0),
+        "before": lambda: BackpropClassifier(alpha=10.0, random_state=0),
     }
     for name, make in models.items():
+        if name == "before" and np.bincount(y).min() >= SINGLE_NETWORK_ROWS:
+            out[name] = out["ours"]  # alpha='auto' then trains this very network
+            continue
         start = time.perf_counter()
         model = make().fit(X, y)
         seconds = time.perf_counter() - start
@@ -81,7 +90,7 @@ def run(scenario: Scenario, lightgbm: bool) -> dict:
         import lightgbm as lgb
 
         start = time.perf_counter()
-        model = lgb.LGBMClassifier(verbose=-1, random_state=0).fit(X, y)
+        model = lgb.LGBMClassifier(verbose=-1, random_state=0, n_jobs=1).fit(X, y)
         out["LGBM"] = (
             *_scores(data.y_test, model.predict_proba(X_test)[:, 1]),
             time.perf_counter() - start,
@@ -90,7 +99,7 @@ def run(scenario: Scenario, lightgbm: bool) -> dict:
         fit_rows, val_rows = train_test_split(
             np.arange(len(y)), test_size=0.2, stratify=y, random_state=0
         )
-        model = lgb.LGBMClassifier(n_estimators=2000, verbose=-1, random_state=0)
+        model = lgb.LGBMClassifier(n_estimators=2000, verbose=-1, random_state=0, n_jobs=1)
         model.fit(
             X[fit_rows],
             y[fit_rows],
@@ -107,11 +116,13 @@ def run(scenario: Scenario, lightgbm: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=str, default=None, help="only these row counts: 300,2000")
+    parser.add_argument("--columns", type=str, default=None, help="only these column counts")
     parser.add_argument("--no-lightgbm", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="also append lines to this file")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")  # LightGBM and convergence chatter
-    names = ["LR", "ours"] + ([] if args.no_lightgbm else ["LGBM", "LGBM-es"])
+    names = ["LR", "ours", "before"] + ([] if args.no_lightgbm else ["LGBM", "LGBM-es"])
     header = (
         f"{'scenario':52s} "
         + " ".join(f"{n + ' AUC':>11s} {n + ' LL':>10s}" for n in names)
@@ -121,7 +132,12 @@ def main() -> None:
     lines = [header]
     print(header, flush=True)
     met = total = 0
-    for scenario in grid(args.max_rows):
+    scenarios = grid(args.max_rows)
+    if args.rows:
+        scenarios = [s for s in scenarios if str(s.n_rows) in args.rows.split(",")]
+    if args.columns:
+        scenarios = [s for s in scenarios if str(s.n_columns) in args.columns.split(",")]
+    for scenario in scenarios:
         res = run(scenario, lightgbm=not args.no_lightgbm)
         (a0, l0, _), (a1, l1, _) = res["LR"], res["ours"]
         ok = a1 >= a0 - 0.01 and l1 <= 1.02 * l0
