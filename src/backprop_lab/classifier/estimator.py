@@ -29,8 +29,9 @@ dozens of one-hot columns, 1-30% defaults), where an unregularised network overf
   the data (``alpha='auto'``, :mod:`backprop_lab.classifier.averaging`): the rows are
   split into K = 5 stratified folds, network k is trained on the other four folds and
   scores fold k, alpha minimises the out-of-fold log loss
-  CV(alpha) = sum_i w_i l(z_oof,i, y_i) / sum_i w_i over {1, 3, 10, 30} (over {10} alone
-  when early stopping is on), and the model averages the K networks' logits,
+  CV(alpha) = sum_i w_i l(z_oof,i, y_i) / sum_i w_i over the candidates ``ALPHA_GRID``
+  (at present alpha = 10 alone: wider grids chose by noise on files with few defaults),
+  and the model averages the K networks' logits,
   z(x) = (1/K) sum_k z_k(x), stored as one network with K times the hidden units. When
   every class has at least 1,000 rows, one network with alpha = 10 is trained instead;
 * early stopping on the log loss (not accuracy) of a stratified validation split,
