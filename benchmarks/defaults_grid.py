@@ -1,8 +1,9 @@
-"""Default BackpropClassifier against logistic regression and LightGBM on loan files of many shapes.
+r"""Default BackpropClassifier against logistic regression and LightGBM on loan files of many shapes.
 
-    python benchmarks/defaults_grid.py                 # the full grid (hours on 2 cores)
+    python benchmarks/defaults_grid.py        # the full grid, up to 1e6 rows (hours)
     python benchmarks/defaults_grid.py --max-rows 20000 --out benchmarks/results/defaults_grid.txt
-    python benchmarks/defaults_grid.py --rows 200000 --columns 20 --out results/defaults_grid_200k.txt
+    python benchmarks/defaults_grid.py --rows 200000,1000000 --columns 20 \
+        --out benchmarks/results/defaults_grid_1m.txt
 
 Each scenario (backprop_lab.data.scenarios) is drawn with N_TEST held-out rows; every
 model sees the same standardised training rows (StandardScaler fitted on them) and is
