@@ -32,8 +32,8 @@ dozens of one-hot columns, 1-30% defaults), where an unregularised network overf
   CV(alpha) = sum_i w_i l(z_oof,i, y_i) / sum_i w_i over the candidates ``ALPHA_GRID``
   (at present alpha = 10 alone: wider grids chose by noise on files with few defaults),
   and the model averages the K networks' logits,
-  z(x) = (1/K) sum_k z_k(x), stored as one network with K times the hidden units. When
-  every class has at least 1,000 rows, one network with alpha = 10 is trained instead;
+  z(x) = (1/K) sum_k z_k(x), stored as one network with K times the hidden units. A file
+  of 100,000 rows or more gets one network with alpha = 10 instead;
 * early stopping on the log loss (not accuracy) of a stratified validation split,
   keeping the weights of the best epoch. With ``early_stopping='auto'`` it runs only
   when every class has at least MIN_VALIDATION_ROWS rows in that split: the log loss of
@@ -99,8 +99,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         L2 penalty strength: J adds (alpha / (2 N)) sum ||W||^2 (see the module docstring).
         A number trains one network with that alpha. 'auto' chooses alpha by
         cross-validation and averages the fold networks (module docstring and
-        :mod:`~backprop_lab.classifier.averaging`), unless every class has at least
-        ``SINGLE_NETWORK_ROWS`` (1,000) rows: then one network with alpha = 10.
+        :mod:`~backprop_lab.classifier.averaging`), unless the file has at least
+        ``SINGLE_NETWORK_ROWS`` (100,000) rows: then one network with alpha = 10.
         ``partial_fit`` and a ``warm_start`` fit continue with ``alpha_``.
     early_stopping : {'auto', True, False}, default 'auto'
         True: hold out ``validation_fraction`` of the rows (stratified by class), stop
@@ -346,10 +346,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _averages(self, y_index: np.ndarray) -> bool:
-        """alpha='auto' averages K fold networks unless every class has at least
+        """alpha='auto' averages K fold networks on files of fewer than
         SINGLE_NETWORK_ROWS rows."""
-        counts = np.bincount(y_index, minlength=len(self.classes_))
-        return bool(counts.min() < SINGLE_NETWORK_ROWS)
+        return bool(len(y_index) < SINGLE_NETWORK_ROWS)
 
     def partial_fit(
         self,
