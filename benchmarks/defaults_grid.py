@@ -1,9 +1,9 @@
-r"""Default BackpropClassifier against logistic regression and LightGBM on loan files of many shapes.
+"""Default BackpropClassifier against logistic regression and LightGBM on loan files of many shapes.
 
     python benchmarks/defaults_grid.py        # the full grid, up to 1e6 rows (hours)
-    python benchmarks/defaults_grid.py --max-rows 20000 --out benchmarks/results/defaults_grid.txt
-    python benchmarks/defaults_grid.py --rows 200000,1000000 --columns 20 \
-        --out benchmarks/results/defaults_grid_1m.txt
+    python benchmarks/defaults_grid.py --rows 2000,20000 --out results.txt  # some row counts
+
+(the README lists the runs recorded under benchmarks/results/).
 
 Each scenario (backprop_lab.data.scenarios) is drawn with N_TEST held-out rows; every
 model sees the same standardised training rows (StandardScaler fitted on them) and is
