@@ -4,8 +4,9 @@
 
 For each file: the scenarios where the defaults' targets were missed; by truth (linear
 or non-linear) and rows, how often each model has the lowest held-out log loss and the
-highest ROC AUC; the median log-loss ratio of each model to LR; and the median fit time
-of the defaults relative to the previous defaults (alpha=10, one network) and to LR.
+highest ROC AUC; for each model its median log-loss ratio to LR and on how many
+scenarios it would meet the targets; and the median fit time of the defaults relative to
+the previous defaults (alpha=10, one network) and to LR.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def summarise(rows: list[dict]) -> None:
         print(f"  {key[0]:9s} {key[1]:>8s} ({len(members):2d} scenarios): {text}")
     for m in MODELS[1:]:
         ratio = np.median([r[m][1] / r["LR"][1] for r in rows])
-        print(f"median log loss / LR's: {m} {ratio:.3f}")
+        met = sum(r[m][0] >= r["LR"][0] - 0.01 and r[m][1] <= 1.02 * r["LR"][1] for r in rows)
+        print(f"{m}: median log loss / LR's {ratio:.3f}; targets met on {met} of {len(rows)}")
     t = np.median([r["ours"][2] / max(r["before"][2], 1e-3) for r in rows])
     t_lr = np.median([r["ours"][2] / max(r["LR"][2], 1e-3) for r in rows])
     print(f"median fit time: ours / before {t:.1f}x, ours / LR {t_lr:.1f}x")
