@@ -151,6 +151,11 @@ def monotone_text(monotone: dict[str, int]) -> str:
     return ", ".join(f"{name} {words[sign]}" for name, sign in monotone.items())
 
 
+def _alpha(text: str) -> float | str:
+    """'auto' or a finite number (BackpropClassifier's alpha)."""
+    return "auto" if text == "auto" else number(text)
+
+
 def _calibrator_text(calibrator) -> str:
     """'Platt scaling, p = sigmoid(1.06 z - 0.0023)' (z: the network's logit of default)."""
     d = calibrator.to_dict()
@@ -442,7 +447,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="rows per step (default: full batch)",
     )
-    p.add_argument("--alpha", type=number, default=10.0, help="L2 strength, per row")
+    p.add_argument(
+        "--alpha",
+        type=_alpha,
+        default="auto",
+        help="L2 strength, per row; auto: chosen by cross-validation, fold networks averaged",
+    )
     p.add_argument(
         "--early-stopping",
         choices=["auto", "on", "off"],

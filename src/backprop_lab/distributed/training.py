@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ..classifier.averaging import DEFAULT_ALPHA
 from ..classifier.early_stopping import TrainingMonitor
 from ..classifier.estimator import MIN_VALIDATION_ROWS, chosen_optimizer
 from ..engine.base import became_nonfinite, nonfinite_array, nonfinite_loss
@@ -337,7 +338,11 @@ def fit_source(
     )
     fused = supported_network(network, loss, optimizer)
     n_scale = float(per_class.sum()) if source.weighted else float(n_train)
-    l2 = float(clf.alpha) / max(n_scale, 1e-12)
+    # alpha='auto' averages fold networks only on files of fewer than 100,000 rows, which
+    # need no cluster: a collection gets one network with the default alpha.
+    clf.alpha_ = DEFAULT_ALPHA if clf.alpha == "auto" else float(clf.alpha)
+    clf.cv_log_loss_, clf.n_networks_ = {}, 1
+    l2 = clf.alpha_ / max(n_scale, 1e-12)
     objective = Objective(client, train_parts, fused, LOSS_CODES[type(loss)], l2)
     clf.loss_curve_, clf.validation_scores_, clf.n_iter_ = [], [], 0
     if early:
