@@ -138,7 +138,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="source tree to run")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tick", type=int, default=None, help="epochs per tick (default: the page's)")
+    parser.add_argument(
+        "--tick", type=int, default=None, help="epochs per tick (default: the page's)"
+    )
     parser.add_argument("--pause", type=float, default=0.030, help="pause between ticks, s")
     parser.add_argument("--play", type=float, default=3.0, help="seconds of playing per case")
     parser.add_argument("--out", type=Path, help="also write the results as JSON")

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import webbrowser
 
 from .._util.validation import InputError
+
+
+def _warm_up() -> None:
+    """The explorer's warm-up (``sessions.warm_up``); a failure there is left to the first
+    real request to report."""
+    from ..explorer.sessions import warm_up
+
+    try:
+        warm_up()
+    except Exception:  # only a head start: the page's own request reports the error
+        pass
 
 
 def _explore(args: argparse.Namespace) -> int:
@@ -15,6 +27,7 @@ def _explore(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be between 0 and 65535; got {args.port}")
     server = ExplorerServer(args.port)
+    threading.Thread(target=_warm_up, name="explorer-warm-up", daemon=True).start()
     print(f"backprop-lab explorer: {server.url}  (Ctrl-C stops it)", flush=True)
     if not args.no_browser:
         webbrowser.open(server.url)

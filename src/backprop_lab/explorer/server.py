@@ -242,12 +242,15 @@ def create_app(max_sessions: int = DEFAULT_MAX_SESSIONS) -> Flask:
 
     @app.post("/api/session/<sid>/step")
     def step(sid: str) -> Response:
-        epochs, borrower = P.parse_step(read_json())
+        epochs, borrower, trace = P.parse_step(read_json())
 
         def work(s: Session) -> Any:
             spec = check_spec(borrower, s)
             new = s.step(epochs)
-            return {"history": new, "status": s.status(), "network": s.network(spec)}
+            reply = {"history": new, "status": s.status(), "network": s.network(spec)}
+            if trace:  # the trace card is open: its borrower after the step, no second call
+                reply["trace"] = s.trace(spec or P.BorrowerSpec(index=0))
+            return reply
 
         return with_session(sid, work)
 

@@ -110,6 +110,9 @@ class Session:
         )
         X_train, X_test, y_train, y_test = stratified_split(data.X, data.y, seed=config.seed)
         self.raw_train = X_train.reset_index(drop=True)
+        self._raw_rows = self.raw_train[list(FEATURES)].to_numpy(
+            dtype=np.float64
+        )  # no pandas per row
         self.p_train = data.p_default.loc[X_train.index].to_numpy()
         p_test = data.p_default.loc[X_test.index].to_numpy()
         self.scaler = Standardizer().fit(X_train)
@@ -225,10 +228,10 @@ class Session:
     # ---- borrowers ----------------------------------------------------------------------
     def borrower(self, index: int) -> dict[str, Any]:
         """A borrower of the training split: raw features, label and true p_default."""
-        row = self.raw_train.iloc[index]
+        row = self._raw_rows[index]
         return {
             "index": index,
-            "features": {name: float(row[name]) for name in FEATURES},
+            "features": {name: float(row[k]) for k, name in enumerate(FEATURES)},
             "label": int(self.y_train[index]),
             "p_default": float(self.p_train[index]),
         }
@@ -350,6 +353,16 @@ class Session:
             "status": self.status(),
             "network": self.network(spec),
         }
+
+
+def warm_up() -> None:
+    """Build a throwaway session of the default settings and train it one epoch.
+
+    This loads what a page's first session and first Step need (pandas, SciPy and
+    scikit-learn's split, about a second together) while the server already answers;
+    the server starts it in a thread. It changes nothing that a session computes.
+    """
+    Session("warm-up", P.Config()).step(1)
 
 
 def limits() -> dict[str, Any]:

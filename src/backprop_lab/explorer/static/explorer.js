@@ -242,13 +242,16 @@
     S.busy = true;
     try {
       const allowed = Math.max(1, Math.min(epochs, S.status.max_epochs_per_step, S.status.max_epochs - S.status.epochs));
-      const result = await call("POST", "/step", { epochs: allowed, borrower: borrowerSpec() });
+      const result = await call("POST", "/step", { epochs: allowed, borrower: borrowerSpec(), trace: Boolean(S.trace) });
       for (const key of Object.keys(S.history)) S.history[key].push(...result.history[key]);
       S.status = result.status;
       S.network = result.network;
       renderStatus();
       renderCurves();
-      if (S.trace) await runTrace(true);
+      if (S.trace && result.trace) {
+        S.trace = result.trace; // traced by the step's own reply: one round trip per tick
+        renderTrace();
+      } else if (S.trace) await runTrace(true);
       else drawNetwork();
       if (S.status.state === "diverged") stopPlaying();
     } catch (error) {
