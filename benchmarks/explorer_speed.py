@@ -69,68 +69,91 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def one_round(src: Path, tick: int, pause: float, play: float) -> dict[str, float]:
+def start_server(src: Path, cache: str) -> tuple[subprocess.Popen, Page, float]:
+    """Start ``backprop-lab explore`` from ``src`` with the Numba cache ``cache``; returns
+    (the process, a page for it, the perf_counter time it was started) once ``GET /`` has
+    been answered."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    with tempfile.TemporaryDirectory() as cache:
-        env["NUMBA_CACHE_DIR"] = cache  # empty: as after a fresh installation
-        start = time.perf_counter()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "backprop_lab", "explore", "--no-browser", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    env = {**os.environ, "PYTHONPATH": str(src), "NUMBA_CACHE_DIR": cache}
+    start = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "backprop_lab", "explore", "--no-browser", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    page = Page(port)
+    while True:
         try:
-            page = Page(port)
-            while True:
-                try:
-                    status, _ = page.call("GET", "/")
-                    if status == 200:
-                        break
-                except OSError:
-                    time.sleep(0.005)
-                if time.perf_counter() - start > 120:
-                    raise TimeoutError("the explorer did not answer within 120 s")
+            if page.call("GET", "/")[0] == 200:
+                return server, page, start
+        except OSError:
+            time.sleep(0.005)
+        if time.perf_counter() - start > 120:
+            server.terminate()
+            raise TimeoutError("the explorer did not answer within 120 s")
+
+
+def new_session(page: Page) -> str:
+    status, snapshot = page.call("POST", "/api/session", {})
+    assert status == 201, snapshot
+    page.token = snapshot["token"]
+    return snapshot["session"]
+
+
+def tick_of(page: Page, sid: str, tick: int, trace: bool, in_step: bool = False) -> int:
+    """One tick of the play loop: a step of ``tick`` epochs and, with the trace card open,
+    the trace (in the step's reply when ``in_step``, else by a second call); the epochs
+    trained."""
+    body: dict = {"epochs": tick, "borrower": {"index": 0}}
+    if trace and in_step:
+        body["trace"] = True
+    status, reply = page.call("POST", f"/api/session/{sid}/step", body)
+    assert status == 200, reply
+    if trace and not in_step:
+        status, traced = page.call("POST", f"/api/session/{sid}/trace", {"index": 0})
+        assert status == 200, traced
+    return len(reply["history"]["loss"])
+
+
+def first_step(src: Path, cache: str, tick: int | None = None) -> float:
+    """Seconds from the command to the reply of the first Step (page, session, one tick)."""
+    server, page, start = start_server(src, cache)
+    try:
+        tick_of(page, new_session(page), tick or page_tick(src), trace=False)
+        return time.perf_counter() - start
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def one_round(src: Path, tick: int, pause: float, play: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as cache:  # empty: as after a fresh installation
+        server, page, start = start_server(src, cache)
+        try:
             first_response = time.perf_counter() - start
-            status, snapshot = page.call("POST", "/api/session", {})
-            assert status == 201, snapshot
-            page.token = snapshot["token"]
+            sid = new_session(page)
             session = time.perf_counter() - start
-            sid = snapshot["session"]
-            borrower = {"index": 0}
             t = time.perf_counter()
-            status, reply = page.call(
-                "POST", f"/api/session/{sid}/step", {"epochs": tick, "borrower": borrower}
-            )
-            assert status == 200, reply
-            first_step = time.perf_counter() - t
+            tick_of(page, sid, tick, trace=False)
+            first = time.perf_counter() - t
             rates = {}
             for trace in (False, True):
+                sid = new_session(page)  # each measurement trains the same epochs
                 epochs, t = 0, time.perf_counter()
                 while time.perf_counter() - t < play:
-                    status, reply = page.call(
-                        "POST", f"/api/session/{sid}/step", {"epochs": tick, "borrower": borrower}
-                    )
-                    assert status == 200, reply
-                    epochs += len(reply["history"]["loss"])
-                    if trace:
-                        status, reply = page.call("POST", f"/api/session/{sid}/trace", borrower)
-                        assert status == 200, reply
+                    epochs += tick_of(page, sid, tick, trace, traces_in_step(src))
                     time.sleep(pause)
-                rates["trace" if trace else "plain"] = epochs / (time.perf_counter() - t)
-                # a fresh session for the second measurement: the same epochs of training
-                status, snapshot = page.call("POST", "/api/session", {})
-                page.token, sid = snapshot["token"], snapshot["session"]
+                rates[trace] = epochs / (time.perf_counter() - t)
         finally:
             server.terminate()
             server.wait(timeout=30)
     return {
         "first_response_s": first_response,
         "session_s": session,
-        "first_step_s": first_step,
-        "epochs_per_s": rates["plain"],
-        "epochs_per_s_trace_open": rates["trace"],
+        "first_step_s": first,
+        "epochs_per_s": rates[False],
+        "epochs_per_s_trace_open": rates[True],
     }
 
 
@@ -166,6 +189,12 @@ def main() -> None:
     print(f"  load average     {', '.join(f'{x:.1f}' for x in result['load_average'])}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+
+
+def traces_in_step(src: Path) -> bool:
+    """Whether the page of ``src`` asks for the trace in its step request."""
+    script = (src / "backprop_lab" / "explorer" / "static" / "explorer.js").read_text()
+    return "trace: Boolean(S.trace)" in script
 
 
 def page_tick(src: Path) -> int:
