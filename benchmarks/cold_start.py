@@ -96,12 +96,17 @@ def cold_start(cases: list[str], rounds: int) -> dict[str, dict]:
             with tempfile.TemporaryDirectory() as warm:
                 run_case(case, Path(data), warm)  # fills the warm cache
                 cold_s, warm_s, same = [], [], True
-                for _ in range(rounds):
-                    with tempfile.TemporaryDirectory() as empty:
-                        seconds, cold_out = run_case(case, Path(data), empty)
-                    cold_s.append(seconds)
-                    seconds, warm_out = run_case(case, Path(data), warm)
-                    warm_s.append(seconds)
+                for round_ in range(rounds):
+                    # cold first in even rounds, warm first in odd ones: neither always
+                    # follows the other's leftovers (a busy machine, the file cache)
+                    for kind in ("cold", "warm") if round_ % 2 == 0 else ("warm", "cold"):
+                        if kind == "warm":
+                            seconds, warm_out = run_case(case, Path(data), warm)
+                            warm_s.append(seconds)
+                            continue
+                        with tempfile.TemporaryDirectory() as empty:
+                            seconds, cold_out = run_case(case, Path(data), empty)
+                        cold_s.append(seconds)
                     same = same and cold_out == warm_out
             cold, warm_median = statistics.median(cold_s), statistics.median(warm_s)
             results[case] = {
