@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from explorer_client import with_tokens
-from explorer_support import api
+from explorer_support import api, reference_run
+from test_explorer_browser import browser, playwright_api, server  # noqa: F401 (fixtures)
 
 from backprop_lab.engine.training import AUTO_MIN_ROW_PARAMETERS, train, worth_compiling
 from backprop_lab.explorer.server import create_app
@@ -139,3 +140,29 @@ def test_train_writes_the_same_bytes_with_an_empty_and_a_filled_kernel_cache(tmp
         if batch is not None and run == "first":
             assert any(cache.rglob("*.nbi")), "the first run compiled nothing into the cache"
     assert outputs[0] == outputs[1]
+
+
+# ---- the explorer's page: a step with the trace card open --------------------------------
+def test_the_page_steps_with_the_trace_open_in_one_round_trip(browser, playwright_api, server):  # noqa: F811
+    """With the trace card open, Step sends one request and the card shows the borrower's
+    numbers with the weights after the step (PyTorch's forward pass, by the reference run)."""
+    from test_explorer_browser import Tab
+
+    _, expect = playwright_api
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    tab = Tab(page, expect, server.url)
+    page.on("pageerror", lambda e: tab.errors.append(str(e)))
+    page.goto(server.url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.click("#btn-trace")
+    expect(page.locator("#trace-view")).to_be_visible()
+    page.click("#rail button[data-step=delta2]")
+    page.on("request", lambda r: tab.requests.append(r.url))
+    tab.step(1)
+    assert [u for u in tab.requests if "/api/" in u and u.endswith("/trace")] == []
+    y_hat = reference_run(epochs=1).forward(reference_run().X_train[:1])["y_hat"][0, 0]
+    expect(page.locator("#tv-y_hat")).to_have_text(f"{y_hat:.6f}")
+    assert tab.errors == []
+    context.close()
