@@ -11,6 +11,7 @@ API (bodies are JSON objects; every reply is JSON, errors as ``{"error": message
 ``POST /api/session/<id>/reset``            rebuild data and network (changed config fields)
 ``POST /api/session/<id>/settings``         change lr, batch_size or backprop mid-training
 ``POST /api/session/<id>/step``             train ``epochs`` more; new curve points, network
+                                            (and, with ``"trace": true``, the trace after it)
 ``POST /api/session/<id>/network``          weights and one borrower's neuron values
 ``GET  /api/session/<id>/borrower?index=i`` a training borrower's raw features and label
 ``POST /api/session/<id>/trace``            one forward and backward pass for a borrower
