@@ -403,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer cases")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--skip-compile", action="store_true", help="do not time compilation")
+    parser.add_argument(
+        "--skip-commands",
+        action="store_true",
+        help="do not time predict and evaluate on 2M rows (benchmarks/commands_at_scale.py)",
+    )
     args = parser.parse_args(argv)
     budget = 0.4 if args.quick else 1.2  # seconds of timed epochs per engine and case
     rounds = 2 if args.quick else 4
@@ -496,6 +501,15 @@ def main(argv: list[str] | None = None) -> int:
         for label, times in compile_info.items():
             print(f"  {label:<7} " + ", ".join(f"{k} {v:.2f}" for k, v in times.items()))
 
+    command_info = None
+    if not args.skip_commands:
+        import commands_at_scale as commands  # beside this file
+
+        print("\ncommands end to end (a fresh process each, start-up included):")
+        command_info = commands.run(200_000 if args.quick else 2_000_000)
+        commands.print_report(command_info)
+        targets += command_info["targets"]
+
     machine["load_average_end"] = load_average()
     machine["wall_s"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -508,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios,
         "targets": targets,
         "compile": compile_info,
+        "commands": command_info,
     }
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(results, args.out / f"{stem}.png", machine)

@@ -193,8 +193,9 @@ def main() -> None:
 
 def traces_in_step(src: Path) -> bool:
     """Whether the page of ``src`` asks for the trace in its step request."""
-    script = (src / "backprop_lab" / "explorer" / "static" / "explorer.js").read_text()
-    return "trace: Boolean(S.trace)" in script
+    static = src / "backprop_lab" / "explorer" / "static"
+    scripts = [*static.glob("*.js"), *static.glob("js/*.js")]
+    return any("trace: Boolean(S.trace)" in p.read_text(encoding="utf-8") for p in scripts)
 
 
 def page_tick(src: Path) -> int:

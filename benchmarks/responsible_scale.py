@@ -1,4 +1,4 @@
-"""Time and memory of ``backprop-lab audit`` and ``explain`` on a million applicants.
+"""Time and memory of ``backprop-lab audit``, ``explain`` and ``monitor`` on a million applicants.
 
     python benchmarks/responsible_scale.py [--rows 1000000] [--n-bootstrap 1000] [--keep DIR]
 
@@ -8,6 +8,8 @@ Writes a file of synthetic borrowers with ``backprop-lab generate`` (seven featu
 
     backprop-lab audit   model.blab rows.csv --group age -o audit.json    (default bootstrap)
     backprop-lab explain model.blab rows.csv -o reasons.csv
+    backprop-lab monitor model.blab rows.csv -o drift.json
+    backprop-lab predict model.blab rows.csv -o scores.csv               (the plain pass, for scale)
 
 and prints each one's wall time and peak resident memory (the child's own, from
 os.wait4) against the targets for 1,000,000 rows: under 60 s and under 1 GB. The
@@ -102,6 +104,12 @@ def main() -> None:
             ),
             "explain": backprop_lab(
                 "explain", str(model), str(data), "-o", str(folder / "reasons.csv"), "--show", "0"
+            ),
+            "monitor": backprop_lab(
+                "monitor", str(model), str(data), "-o", str(folder / "drift.json")
+            ),
+            "predict": backprop_lab(
+                "predict", str(model), str(data), "-o", str(folder / "scores.csv")
             ),
         }
         scale = args.rows / 1_000_000

@@ -75,6 +75,18 @@ def main(path: str) -> None:
         row = [get.get((mode, dtype, n, e)) for e in mem]
         cells = [f"{r['peak_mb']:.1f}" if r else "" for r in row]
         print(f"| {case_name(row[0])} | {row[0]['rows_per_s']:.3g} | " + " | ".join(cells) + " |")
+    if data.get("commands"):
+        print(
+            "\nThe commands end to end, each in a fresh process (start-up included), median of "
+            f"{data['commands']['repeats']} runs:\n"
+        )
+        print("| command | rows | seconds | rows/s | peak MB |")
+        print("|---|---:|---:|---:|---:|")
+        for r in data["commands"]["results"]:
+            print(
+                f"| `{r['command']}` | {r['rows']:,} | {r['seconds']:.2f} | "
+                f"{r['rows_per_s']:,.0f} | {r['peak_mb']:.0f} |"
+            )
     print("\nTargets:\n")
     for t in data["targets"]:
         print(f"- {'met' if t['met'] else 'MISSED'}: {t['target']}: {t['measured']}")

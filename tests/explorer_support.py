@@ -157,6 +157,12 @@ class Reference:
             values[name] = p
             values["d" + name] = g
             values[name + "_new"] = p - lr * g
+        with torch.no_grad():  # the borrower's loss with the stepped weights
+            stepped = {name: params[name] - lr * params[name].grad for name in params}
+            z2_new = _forward(stepped, X, self.activation)["z2"]
+            values["loss_new"] = torch.nn.functional.binary_cross_entropy_with_logits(
+                z2_new, target
+            )
         return {
             key: value.detach().numpy().reshape(_SHOWN_AS.get(key, ()))
             for key, value in values.items()

@@ -154,6 +154,7 @@ def test_scoring_and_serving_never_import_matplotlib():
     code = (
         "import sys\n"
         "import backprop_lab.classifier.tabular_model, backprop_lab.classifier.metrics\n"
+        "import backprop_lab.classifier.monitor, backprop_lab.cli.monitor\n"
         "import backprop_lab.responsible.audit, backprop_lab.responsible.explain\n"
         "import backprop_lab.explorer.server\n"
         "print('matplotlib' in sys.modules)\n"

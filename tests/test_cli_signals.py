@@ -126,3 +126,22 @@ def test_after_kill_9_the_next_write_removes_the_temporary_file(big, tmp_path, c
     assert os.listdir(tmp_path) == ["p.csv"]  # ...until the next write to p.csv
     scores = np.loadtxt(out, skiprows=1)
     assert scores.shape == (ROWS,)
+
+
+def test_a_reader_that_stops_early_ends_predict_quietly(big):
+    """`predict ... -o - | head -3`: the closed pipe is not an error."""
+    model, data = big
+    env = {**os.environ, "PYTHONPATH": str(Path(backprop_lab.__file__).parents[1])}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "backprop_lab", "predict", str(model), str(data), "-o", "-",
+         "--chunk-size", str(CHUNK)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )  # fmt: skip
+    first = [child.stdout.readline() for _ in range(3)]
+    child.stdout.close()  # the reader goes away with 50,000 rows still to come
+    err = child.stderr.read().decode()
+    child.wait(timeout=120)
+    assert b"p_default" in first[0] and len(first) == 3
+    assert err == "" and child.returncode == 0

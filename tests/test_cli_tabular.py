@@ -112,13 +112,13 @@ def test_predict_streams_in_chunks(files, capsys, tmp_path, monkeypatch):
     whole, chunked = tmp_path / "a.csv", tmp_path / "b.csv"
     assert run(capsys, "predict", model_path, new_csv, "-o", whole)[0] == 0
     seen = []
-    real = TabularModel.predict_frame
+    real = TabularModel.transform
 
     def spy(self, frame, **kwargs):
         seen.append(len(frame))
         return real(self, frame, **kwargs)
 
-    monkeypatch.setattr(TabularModel, "predict_frame", spy)
+    monkeypatch.setattr(TabularModel, "transform", spy)
     assert run(capsys, "predict", model_path, new_csv, "-o", chunked, "--chunk-size", "7")[0] == 0
     assert seen == [7] * 57 + [1]  # 400 rows, never more than 7 in memory at once
     a, b = pd.read_csv(whole), pd.read_csv(chunked)

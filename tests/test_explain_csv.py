@@ -16,7 +16,7 @@ from backprop_lab._util.validation import InputError
 from backprop_lab.cli import main
 from backprop_lab.data import make_credit_risk
 from backprop_lab.data.tabular import read_csv
-from backprop_lab.responsible import explain as explain_module
+from backprop_lab.responsible import explain_file as explain_module
 from backprop_lab.responsible.attributions import (
     ImportanceAccumulator,
     ReferenceBaselineAccumulator,
@@ -25,7 +25,8 @@ from backprop_lab.responsible.attributions import (
     reason_texts,
     reference_baseline,
 )
-from backprop_lab.responsible.explain import explain_csv, explain_model
+from backprop_lab.responsible.explain import explain_model
+from backprop_lab.responsible.explain_file import explain_csv
 
 
 def borrowers(n: int, seed: int) -> pd.DataFrame:

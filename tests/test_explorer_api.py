@@ -5,6 +5,7 @@ session, oversized or malformed bodies), each answered by a 4xx JSON message."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import numpy as np
@@ -41,13 +42,26 @@ def test_page_and_its_files_are_served_from_the_package(client):
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     for asset in (
-        "/static/explorer.js",
+        "/static/js/main.js",
         "/static/explorer.css",
         "/static/vendor/uPlot.iife.min.js",
     ):
         assert asset in html
         reply = client.get(asset)
         assert reply.status_code == 200 and len(reply.get_data()) > 1000
+    # every module the page imports, directly or through another, is served as JavaScript
+    seen, todo = set(), ["main.js"]
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        reply = client.get(f"/static/js/{name}")
+        assert reply.status_code == 200 and "javascript" in reply.mimetype, name
+        source = reply.get_data(as_text=True)
+        assert source.count("\n") < 500, f"{name} has {source.count(chr(10))} lines"
+        for imported in re.findall(r'from "\./([a-z_]+\.js)"', source):
+            if imported not in seen:
+                todo.append(imported)
+    assert len(seen) >= 8
     assert "http" not in html.split("<body>")[1].replace("http://www.w3.org", "")  # no CDN
     csp = page.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
@@ -100,11 +114,15 @@ def test_new_session_takes_every_config_field(client):
         "noise": 0.5,
         "nonlinear": True,
         "hidden": 3,
+        "depth": 1,
         "activation": "tanh",
         "init": "xavier",
         "lr": 0.05,
         "batch_size": 16,
         "backprop": False,
+        "optimizer": "momentum",
+        "l2": 0.0,  # the reference's loss has no penalty
+        "bug": "none",
     }
     snap = new_session(client, **config)
     assert snap["config"] == config
@@ -559,7 +577,7 @@ def test_requests_for_other_host_names_are_refused(client):
 
 
 def test_an_unexpected_error_is_a_plain_500_without_traceback(client, sid, monkeypatch, capsys):
-    def broken(self):
+    def broken(self, weight=None):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(Session, "gradcheck", broken)
@@ -589,6 +607,10 @@ config_like = st.fixed_dictionaries(
         "n": st.integers(50, 6000),
         "noise": st.floats(allow_nan=False),
         "backprop": st.one_of(st.booleans(), st.integers(0, 1)),
+        "optimizer": st.sampled_from(["gd", "momentum", "adam", "sgd", ""]),
+        "l2": st.one_of(st.floats(allow_nan=False), st.integers(-1, 3)),
+        "bug": st.sampled_from(["none", "no_fprime", "no_mean", "other"]),
+        "weight": st.fixed_dictionaries({"input": st.integers(-1, 8), "unit": st.integers(-1, 9)}),
     },
 )
 
@@ -598,7 +620,9 @@ config_like = st.fixed_dictionaries(
 )
 @given(
     body=st.one_of(json_values, config_like),
-    endpoint=st.sampled_from(["/api/session", "reset", "settings", "step", "network", "trace"]),
+    endpoint=st.sampled_from(
+        ["/api/session", "reset", "settings", "step", "network", "trace", "gradcheck"]
+    ),
 )
 def test_any_json_body_gets_a_json_answer_never_a_500(client, sid, body, endpoint):
     path = endpoint if endpoint.startswith("/") else f"/api/session/{sid}/{endpoint}"

@@ -7,131 +7,41 @@ the last three runs' directories; ``--basetemp DIR`` puts them in DIR). Without 
 the tests are skipped, unless the environment variable ``CI`` is set: then they fail.
 """
 
+# ruff: noqa: F811 (the fixtures imported from explorer_browser are requested by name)
 from __future__ import annotations
-
-import os
-import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pytest
+from explorer_browser import (  # noqa: F401 (fixtures)
+    Tab,
+    _chromium,
+    browser,
+    open_tab,
+    playwright_api,
+    server,
+    tab,
+)
 from explorer_support import reference_run
 
 from backprop_lab.explorer.server import ExplorerServer
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STEP_KEYS = ["x", "z1", "h", "z2", "y_hat", "loss", "delta2", "dW2", "delta1", "dW1", "update"]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}, and CI is set: the browser tests must run in CI")
-    pytest.skip(reason)
-
-
-def _chromium(exists=os.path.exists, which=shutil.which) -> str:
-    path = "/usr/bin/chromium" if exists("/usr/bin/chromium") else which("chromium")
-    if path is None:
-        _unavailable("Chromium is not installed (Debian package 'chromium')")
-    return path
-
-
-@pytest.fixture(scope="module")
-def playwright_api():
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _unavailable("the playwright Python package is not installed")
-    return sync_playwright, expect
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_api):
-    sync_playwright, _ = playwright_api
-    executable = _chromium()
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def server():
-    with ExplorerServer(max_sessions=8).start() as running:
-        yield running
-
-
-@dataclass
-class Tab:
-    page: object
-    expect: object
-    url: str
-    screenshots: Path | None = None
-    errors: list = field(default_factory=list)
-    requests: list = field(default_factory=list)
-
-    def number(self, selector: str) -> float:
-        return float(self.page.locator(selector).inner_text().replace("\u2212", "-"))
-
-    def screenshot(self, name: str) -> None:
-        """Save the full page as ``name`` in the test's temporary directory."""
-        self.page.screenshot(path=str(self.screenshots / name), full_page=True)
-
-    def step(self, times: int) -> None:
-        pill = self.page.locator("#epoch-pill")
-        start = int(pill.inner_text().split()[1])
-        for k in range(start + 1, start + times + 1):
-            self.page.click("#btn-step")
-            self.expect(pill).to_have_text(f"epoch {k}")
-
-    def settings_change(self, action) -> None:
-        """Do ``action`` and wait until the server has taken the new settings."""
-        with self.page.expect_response(lambda r: r.url.endswith("/settings")) as reply:
-            action()
-        assert reply.value.status == 200
-
-    def check_clean(self) -> None:
-        assert self.errors == [], self.errors
-        outside = [u for u in self.requests if not u.startswith(self.url)]
-        assert outside == [], f"the page fetched from elsewhere: {outside}"
-
-
-@pytest.fixture
-def tab(browser, server, playwright_api, tmp_path):
-    _, expect = playwright_api
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    t = Tab(page, expect, server.url, screenshots=tmp_path)
-    page.on("pageerror", lambda e: t.errors.append(str(e)))
-    page.on("console", lambda m: t.errors.append(m.text) if m.type == "error" else None)
-    page.on("request", lambda r: t.requests.append(r.url))
-    page.goto(server.url)
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    yield t
-    context.close()
 
 
 def test_twenty_epochs_make_the_loss_fall(tab):
     tab.step(1)
     first = tab.page.locator("#m-train-loss").inner_text()
     tab.step(19)
-    assert tab.page.locator("#m-epoch").inner_text() == "19"
+    # the table shows the weights the network holds: after 20 updates, as the pill says
+    assert tab.page.locator("#m-epoch").inner_text() == "20"
     last = tab.page.locator("#m-train-loss").inner_text()
-    # the displayed numbers are the reference run's, and the loss falls
-    ref = reference_run(epochs=20)
+    # the displayed numbers are the reference run's (entry e: the weights after e
+    # updates), and the loss falls
+    ref = reference_run(epochs=21)
     history = ref.history
-    assert first == f"{history['loss'][0]:.6f}" and last == f"{history['loss'][19]:.6f}"
-    assert float(last) < float(first) - 0.25
-    assert tab.page.locator("#m-test-loss").inner_text() == f"{history['val_loss'][19]:.6f}"
+    assert first == f"{history['loss'][1]:.6f}" and last == f"{history['loss'][20]:.6f}"
+    assert float(last) < float(first) - 0.2
+    assert tab.page.locator("#m-test-loss").inner_text() == f"{history['val_loss'][20]:.6f}"
     assert tab.page.locator("#m-bayes-acc").inner_text() == f"{ref.bayes['accuracy']:.4f}"
     tab.page.click("#btn-gradcheck")
     tab.expect(tab.page.locator("#gc-verdict")).to_have_text("PASS")
@@ -203,8 +113,10 @@ def test_forward_only_keeps_the_loss_flat(tab):
     for _ in range(5):
         tab.step(1)
         losses.append(tab.page.locator("#m-train-loss").inner_text())
-    assert len(set(losses)) == 1 and losses[0] != learning
-    assert tab.page.locator("#m-epoch").inner_text() == "7"
+    # no update: the loss stays at the weights the third update left (the table's)
+    assert set(losses) == {learning}
+    assert tab.page.locator("#chart-loss").is_visible()
+    assert tab.page.locator("#m-epoch").inner_text() == "8"  # 8 epochs run, 3 with updates
     tab.screenshot("explorer-forward-only.png")
     tab.check_clean()
 
@@ -220,7 +132,9 @@ def test_learning_rate_ten_diverges_and_the_page_keeps_working(tab):
     tab.expect(banner).to_contain_text("exceeds 10 x the first epoch's")
     tab.expect(tab.page.locator("#status-pill")).to_have_text("diverged at epoch 5")
     tab.expect(tab.page.locator("#btn-step")).to_be_disabled()
-    assert tab.page.locator("#m-epoch").inner_text() == "4"  # the last recorded epoch
+    # the network keeps the weights of the start of epoch 5 (after 5 updates); the table
+    # shows them, and the curves end at epoch 4, the last epoch recorded
+    assert tab.page.locator("#m-epoch").inner_text() == "5"
     tab.screenshot("explorer-diverged.png")
     # lower the learning rate, reset with seed 3: training works again
     tab.settings_change(lambda: slider.press("Home"))

@@ -369,7 +369,7 @@ def browser():
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("the playwright Python package is not installed")
-    from test_explorer_browser import CHROMIUM_ARGS, _chromium
+    from explorer_browser import CHROMIUM_ARGS, _chromium
 
     executable = _chromium()
     with sync_playwright() as p:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 WALK_BLOCK = re.compile(r"<!-- walk -->\n```(bash|python)\n(.*?)```", re.S)
 #: Options whose value is a file the command writes.
-OUTPUT_OPTIONS = {"-o", "--output", "--plot", "--reliability", "--importance"}
+OUTPUT_OPTIONS = {"-o", "--output", "--plot", "--reliability", "--importance", "--summary"}
 #: What ``generate --out-dir DIR`` writes into DIR.
 OUT_DIR_FILES = ("loans.csv", "test.csv", "new_loans.csv", "applicants.csv")
 
@@ -52,7 +52,16 @@ def test_the_readme_marks_the_examples_to_walk():
         for line in code.splitlines()
     ]
     names = {argv[1] for argv in commands if len(argv) > 1}
-    assert {"generate", "train", "predict", "evaluate", "audit", "explain", "gradcheck"} <= names
+    assert {
+        "generate",
+        "train",
+        "predict",
+        "evaluate",
+        "audit",
+        "explain",
+        "card",
+        "gradcheck",
+    } <= names
 
 
 def test_the_first_two_commands_use_two_virtual_environments():

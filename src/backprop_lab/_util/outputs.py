@@ -22,12 +22,13 @@ path) when an output
 for any other option ``'-'`` is refused rather than written as a file named '-'. All checks run before the first
 write, so a bad ``--plot`` path is reported before the ``-o`` file is written.
 :func:`check_output_folder` does the same for an output that is a folder (created
-when missing).
+when missing). :func:`file_sha256` names the exact file a report was made from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
@@ -176,3 +177,12 @@ def check_figure_formats(figures: Mapping[str, PathLike]) -> None:
                 f"{option} {path}: cannot draw a '.{suffix}' file; use one of "
                 + ", ".join(f".{s}" for s in sorted(supported))
             )
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks of 1 MiB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -177,6 +177,11 @@ class PlattScaling:
         """a z + b"""
         return self.a * np.asarray(logits, dtype=np.float64) + self.b
 
+    @property
+    def slope(self) -> float:
+        """d(a z + b)/dz = a."""
+        return self.a
+
     def predict_proba(self, logits: ArrayLike) -> np.ndarray:
         """sigma(a z + b): the calibrated probability of default."""
         return expit(self.calibrated_logits(logits))
@@ -212,6 +217,11 @@ class TemperatureScaling:
     def calibrated_logits(self, logits: ArrayLike) -> np.ndarray:
         """z / T"""
         return np.asarray(logits, dtype=np.float64) / self.temperature
+
+    @property
+    def slope(self) -> float:
+        """d(z / T)/dz = 1 / T."""
+        return 1.0 / self.temperature
 
     def predict_proba(self, logits: ArrayLike) -> np.ndarray:
         """sigma(z / T): the calibrated probability of default."""

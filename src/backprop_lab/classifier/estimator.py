@@ -55,7 +55,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._util.validation import check_sample_weight
 from ..engine.training import train, worth_compiling
 from ..nn import ACTIVATIONS, Sequential, mlp
-from ..nn.optim import OPTIMIZERS, get_optimizer
+from ..nn.monotone import MonotoneConstraint, ProjectedOptimizer, check_monotonic_cst
+from ..nn.optim import OPTIMIZERS, Optimizer, get_optimizer
 from .early_stopping import TrainingMonitor, diverged_message
 
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
@@ -108,6 +109,14 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Show a progress bar (on stderr) while training.
     warm_start : bool, default False
         When True, ``fit`` continues from the current weights instead of starting afresh.
+    monotonic_cst : array-like of int, dict or None, default None
+        Monotone constraints, scikit-learn's meaning: one of 1 (P(classes_[1]) may only
+        rise with the feature), -1 (may only fall) or 0 (free) per feature, or a dict from
+        feature names to those values (X given as a DataFrame). Binary targets only. The
+        constraint holds by construction, for every input and at every epoch, through
+        sign-constrained weights kept by projection after each step
+        (:mod:`backprop_lab.nn.monotone`, which gives the proof); constrained models are
+        trained by the reference engine.
 
     Attributes
     ----------
@@ -150,6 +159,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
         warm_start: bool = False,
+        monotonic_cst: ArrayLike | dict | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -166,6 +176,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.monotonic_cst = monotonic_cst
 
     # ---- scikit-learn plumbing ------------------------------------------------------
     def _check_hyperparameters(self) -> tuple[int, ...]:
@@ -238,15 +249,18 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         else:
             train_rows, val_rows = np.arange(X.shape[0]), None
         w_train = None if weights is None else weights[train_rows]
+        constraint = self._monotone_constraint(sizes)
         if not continuing:
-            self.network_ = self._build(sizes, X.shape[1], init_seed)
+            self.network_ = self._build(sizes, X.shape[1], init_seed, constraint)
             self._set_prior_bias(y_index[train_rows], w_train)
             self.loss_curve_, self.validation_scores_ = [], []
             self.n_iter_ = 0
         else:
             self.validation_scores_ = []
 
-        self._optimizer = get_optimizer(self.optimizer, self.learning_rate)
+        self._optimizer = self._constrained(
+            get_optimizer(self.optimizer, self.learning_rate), constraint
+        )
         self._stream = np.random.default_rng(batch_seed)
         monitor = TrainingMonitor(self, X, y_index, weights, val_rows)
         history = train(
@@ -301,16 +315,18 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             )
         y_index = np.searchsorted(self.classes_, y)
         sw, weights = self._row_weights(y, sample_weight, X.shape[0])
+        constraint = self._monotone_constraint(sizes)
         if first:
             rng = check_random_state(self.random_state)
             init_seed, stream_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
-            self.network_ = self._build(sizes, X.shape[1], init_seed)
+            self.network_ = self._build(sizes, X.shape[1], init_seed, constraint)
             self._set_prior_bias(y_index, weights)
             self._stream = np.random.default_rng(stream_seed)
             self.loss_curve_, self.validation_scores_ = [], []
             self.n_iter_ = 0
         if getattr(self, "_optimizer", None) is None:
             self._optimizer = get_optimizer(self.optimizer, self.learning_rate)
+        self._optimizer = self._constrained(self._optimizer, constraint)
         if getattr(self, "_stream", None) is None:
             self._stream = np.random.default_rng(
                 check_random_state(self.random_state).randint(2**31 - 1)
@@ -360,6 +376,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         clf._start(classes)
         clf.network_ = network
         clf.n_features_in_ = network.n_inputs
+        widths = [W.shape[1] for name, W in network.params.items() if name.startswith("W")]
+        constraint = clf._monotone_constraint(tuple(widths[:-1]))
+        if constraint is not None and (problem := constraint.violation(network.params)):
+            raise ValueError(f"the network does not satisfy monotonic_cst: {problem}")
         clf.loss_curve_, clf.validation_scores_ = [], []
         clf.n_iter_ = 0
         return clf
@@ -374,9 +394,17 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self._loss_name = "bce" if len(classes) == 2 else "softmax"
 
-    def _build(self, sizes: tuple[int, ...], n_inputs: int, seed: int) -> Sequential:
+    def _build(
+        self,
+        sizes: tuple[int, ...],
+        n_inputs: int,
+        seed: int,
+        constraint: MonotoneConstraint | None = None,
+    ) -> Sequential:
+        """A fresh network; under a monotone constraint its weights turned to their
+        allowed signs (:meth:`MonotoneConstraint.orient`)."""
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
-        return mlp(
+        network = mlp(
             n_inputs,
             hidden=sizes,
             n_outputs=n_outputs,
@@ -384,6 +412,35 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             init=_INIT[self.activation],
             seed=seed,
         )
+        if constraint is not None:
+            constraint.orient(network.params)
+        return network
+
+    def _monotone_constraint(self, sizes: tuple[int, ...]) -> MonotoneConstraint | None:
+        """The checked ``monotonic_cst`` as a constraint on the network's weights, or
+        None when no feature is constrained. Needs ``n_features_in_`` and ``classes_``."""
+        signs = check_monotonic_cst(
+            self.monotonic_cst, self.n_features_in_, getattr(self, "feature_names_in_", None)
+        )
+        if not signs.any():
+            return None
+        if len(self.classes_) > 2:
+            raise ValueError(
+                "monotonic constraints are not supported for multiclass classification."
+            )
+        return MonotoneConstraint(signs, [self.n_features_in_, *sizes, 1])
+
+    def _constrained(
+        self, optimizer: Optimizer, constraint: MonotoneConstraint | None
+    ) -> Optimizer:
+        """``optimizer`` followed by the projection onto the constraint (its state kept);
+        the current weights are projected first, so continued training starts inside it."""
+        if isinstance(optimizer, ProjectedOptimizer):
+            optimizer = optimizer.inner
+        if constraint is None:
+            return optimizer
+        constraint.project(self.network_.params)
+        return ProjectedOptimizer(optimizer, constraint)
 
     def _row_weights(
         self, y: np.ndarray, sample_weight: ArrayLike | None, n: int

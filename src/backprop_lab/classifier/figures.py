@@ -1,4 +1,4 @@
-"""Figures of a scoring model's quality: ROC curve and calibration by decile of score.
+"""Figures of a scoring model: ROC curve and calibration by decile of score; drift.
 
 Drawing only; the numbers come from ``metrics``. Built without pyplot (no global state,
 no display needed), so importing the classifier never imports matplotlib: only a command
@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
+import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 from numpy.typing import ArrayLike
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .._util.figures import save_figure
+from .._util.figures import FIGURE_MAX_WIDTH, FONT_SIZES, save_figure
+from .._util.palette import OKABE_ITO
+from .drift import flag, shares
 from .metrics import check_binary_scores
+from .monitor import DriftReport
 
 
 def plot_credit_curves(
@@ -59,3 +65,35 @@ def plot_credit_curves(
         fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)  # the format follows the suffix: .png, .svg, .pdf
+
+
+def drift_figure(report: DriftReport, *, top: int = 3) -> Figure:
+    """Training (expected) and new (actual) shares per bin: the score first, then the
+    ``top`` source columns with the largest indices; bins empty on both sides left out.
+    The two sides differ in colour and in hatching."""
+    with matplotlib.rc_context(FONT_SIZES):
+        return _drift_figure(report, top)
+
+
+def _drift_figure(report: DriftReport, top: int) -> Figure:
+    panels = ([report.score] if report.score is not None else []) + report.worst_columns(top)
+    fig = Figure(figsize=(FIGURE_MAX_WIDTH, 2.6 * len(panels) + 0.4))
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, d in zip(axes, panels, strict=True):
+        keep = np.flatnonzero((d.expected > 0) | (d.actual > 0))
+        x = np.arange(len(keep))
+        ax.bar(x - 0.2, shares(d.expected)[keep], 0.4, label="training", color=OKABE_ITO["blue"])
+        ax.bar(
+            x + 0.2, shares(d.actual)[keep], 0.4, label="new", color=OKABE_ITO["orange"], hatch="//"
+        )
+        ax.set_xticks(x, [d.labels[i] for i in keep], rotation=30, ha="right")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        index = "PSI" if d.kind == "score" else "CSI"
+        ax.set_title(
+            f"{d.name}: {index} {d.index:.3f} ({flag(d.index, report.watch, report.act)})",
+            loc="left",
+        )
+        ax.set_ylabel("share of rows")
+    axes[0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -12,7 +12,7 @@ and the held-out metrics.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +30,11 @@ from ..data.tabular import (
     with_numbers,
 )
 from .calibration import fit_calibrator, log_loss_from_logits
+from .card_facts import training_facts
+from .drift import DEFAULT_BINS, MAX_BINS
 from .estimator import BackpropClassifier
 from .metrics import credit_metrics, multiclass_metrics
+from .monitor import TRAINING_ROWS, reference_distributions
 from .tabular_model import TabularModel, _plain
 
 #: Post-hoc calibration methods of ``fit_tabular(calibrate=...)``.
@@ -54,7 +57,9 @@ def fit_tabular(
     threshold: float = 0.5,
     calibrate: str = "none",
     calibration_size: float = 0.2,
+    drift_bins: int = DEFAULT_BINS,
     file: str | Path | None = None,
+    monotone: Mapping[str, int] | None = None,
     **classifier_params: object,
 ) -> TabularModel:
     """Fit preprocessing and a BackpropClassifier on ``frame``; score the held-out rows.
@@ -74,7 +79,26 @@ def fit_tabular(
     test rows are scored with the calibrated probabilities and play no part in fitting.
     ``model.training['calibration']`` records the calibration rows' log loss before and
     after (after <= before: the identity map is one of the candidates).
+
+    ``drift_bins`` (2 to 100; 0: none): ``model.training_distributions`` holds the
+    counts of the training rows the network was fitted on (after the test split, without
+    the calibration rows) in quantile bins of the score and of each numeric column (and
+    by category), for ``monitor`` to measure drift against; see
+    :mod:`~backprop_lab.classifier.drift`.
+
+    ``model.model_card`` records the rows, label counts and default rate of each split
+    and the training range of each numeric input
+    (:func:`~backprop_lab.classifier.card_facts.training_facts`).
+    ``monotone`` maps numeric source columns to +1 (the probability of default may only
+    rise with the column), -1 (may only fall) or 0; binary targets only. It becomes the
+    classifier's ``monotonic_cst`` on the column's network input (its standardisation
+    (x - mean) / scale has scale > 0, so the direction carries over), flipped when the
+    positive class sorts first. A categorical column (one-hot inputs have no order) or a
+    name that is not a feature column is refused. ``model.training['monotone']`` and
+    :attr:`TabularModel.monotone` record it.
     """
+    if drift_bins != 0 and not 2 <= drift_bins <= MAX_BINS:
+        raise InputError(f"drift bins must be 0 (none) or 2 to {MAX_BINS}; got {drift_bins}")
     if calibrate not in CALIBRATION_CHOICES:
         raise InputError(
             f"unknown calibration {calibrate!r}; choose one of {', '.join(CALIBRATION_CHOICES)}"
@@ -108,6 +132,7 @@ def fit_tabular(
     num, cat = infer_column_types(
         frame, exclude=ignored, numeric=numeric, categorical=categorical, file=file
     )
+    monotone = _check_monotone(monotone, num, cat, ignored, classes, file)
     frame = with_numbers(frame, num, file=file)  # parse text cells once, not per use
     if impute == "none":  # report the first missing cell of the file, not of a split
         check_complete(frame, [*num, *cat], file=file)
@@ -149,6 +174,11 @@ def fit_tabular(
     train_frame = frame.iloc[train_rows]
     pre = Preprocessor.fit(train_frame, num, cat, impute=impute, file=file)
     classifier_params.setdefault("random_state", seed)
+    if monotone:
+        orientation = 1 if positive_class == classes[1] else -1  # z is the logit of classes[1]
+        classifier_params["monotonic_cst"] = [
+            orientation * monotone.get(name, 0) for name in pre.source_columns
+        ]
     clf = BackpropClassifier(**classifier_params)
     clf.fit(pre.transform(train_frame, file=file), labels[train_rows])
     model = TabularModel(
@@ -169,12 +199,26 @@ def fit_tabular(
             "numeric": num,
             "categorical": cat,
             "threshold": threshold,
+            **({"monotone": monotone} if monotone else {}),
         },
+    )
+    model.model_card = training_facts(
+        frame,
+        labels,
+        positive_class,
+        train_rows=train_rows,
+        test_rows=test_rows,
+        calibration_rows=calibration_rows,
+        numeric=num,
     )
     if len(calibration_rows):
         model.training["calibration_rows"] = len(calibration_rows)
         model.training["calibration"] = _fit_calibration(
             model, frame.iloc[calibration_rows], labels[calibration_rows], calibrate, file
+        )
+    if drift_bins:
+        model.training_distributions = reference_distributions(
+            model, train_frame, n_bins=drift_bins, file=file, rows_used=TRAINING_ROWS
         )
     if len(test_rows):
         test_frame = frame.iloc[test_rows]
@@ -186,6 +230,45 @@ def fit_tabular(
         else:
             model.metrics = multiclass_metrics(y_test, proba, model.classes_)
     return model
+
+
+def _check_monotone(
+    monotone: Mapping[str, int] | None,
+    numeric: list[str],
+    categorical: list[str],
+    ignored: list[str],
+    classes: np.ndarray,
+    file: str | Path | None,
+) -> dict[str, int]:
+    """The constrained numeric columns and their signs (zeros dropped), checked."""
+    if not monotone:
+        return {}
+    checked: dict[str, int] = {}
+    for name, sign in monotone.items():
+        if name in categorical:
+            raise InputError(
+                "a monotone constraint needs a numeric column; this one is categorical "
+                "(one-hot encoded, its categories have no order)",
+                file=file,
+                column=name,
+            )
+        if name not in numeric:
+            what = "is not a feature" if name in ignored else "no such column in the file"
+            raise InputError(
+                f"{what}; monotone constraints apply to the numeric feature columns: "
+                f"{', '.join(numeric) if numeric else '(none)'}",
+                file=file,
+                column=name,
+            )
+        if isinstance(sign, bool) or sign not in (-1, 0, 1):
+            raise InputError(
+                f"a monotone constraint is +1, -1 or 0; got {sign!r}", file=file, column=name
+            )
+        if sign:
+            checked[name] = int(sign)
+    if checked and len(classes) != 2:
+        raise InputError("monotone constraints are for binary targets only")
+    return checked
 
 
 def _calibration_split(
@@ -216,6 +299,12 @@ def _fit_calibration(
     z = model.default_logits(model.transform(frame, file=file))
     y = (labels == model.positive_class).astype(np.int64)
     model.calibrator = fit_calibrator(method, z, y)
+    low, high = model.calibrator.calibrated_logits(np.array([0.0, 1.0]))
+    if model.monotone and high < low:
+        raise InputError(
+            f"{method} calibration fitted a decreasing map of the network's logit, which would "
+            "reverse the monotone constraints; train without --calibrate"
+        )
     return {
         **model.calibrator.to_dict(),
         "rows": len(frame),

@@ -9,7 +9,9 @@ For labels y (1 = default) and predicted probabilities of default p:
   expected calibration error ECE = sum_b (n_b / N) |mean p_b - default rate_b| over ten
   equal-width bins of p (see :mod:`backprop_lab.classifier.calibration`);
 * accuracy and the confusion matrix at a threshold (predict default when p >= t);
-* observed versus predicted default rate in each decile of score (calibration).
+* observed versus predicted default rate in each decile of score (calibration);
+* the same by band of scorecard points (:func:`score_band_table`): bands of equal width
+  w anchored at the base score s0, band k = [s0 + k w, s0 + (k + 1) w).
 
 Nothing here knows about networks: any front end passes (y, p).
 """
@@ -72,6 +74,58 @@ def decile_table(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def score_band_table(
+    y: ArrayLike, p: ArrayLike, points: ArrayLike, width: float, *, anchor: float = 0.0
+) -> pd.DataFrame:
+    """Rows grouped by band of scorecard points, lowest score (highest risk) first.
+
+    Band k holds the rows with anchor + k w <= points < anchor + (k + 1) w, i.e.
+    k = floor((points - anchor) / w); only bands with rows are listed. Columns:
+    low, high (the band's points), rows, share (of all rows), defaults, observed_rate
+    (defaults / rows), predicted_rate (mean p), mean_points.
+    """
+    y, p = check_binary_scores(y, p)
+    s = np.asarray(points, dtype=np.float64)
+    if s.shape != p.shape:
+        raise ValueError(f"points must have one value per row; got {s.shape} for {p.shape}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("points must be finite")
+    if not (np.isfinite(width) and width > 0):
+        raise ValueError(f"band width must be a positive number of points; got {width!r}")
+    k = np.floor((s - anchor) / width).astype(np.int64)
+    bands, band = np.unique(k, return_inverse=True)
+    rows = np.bincount(band)
+    defaults = np.bincount(band, weights=y)
+    low = anchor + bands * width
+    return pd.DataFrame(
+        {
+            "low": low.astype(np.float64),
+            "high": (low + width).astype(np.float64),
+            "rows": rows.astype(np.int64),
+            "share": rows / s.size,
+            "defaults": defaults.astype(np.int64),
+            "observed_rate": defaults / rows,
+            "predicted_rate": np.bincount(band, weights=p) / rows,
+            "mean_points": np.bincount(band, weights=s) / rows,
+        }
+    )
+
+
+def format_score_bands(bands: list[dict], scale: dict) -> str:
+    """A plain-text table of :func:`score_band_table`'s records, with the scale used."""
+    lines = [
+        f"score bands: {scale['base_score']:g} points at good:bad odds {scale['base_odds']:g}:1, "
+        f"{scale['pdo']:g} points to double the odds",
+        "points          rows    share   defaults  observed  predicted",
+    ]
+    for b in bands:
+        lines.append(
+            f"{b['low']:>6g} - {b['high']:<6g}{b['rows']:>6d}  {b['share']:>7.2%}  "
+            f"{b['defaults']:>9d}  {b['observed_rate']:>8.2%}  {b['predicted_rate']:>9.2%}"
+        )
+    return "\n".join(lines)
 
 
 def credit_metrics(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> dict:

@@ -39,7 +39,7 @@ def tabular_array_shapes(metadata: dict) -> dict[str, tuple[int, ...]]:
     shapes, network = _check_network(metadata["network"], len(task["classes"]), n_features)
     _check_classifier(metadata["classifier"], network)
     _check_fit(metadata.get("fit", {}))
-    for block in ("training", "metrics", "calibration"):
+    for block in ("training", "metrics", "calibration", "training_distributions", "model_card"):
         if not isinstance(metadata.get(block), dict | None):
             raise ValueError(f"{block} must be an object or null; got {_show(metadata[block])}")
     if not isinstance(metadata.get("package_version", ""), str):
@@ -191,6 +191,12 @@ _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
         "null, 'balanced' or {\"pairs\": [[label, weight], ...]}",
     ),
     "random_state": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "monotonic_cst": (
+        lambda v: (
+            v is None or (isinstance(v, list) and all(_is_int(s) and s in (-1, 0, 1) for s in v))
+        ),
+        "null or a list of -1, 0 and 1",
+    ),
 }
 
 
@@ -207,6 +213,14 @@ def _check_classifier(params: object, network: dict) -> None:
         )
     if params.get("activation", network["activation"]) != network["activation"]:
         raise ValueError("classifier.activation disagrees with network.activation")
+    cst = params.get("monotonic_cst")
+    if cst is not None and len(cst) != network["n_inputs"]:
+        raise ValueError(
+            f"classifier.monotonic_cst has {len(cst)} entries for a network of "
+            f"{network['n_inputs']} inputs"
+        )
+    if cst is not None and any(cst) and network["n_outputs"] != 1:
+        raise ValueError("classifier.monotonic_cst is set for a multiclass model")
 
 
 def _check_fit(fit: object) -> None:

@@ -30,26 +30,28 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._util.atomic import atomic_write
 from .._util.validation import InputError
+from ..data.table_files import iter_frames, read_columns, table_writer
 from ..data.tabular import (
     DataWarning,
     Preprocessor,
-    iter_csv,
-    read_header,
     to_numbers,
     to_text,
     warn_unseen,
 )
 from ..nn import Sequential, mlp
+from ..nn.monotone import check_monotonic_cst
 from .calibration import (
     Calibrator,
     calibrator_from_dict,
 )
+from .card_facts import RangeCounter
+from .drift import TrainingDistributions
 from .estimator import BackpropClassifier
-from .metrics import credit_metrics, multiclass_metrics
+from .metrics import credit_metrics, multiclass_metrics, score_band_table
 from .model_schema import tabular_array_shapes
 from .modelio import read_model_file, write_model_file
+from .points import PointsScale, log_odds_slope
 
 #: Constructor parameters of BackpropClassifier stored in (and restored from) a model file.
 _PARAMS = (
@@ -66,6 +68,7 @@ _PARAMS = (
     "tol",
     "class_weight",
     "random_state",
+    "monotonic_cst",
 )
 
 
@@ -79,6 +82,12 @@ class TabularModel:
     ``calibrator`` (binary models only; None for none) maps the network's logit of
     default z to the probability of default: sigma(a z + b) (Platt) or sigma(z / T)
     (temperature); see :mod:`backprop_lab.classifier.calibration`.
+    ``training_distributions`` (None for a model saved before they were stored) are the
+    training rows' counts in fixed bins of the score and of each source column, against
+    which ``monitor`` measures drift (see :mod:`backprop_lab.classifier.drift`).
+    ``model_card``: what training recorded for a model card (rows, label counts and
+    default rate per split, numeric ranges: see :mod:`backprop_lab.classifier.card_facts`);
+    empty for models saved before it was recorded.
     """
 
     preprocessor: Preprocessor
@@ -91,6 +100,8 @@ class TabularModel:
     metrics: dict | None = None
     version: str = __version__
     calibrator: Calibrator | None = None
+    training_distributions: TrainingDistributions | None = None
+    model_card: dict = field(default_factory=dict)
 
     # ---- what the model is ----
     @property
@@ -129,6 +140,20 @@ class TabularModel:
         return [f"p_{c}" for c in self.classes_]
 
     @property
+    def monotone(self) -> dict[str, int]:
+        """The monotone constraints by source column, in terms of the probability of
+        default: +1 it may only rise with the column, -1 only fall ({} for none)."""
+        cst = self.classifier.monotonic_cst
+        if cst is None or not self.is_binary:
+            return {}
+        signs = check_monotonic_cst(cst, self.network.n_inputs, self.feature_names_out)
+        return {
+            name: int(self.default_sign * s)
+            for name, s in zip(self.source_columns, signs, strict=True)
+            if s
+        }
+
+    @property
     def positive_index(self) -> int:
         """Column of ``predict_proba`` that holds P(positive_class)."""
         if not self.is_binary:
@@ -156,6 +181,46 @@ class TabularModel:
         if not self.is_binary:
             raise ValueError("a multiclass model has no single logit of default")
         return self.default_sign * self.classifier.decision_function(X)
+
+    def default_log_odds(self, X: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
+        """u = log(p / (1 - p)) of the probability of default the model reports.
+
+        The network's logit z without a calibrator (or with ``calibrated=False``), else
+        the calibrator's u = a z + b or z / T, so that P(default) = sigma(u) exactly.
+        """
+        z = self.default_logits(X)
+        if self.calibrator is None or not calibrated:
+            return z
+        return self.calibrator.calibrated_logits(z)
+
+    def log_odds_slope(self, *, calibrated: bool = True) -> float:
+        """du/dz: how the reported log-odds u move with the network's logit z (1, a or 1/T)."""
+        return log_odds_slope(self.calibrator if calibrated else None)
+
+    def points_from_inputs(
+        self, X: np.ndarray, scale: PointsScale | None = None, *, calibrated: bool = True
+    ) -> np.ndarray:
+        """Scorecard points Offset - Factor * u for network inputs X (see
+        :mod:`backprop_lab.classifier.points`; default scale 600 at 50:1, 20 points to double)."""
+        scale = PointsScale() if scale is None else scale
+        return scale.from_log_odds(self.default_log_odds(X, calibrated=calibrated))
+
+    def points(
+        self,
+        frame: pd.DataFrame,
+        scale: PointsScale | None = None,
+        *,
+        file: str | Path | None = None,
+        calibrated: bool = True,
+    ) -> np.ndarray:
+        """Scorecard points of each row of ``frame``, shape (N,): a higher score, a lower risk.
+
+        A monotone function of ``p_default``: Offset + Factor * ln((1 - p) / p), computed
+        from the logit so that it stays finite where p rounds to 0 or 1.
+        """
+        return self.points_from_inputs(
+            self.transform(frame, file=file), scale, calibrated=calibrated
+        )
 
     def proba_from_inputs(self, X: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
         """P(class | row) for network inputs X, shape (N, K), columns in ``classes_`` order.
@@ -195,12 +260,20 @@ class TabularModel:
         file: str | Path | None = None,
         unseen: Counter | None = None,
         calibrated: bool = True,
+        points: PointsScale | None = None,
     ) -> pd.DataFrame:
-        """Probabilities as a frame with ``output_columns``, indexed like ``frame``."""
-        proba = self.predict_proba(frame, file=file, unseen=unseen, calibrated=calibrated)
-        if self.is_binary:
-            proba = proba[:, [self.positive_index]]
-        return pd.DataFrame(proba, columns=self.output_columns, index=frame.index)
+        """Probabilities as a frame with ``output_columns``, indexed like ``frame``; with a
+        ``points`` scale (binary models), a ``points`` column after them."""
+        self._check_points(points)
+        X = self.transform(frame, file=file, unseen=unseen)
+        out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), frame)
+        if points is not None:
+            out["points"] = self.points_from_inputs(X, points, calibrated=calibrated)
+        return out
+
+    def _check_points(self, points: PointsScale | None) -> None:
+        if points is not None and not self.is_binary:
+            raise ValueError("scorecard points are for binary models (one probability of default)")
 
     # ---- CSV files ----
     def iter_csv_predictions(
@@ -211,17 +284,45 @@ class TabularModel:
         target_column: str | None = None,
         chunk_size: int = 100_000,
         calibrated: bool = True,
+        points: PointsScale | None = None,
     ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]:
-        """Stream a CSV file: yield (predictions frame, class indices of ``target_column``'s
-        labels, or None when no target column is asked for).
+        """Stream a CSV or Parquet file: yield (predictions frame, class indices of
+        ``target_column``'s labels, or None when no target column is asked for).
 
         The predictions frame has the id column first when one is used: ``id_column``,
         or the training file's id column when the file has it. Columns are matched by
         name; a missing one raises, extra ones are ignored with one warning, and rows
         with categories unseen in training are counted and reported in one warning at
-        the end. Memory is bounded by ``chunk_size`` rows.
+        the end. Memory is bounded by ``chunk_size`` rows. ``points``: also a ``points``
+        column on this scorecard scale (see :meth:`predict_frame`).
         """
-        header = read_header(path)
+        for out, labels, _ in self._iter_scored(
+            path,
+            id_column=id_column,
+            target_column=target_column,
+            chunk_size=chunk_size,
+            calibrated=calibrated,
+            points=points,
+        ):
+            yield out, labels
+
+    def _iter_scored(
+        self,
+        path: str | Path,
+        *,
+        id_column: str | None = None,
+        target_column: str | None = None,
+        chunk_size: int = 100_000,
+        calibrated: bool = True,
+        network_too: bool = False,
+        points: PointsScale | None = None,
+        ranges: RangeCounter | None = None,
+    ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:
+        """As :meth:`iter_csv_predictions`, with the network's own probabilities of each
+        chunk (ignoring the calibrator) as a third item when ``network_too``; each chunk's
+        raw numeric columns are added to ``ranges`` when given."""
+        self._check_points(points)
+        header = read_columns(path)
         extra = self.preprocessor.check_columns(header, file=path)
         if id_column is not None and id_column not in header:
             raise InputError("no such id column in the file", file=path, column=id_column)
@@ -235,19 +336,34 @@ class TabularModel:
             warnings.warn(
                 f"{path}: ignoring column(s) the model does not use: {', '.join(noisy)}",
                 DataWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
+        pre = self.preprocessor
+        numeric = [c.name for c in pre.numeric]
+        text = [c.name for c in pre.categorical]
+        text += [c for c in (id_column, target_column) if c is not None and c not in numeric]
         unseen: Counter = Counter()
-        for chunk in iter_csv(path, chunk_size):
-            out = self.predict_frame(chunk, file=path, unseen=unseen, calibrated=calibrated)
+        for chunk in iter_frames(path, chunk_size, numeric=numeric, text=text):
+            X = self.transform(chunk, file=path, unseen=unseen)
+            if ranges is not None:
+                ranges.add(chunk)
+            out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), chunk)
+            if points is not None:
+                out["points"] = self.points_from_inputs(X, points, calibrated=calibrated)
             if id_column is not None:
-                out.insert(0, id_column, chunk[id_column].to_numpy())
+                out.insert(0, id_column, chunk[id_column].array)
             labels = None
             if target_column is not None:
                 labels = self.class_index(chunk[target_column], file=path)
-            yield out, labels
+            network = self.proba_from_inputs(X, calibrated=False) if network_too else None
+            yield out, labels, network
         if unseen:
             warn_unseen(unseen, path)
+
+    def _proba_frame(self, proba: np.ndarray, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.is_binary:
+            proba = proba[:, [self.positive_index]]
+        return pd.DataFrame(proba, columns=self.output_columns, index=frame.index)
 
     def predict_csv(
         self,
@@ -256,19 +372,20 @@ class TabularModel:
         *,
         id_column: str | None = None,
         chunk_size: int = 100_000,
+        points: PointsScale | None = None,
     ) -> int:
-        """Write predictions for every row of ``path`` to the CSV ``output``, atomically.
+        """Write predictions for every row of ``path`` to ``output``, atomically (with a
+        ``points`` column when a scorecard scale is given).
 
-        Returns the number of rows written.
+        Either file may be CSV or Parquet (by its suffix: ``.parquet``/``.pq``). Returns
+        the number of rows written.
         """
-        n = 0
-        with atomic_write(output, "w", encoding="utf-8", newline="") as handle:
+        with table_writer(output) as writer:
             for out, _ in self.iter_csv_predictions(
-                path, id_column=id_column, chunk_size=chunk_size
+                path, id_column=id_column, chunk_size=chunk_size, points=points
             ):
-                out.to_csv(handle, header=n == 0, index=False)
-                n += len(out)
-        return n
+                writer.write(out)
+        return writer.rows
 
     def evaluate_csv(
         self,
@@ -278,26 +395,59 @@ class TabularModel:
         threshold: float = 0.5,
         chunk_size: int = 100_000,
         calibrated: bool = True,
-    ) -> tuple[dict, np.ndarray, np.ndarray]:
-        """Metrics on a labelled CSV file: (metrics, labels, probabilities).
+        network_too: bool = False,
+        points: PointsScale | None = None,
+        band_width: float | None = None,
+        ranges: RangeCounter | None = None,
+    ) -> tuple:
+        """Metrics on a labelled CSV or Parquet file: (metrics, labels, probabilities),
+        and the network's own probabilities as a fourth item when ``network_too``.
 
         The labels are in ``target_column`` (default: the training target's name);
         ``calibrated=False`` scores the network's own probabilities, ignoring a calibrator.
         Binary models: :func:`credit_metrics` with y = 1 for the positive class and the
         labels returned as 0/1; multiclass: :func:`multiclass_metrics` with class indices.
+        ``network_too`` (binary models) reads the file once for both the calibrated and
+        the network's own probabilities of default. With a ``points`` scale (binary
+        models), the metrics also hold ``score_bands``
+        (:func:`~backprop_lab.classifier.metrics.score_band_table` of the rows' points in
+        bands ``band_width`` wide, default the scale's PDO) and ``points_scale``.
+        ``ranges``: a :class:`~backprop_lab.classifier.card_facts.RangeCounter` that
+        counts, in the same pass, the rows outside the training ranges.
         """
-        parts, labels = [], []
+        if network_too and not self.is_binary:
+            raise ValueError("network_too is for binary models")
+        parts, labels, network, scores = [], [], [], []
         target_column = self.target if target_column is None else target_column
-        for out, y in self.iter_csv_predictions(
-            path, target_column=target_column, chunk_size=chunk_size, calibrated=calibrated
+        for out, y, own in self._iter_scored(
+            path,
+            target_column=target_column,
+            chunk_size=chunk_size,
+            calibrated=calibrated,
+            network_too=network_too,
+            points=points,
+            ranges=ranges,
         ):
             parts.append(out[self.output_columns].to_numpy())
             labels.append(y)
+            if own is not None:
+                network.append(own[:, self.positive_index])
+            if points is not None:
+                scores.append(out["points"].to_numpy())
         proba = np.concatenate(parts)
         index = np.concatenate(labels)
         if self.is_binary:
             y01 = (index == self.positive_index).astype(np.int64)
-            return credit_metrics(y01, proba[:, 0], threshold), y01, proba[:, 0]
+            metrics = credit_metrics(y01, proba[:, 0], threshold)
+            if points is not None:
+                width = points.pdo if band_width is None else band_width
+                bands = score_band_table(
+                    y01, proba[:, 0], np.concatenate(scores), width, anchor=points.base_score
+                )
+                metrics["points_scale"] = points.to_dict()
+                metrics["score_bands"] = bands.to_dict(orient="records")
+            result = (metrics, y01, proba[:, 0])
+            return (*result, np.concatenate(network)) if network_too else result
         return multiclass_metrics(self.classes_[index], proba, self.classes_), index, proba
 
     def class_index(self, series: pd.Series, *, file: str | Path | None = None) -> np.ndarray:
@@ -349,7 +499,11 @@ class TabularModel:
                 "output": "sigmoid" if self.is_binary else "softmax",
                 "parameters": list(network.params),
             },
-            "classifier": {name: _json_param(params[name]) for name in _PARAMS},
+            "classifier": {
+                name: _json_param(params[name])
+                for name in _PARAMS
+                if not (name == "monotonic_cst" and params[name] is None)  # older readers
+            },
             "fit": {
                 "epochs": int(clf.n_iter_),
                 "best_epoch": int(getattr(clf, "best_epoch_", clf.n_iter_)),
@@ -361,6 +515,11 @@ class TabularModel:
             "training": self.training,
             "metrics": self.metrics,
         }
+        if self.training_distributions is not None:
+            # optional and beside the rest: older readers ignore it, predictions unchanged
+            metadata["training_distributions"] = self.training_distributions.to_dict()
+        if self.model_card:  # facts for a model card; older readers ignore the key too
+            metadata["model_card"] = self.model_card
         schema = 1
         if self.calibrator is not None:
             metadata["calibration"] = self.calibrator.to_dict()
@@ -408,6 +567,7 @@ class TabularModel:
                 training=metadata.get("training") or {},
                 metrics=metadata.get("metrics"),
                 version=metadata.get("package_version", "unknown"),
+                model_card=metadata.get("model_card") or {},
             )
             if model.is_binary:
                 model.positive_index  # noqa: B018 (raises if the positive class is unknown)
@@ -415,6 +575,14 @@ class TabularModel:
                 if not model.is_binary:
                     raise ValueError("calibration is stored for a multiclass model")
                 model.calibrator = calibrator_from_dict(metadata["calibration"])
+            if metadata.get("training_distributions") is not None:
+                reference = TrainingDistributions.from_dict(metadata["training_distributions"])
+                reference.check_fits(
+                    [c.name for c in pre.numeric],
+                    [c.name for c in pre.categorical],
+                    model.is_binary,
+                )
+                model.training_distributions = reference
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise InputError(f"model file is inconsistent: {error}", file=path) from None
         return model
@@ -436,6 +604,8 @@ def _hidden(sizes: object) -> tuple[int, ...]:
 
 
 def _json_param(value: object) -> object:
+    if isinstance(value, np.ndarray | list):  # monotonic_cst
+        return [_plain(v) for v in np.asarray(value).tolist()]
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):  # class_weight: labels may be numbers, JSON keys may not
@@ -450,6 +620,8 @@ def _param_from_json(name: str, value: object) -> object:
         raise ValueError(f"unknown classifier parameter {name!r}")
     if name == "hidden_layer_sizes":
         return value if isinstance(value, int) else tuple(value)
+    if name == "monotonic_cst":
+        return None if value is None else list(value)
     if isinstance(value, dict) and "pairs" in value:
         return {k: v for k, v in value["pairs"]}
     return value

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from .. import __version__
 from .._util.validation import InputError
-from . import explore, reproduce, responsible, tabular
+from . import explore, monitor, reproduce, responsible, tabular
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_core(sub)
-    for commands in (tabular, responsible, reproduce, explore):
+    for commands in (tabular, responsible, monitor, reproduce, explore):
         commands.register(sub)
     return parser
 

@@ -8,6 +8,8 @@ import sys
 import warnings
 from collections.abc import Iterator
 
+from .._util.outputs import file_sha256 as file_sha256
+
 ROWS_NOTE = "Rows in messages are data rows counted from 1 (the first line below the header)."
 
 

@@ -11,12 +11,18 @@ from .._util.validation import InputError
 
 
 def _warm_up() -> None:
-    """The explorer's warm-up (``sessions.warm_up``); a failure there is left to the first
-    real request to report."""
-    from ..explorer.sessions import warm_up
+    """Build a throwaway session of the default settings and train it one epoch.
+
+    This loads what a page's first session and first Step need (pandas, SciPy and
+    scikit-learn's split, about a second together) while the server already answers; it
+    changes nothing that a session computes. A failure here is left to the page's own
+    request to report.
+    """
+    from ..explorer.params import Config
+    from ..explorer.sessions import Session
 
     try:
-        warm_up()
+        Session("warm-up", Config()).step(1)
     except Exception:  # only a head start: the page's own request reports the error
         pass
 

@@ -53,6 +53,27 @@ def positive_number(text: str) -> float:
     return value
 
 
+#: The signs ``--monotone`` reads: increasing, decreasing, free.
+_MONOTONE_SIGNS = {"+1": 1, "1": 1, "+": 1, "-1": -1, "-": -1, "0": 0}
+
+
+def monotone_constraints(text: str) -> list[tuple[str, int]]:
+    """'late_payments=+1,annual_income=-1' as [(column, sign), ...]; signs +1, -1 or 0."""
+    pairs = []
+    for part in text.split(","):
+        name, sep, sign = part.strip().rpartition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(
+                f"expected COLUMN=+1 or COLUMN=-1 (comma-separated); got {part.strip()!r}"
+            )
+        if sign.strip() not in _MONOTONE_SIGNS:
+            raise argparse.ArgumentTypeError(
+                f"the sign of column {name.strip()!r} must be +1, -1 or 0; got {sign.strip()!r}"
+            )
+        pairs.append((name.strip(), _MONOTONE_SIGNS[sign.strip()]))
+    return pairs
+
+
 def add_force_option(parser: argparse.ArgumentParser) -> None:
     """``--force``: replace write-protected output files (never an input file)."""
     parser.add_argument(
@@ -61,6 +82,53 @@ def add_force_option(parser: argparse.ArgumentParser) -> None:
         help="replace output files that are write-protected (an output that is one of "
         "the input files is refused even so)",
     )
+
+
+def add_points_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--points`` and the scorecard scale: ``--pdo``, ``--base-score``, ``--base-odds``.
+
+    Giving any scale option implies ``--points``.
+    """
+    parser.add_argument(
+        "--points",
+        action="store_true",
+        help=f"{what}, on the scorecard scale Score = Offset + Factor ln(good:bad odds), "
+        "Factor = PDO / ln 2, Offset = base score - Factor ln(base odds): a higher score "
+        "is a lower risk (any of the scale options below implies --points)",
+    )
+    parser.add_argument(
+        "--pdo",
+        type=positive_number,
+        metavar="POINTS",
+        help="points to double the good:bad odds (default: 20)",
+    )
+    parser.add_argument(
+        "--base-score",
+        type=number,
+        metavar="POINTS",
+        help="score at the base odds (default: 600)",
+    )
+    parser.add_argument(
+        "--base-odds",
+        type=positive_number,
+        metavar="ODDS",
+        help="good:bad odds at the base score, e.g. 50 for 50:1 (default: 50)",
+    )
+
+
+def points_scale(args: argparse.Namespace) -> object | None:
+    """The :class:`~backprop_lab.classifier.points.PointsScale` the options ask for, or
+    None when neither ``--points`` nor a scale option (nor ``--band-width``) was given."""
+    from ..classifier.points import PointsScale
+
+    given = {
+        name: getattr(args, name)
+        for name in ("pdo", "base_score", "base_odds")
+        if getattr(args, name) is not None
+    }
+    if not (args.points or given or getattr(args, "band_width", None) is not None):
+        return None
+    return PointsScale(**given)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -1,7 +1,9 @@
-"""Subcommands that check a saved model: ``audit`` (fairness by group) and ``explain``.
+"""Subcommands that check a saved model: ``audit`` (fairness by group), ``explain`` and
+``card`` (a model card from the model file and those commands' JSON).
 
     backprop-lab audit model.blab loans.csv --group age -o audit.json --plot audit.png
     backprop-lab explain model.blab applicants.csv --id loan_id -o reasons.csv
+    backprop-lab card model.blab --evaluation metrics.json --audit audit.json -o card.md
 
 Both read the CSV file in chunks (memory bounded by the chunk size), match columns by
 name and report bad input in one line naming the file, column and row.
@@ -16,8 +18,8 @@ import warnings
 from .._util.outputs import check_figure_formats, check_outputs
 from .._util.validation import InputError
 from ..responsible.integrated import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
-from .common import ROWS_NOTE, one_line_warnings
-from .options import add_force_option, count, number
+from .common import ROWS_NOTE, file_sha256, one_line_warnings
+from .options import add_force_option, add_points_options, count, number, points_scale
 
 LOGIT_NOTE = (
     "Contributions are on the network's own logit (log-odds of default), also for a "
@@ -73,7 +75,11 @@ def _audit(args: argparse.Namespace) -> int:
             seed=args.seed,
             steps=args.steps,
         )
-        result.sources = {"model": str(args.model), "data": str(args.csv)}
+        result.sources = {
+            "model": str(args.model),
+            "model_sha256": file_sha256(args.model),
+            "data": str(args.csv),
+        }
         print(f"audit of {args.model} on {args.csv}:")
         print(result.text())
         figure = model_audit_figure(result) if args.plot else None  # all ready before writing
@@ -96,12 +102,13 @@ def _audit(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from .._util.atomic import atomic_write
     from ..classifier.tabular_model import load_model
-    from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES, explain_csv
+    from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES
+    from ..responsible.explain_file import explain_csv
     from ..responsible.figures import importance_figure, save_figure
 
     check_outputs(
         {"model": args.model, "data": args.csv, "reference": args.reference},
-        {"-o": args.output, "--importance": args.importance},
+        {"-o": args.output, "--importance": args.importance, "--summary": args.summary},
         force=args.force,
         stdout={"-o"},
     )
@@ -118,6 +125,7 @@ def _explain(args: argparse.Namespace) -> int:
             id_column=args.id,
             threshold=args.threshold,
             show=args.show,
+            points=points_scale(args),
         )
         if args.output == "-":
             result = explain_csv(model, args.csv, sys.stdout, **settings)
@@ -127,6 +135,14 @@ def _explain(args: argparse.Namespace) -> int:
         info = sys.stderr if args.output == "-" else sys.stdout
         print(result.text(max_applicants=args.show), file=info)
         print(result.completeness_text(), file=info)
+        if model.monotone:
+            from .tabular import monotone_text
+
+            print(
+                f"monotone by construction: {monotone_text(model.monotone)}; so each of these "
+                "contributions has the sign of (value - baseline) times the constraint's",
+                file=info,
+            )
         if result.n_incomplete:
             hint = (
                 "gradient x input is a first-order approximation; --method ig adds up"
@@ -141,6 +157,9 @@ def _explain(args: argparse.Namespace) -> int:
             )
         if args.output != "-":
             print(f"wrote {result.n_rows} applicants' reasons to {args.output}", file=sys.stderr)
+        if args.summary:
+            _write_explain_summary(result, args)
+            print(f"wrote {args.summary}", file=sys.stderr)
         if args.importance:
             fig = importance_figure(
                 result.importance,
@@ -150,6 +169,57 @@ def _explain(args: argparse.Namespace) -> int:
             save_figure(fig, args.importance)
             print(f"wrote {args.importance}", file=sys.stderr)
     return 0
+
+
+# ---- card --------------------------------------------------------------------------------
+def _card(args: argparse.Namespace) -> int:
+    from ..responsible.card import build_card, check_card_format, write_card
+
+    inputs = {
+        "model": args.model,
+        "--evaluation": args.evaluation,
+        "--explanation": args.explanation,
+    }
+    inputs.update({f"--audit {i + 1}": a for i, a in enumerate(args.audit)})
+    check_outputs(inputs, {"-o": args.output}, force=args.force)
+    check_card_format(args.output)
+    with one_line_warnings():
+        card = build_card(
+            args.model,
+            evaluation=args.evaluation,
+            audits=args.audit,
+            explanation=args.explanation,
+        )
+        write_card(card, args.output)
+    limits = card["sections"][-1].bullets
+    print(f"wrote {args.output} ({len(limits)} limitation(s) listed)", file=sys.stderr)
+    return 0
+
+
+def _write_explain_summary(result, args: argparse.Namespace) -> None:
+    """``explain --summary``: the run's settings, completeness and the mean |contribution|
+    of every input over all applicants, as JSON (what ``card --explanation`` reads)."""
+    import json
+
+    from .._util.atomic import atomic_write_text
+    from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES
+
+    summary = {
+        "model": str(args.model),
+        "model_sha256": file_sha256(args.model),
+        "data": str(args.csv),
+        "rows": result.n_rows,
+        "method": METHOD_NAMES[result.method],
+        "baseline": BASELINE_NAMES[result.baseline],
+        "calibrated": result.calibrated,
+        "max_completeness_gap": result.max_gap,
+        "rows_over_tolerance": result.n_incomplete,
+        "importance": [
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in result.importance.to_dict(orient="records")
+        ],
+    }
+    atomic_write_text(args.summary, json.dumps(summary, indent=2, allow_nan=False) + "\n")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -241,5 +311,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--show", type=count, default=20, help="applicants to print (all are in the file)"
     )
     p.add_argument("--importance", metavar="PNG", help="also draw mean |contribution| per feature")
+    p.add_argument(
+        "--summary",
+        metavar="JSON",
+        help="also write the mean |contribution| of every input over all applicants, with "
+        "the method, baseline and completeness, as JSON (read by card --explanation)",
+    )
+    add_points_options(
+        p,
+        "also give each applicant's scorecard points, the baseline applicant's points and "
+        "each reason in points (-Factor times its log-odds, times the calibration's slope), "
+        "adding up to the applicant's score",
+    )
     add_force_option(p)
     p.set_defaults(func=_explain)
+
+    p = sub.add_parser(
+        "card",
+        help="a model card from a model file and the JSON of evaluate, audit and explain",
+        description="Write a model card (Markdown for -o card.md, a standalone HTML page "
+        "for -o card.html): what the model is for, its training data (rows, columns, "
+        "default rate per split), network and training settings, held-out metrics, "
+        "calibration, the fairness audits and the Regulation B age check, monotone "
+        "constraints, the most important inputs, and the limitations that follow from "
+        "the numbers. Every number comes from the model file or from the JSON files "
+        "given, which must have been made with this model file (their model_sha256); "
+        "what is not given reads 'not run'.",
+    )
+    p.add_argument("model", help="model file (.blab)")
+    p.add_argument("-o", "--output", required=True, help="card to write (.md or .html)")
+    p.add_argument("--evaluation", metavar="JSON", help="what evaluate -o wrote")
+    p.add_argument(
+        "--audit",
+        metavar="JSON",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="what audit -o wrote (one or more: one per group column)",
+    )
+    p.add_argument("--explanation", metavar="JSON", help="what explain --summary wrote")
+    add_force_option(p)
+    p.set_defaults(func=_card)

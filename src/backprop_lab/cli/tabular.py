@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from .._util.outputs import check_figure_formats, check_outputs
-from .common import ROWS_NOTE, one_line_warnings
-from .options import add_force_option, count, number, positive_count, positive_number
+from .common import ROWS_NOTE, file_sha256, one_line_warnings
+from .options import (
+    add_force_option,
+    add_points_options,
+    count,
+    monotone_constraints,
+    number,
+    points_scale,
+    positive_count,
+    positive_number,
+)
 
 
 def _architecture(model) -> str:
@@ -30,7 +40,11 @@ def _architecture(model) -> str:
 
 
 def _print_metrics(metrics: dict) -> None:
-    from ..classifier.metrics import format_credit_metrics, format_multiclass_metrics
+    from ..classifier.metrics import (
+        format_credit_metrics,
+        format_multiclass_metrics,
+        format_score_bands,
+    )
 
     text = (
         format_credit_metrics(metrics)
@@ -38,6 +52,8 @@ def _print_metrics(metrics: dict) -> None:
         else format_multiclass_metrics(metrics)
     )
     print(text)
+    if "score_bands" in metrics:
+        print(format_score_bands(metrics["score_bands"], metrics["points_scale"]))
 
 
 # ---- train -------------------------------------------------------------------------------
@@ -80,7 +96,9 @@ def _train(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             calibrate=args.calibrate,
             calibration_size=args.calibration_size,
+            drift_bins=args.drift_bins,
             file=args.csv,
+            monotone=_monotone_option(args.monotone),
             **params,
         )
         model.save(args.output)
@@ -93,6 +111,8 @@ def _train(args: argparse.Namespace) -> int:
         f"{model.preprocessor.n_features_out} inputs"
     )
     print(f"epochs run {clf.n_iter_}, weights kept from epoch {clf.best_epoch_} ({stopping})")
+    if model.monotone:
+        print(f"monotone by construction: {monotone_text(model.monotone)}")
     if model.calibrator is not None:
         cal = info["calibration"]
         print(
@@ -105,6 +125,22 @@ def _train(args: argparse.Namespace) -> int:
         _print_metrics(model.metrics)
     print(f"wrote {args.output}")
     return 0
+
+
+def _monotone_option(pairs: list[tuple[str, int]]) -> dict[str, int] | None:
+    """The --monotone pairs as one dict; a column given twice with two signs is refused."""
+    out: dict[str, int] = {}
+    for name, sign in pairs:
+        if out.get(name, sign) != sign:
+            raise ValueError(f"--monotone gives column '{name}' two different signs")
+        out[name] = sign
+    return out or None
+
+
+def monotone_text(monotone: dict[str, int]) -> str:
+    """'late_payments +1 (risk only rises with it), annual_income -1 (only falls)'."""
+    words = {1: "+1 (risk only rises with it)", -1: "-1 (risk only falls with it)"}
+    return ", ".join(f"{name} {words[sign]}" for name, sign in monotone.items())
 
 
 def _calibrator_text(calibrator) -> str:
@@ -120,6 +156,7 @@ def _calibrator_text(calibrator) -> str:
 def _predict(args: argparse.Namespace) -> int:
     from .._util.validation import InputError
     from ..classifier.tabular_model import load_model
+    from ..data.table_files import CsvChunkWriter
 
     check_outputs(
         {"model": args.model, "data": args.csv},
@@ -128,16 +165,28 @@ def _predict(args: argparse.Namespace) -> int:
         stdout={"-o"},
     )
     with one_line_warnings():
+        scale = points_scale(args)
         model = load_model(args.model)
+        if scale is not None and not model.is_binary:
+            raise InputError("--points: scorecard points are for binary models", file=args.model)
         if args.output == "-":
-            n = 0
+            sys.stdout.flush()
+            writer = CsvChunkWriter(sys.stdout.buffer)
             try:
                 for out, _ in model.iter_csv_predictions(
-                    args.csv, id_column=args.id, chunk_size=args.chunk_size
+                    args.csv, id_column=args.id, chunk_size=args.chunk_size, points=scale
                 ):
-                    out.to_csv(sys.stdout, header=n == 0, index=False)
-                    n += len(out)
+                    writer.write(out)
+                    sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                # The reader stopped reading (`predict ... -o - | head`): nothing is lost
+                # and nothing more is wanted. Point stdout at /dev/null so that Python's
+                # flush at exit does not fail on the closed pipe.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                return 0
             except ValueError as error:
+                n = writer.rows
                 if n == 0:
                     raise
                 raise InputError(
@@ -146,7 +195,7 @@ def _predict(args: argparse.Namespace) -> int:
                 ) from None
         else:
             n = model.predict_csv(
-                args.csv, args.output, id_column=args.id, chunk_size=args.chunk_size
+                args.csv, args.output, id_column=args.id, chunk_size=args.chunk_size, points=scale
             )
             print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
     return 0
@@ -162,41 +211,53 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_outputs({"model": args.model, "data": args.csv}, outputs, force=args.force)
     check_figure_formats({"--plot": args.plot, "--reliability": args.reliability})
     with one_line_warnings():
+        scale = points_scale(args)
         model = load_model(args.model)
         if (args.plot or args.reliability) and not model.is_binary:
             raise ValueError(
                 "--plot and --reliability draw ROC and calibration curves for binary models only"
             )
-        metrics, y, p = model.evaluate_csv(
+        if scale is not None and not model.is_binary:
+            raise ValueError("--points: score bands are for binary models only")
+        # With a calibrator, the network alone is scored too, for comparison (one read).
+        network_too = model.is_binary and model.calibrator is not None
+        counter = _range_counter(model)
+        metrics, y, p, *own = model.evaluate_csv(
             args.csv,
             target_column=args.target,
             threshold=args.threshold,
             chunk_size=args.chunk_size,
+            network_too=network_too,
+            points=scale,
+            band_width=args.band_width,
+            ranges=counter,
         )
         print(f"{args.model} on {args.csv}:")
         _print_metrics(metrics)
         calibration = None
         if model.is_binary:
-            p_network = None
-            if model.calibrator is not None:  # the network alone, for comparison
-                _, _, p_network = model.evaluate_csv(
-                    args.csv,
-                    target_column=args.target,
-                    threshold=args.threshold,
-                    chunk_size=args.chunk_size,
-                    calibrated=False,
-                )
+            p_network = own[0] if network_too else None
             calibration = _calibration_report(model, y, p, p_network)
             _print_calibration(calibration)
+        outside = None if counter is None else counter.to_dict()
+        if outside is not None:
+            _print_outside(outside)
         if args.plot and not 0 < y.sum() < y.size:  # refused before any file is written
             raise ValueError(
                 f"--plot: ROC and calibration curves need both defaults and non-defaults "
                 f"among the rows of {args.csv}"
             )
         if args.output:
-            report = {"model": str(args.model), "data": str(args.csv), "metrics": metrics}
+            report = {
+                "model": str(args.model),
+                "model_sha256": file_sha256(args.model),
+                "data": str(args.csv),
+                "metrics": metrics,
+            }
             if calibration is not None:
                 report["calibration"] = calibration
+            if outside is not None:
+                report["outside_training_range"] = outside
             atomic_write_text(args.output, json.dumps(report, indent=2, allow_nan=False) + "\n")
             print(f"wrote {args.output}", file=sys.stderr)
         if args.plot:
@@ -208,6 +269,24 @@ def _evaluate(args: argparse.Namespace) -> int:
             _reliability_plot(model, y, p, calibration, args)
             print(f"wrote {args.reliability}", file=sys.stderr)
     return 0
+
+
+def _range_counter(model):
+    """Counts the rows outside the numeric inputs' training ranges (None for a model
+    saved before the ranges were recorded)."""
+    from ..classifier.card_facts import RangeCounter
+
+    ranges = model.model_card.get("numeric_ranges")
+    return RangeCounter(ranges) if ranges else None
+
+
+def _print_outside(outside: dict) -> None:
+    if outside["rows_outside"]:
+        columns = ", ".join(f"{k} {v}" for k, v in outside["by_column"].items() if v)
+        print(
+            f"outside the training range: {outside['rows_outside']} of {outside['rows']} rows "
+            f"have a numeric input beyond the range the model was trained on ({columns})"
+        )
 
 
 #: Reliability bins of ``evaluate``: ten of width 0.1, the ECE's bins.
@@ -367,10 +446,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(never on the held-out test rows). Explanations stay on the network's logit.",
     )
     p.add_argument(
+        "--monotone",
+        type=monotone_constraints,
+        action="extend",
+        default=[],
+        metavar="COL=+1,COL=-1",
+        help="monotone constraints on numeric columns: with COL=+1 the probability of "
+        "default can only rise as COL rises (all else equal), with COL=-1 only fall; they "
+        "hold by construction for every applicant (sign-constrained weights), are saved "
+        "with the model and shown by explain",
+    )
+    p.add_argument(
         "--calibration-size",
         type=number,
         default=0.2,
         help="share of the training rows set aside for --calibrate",
+    )
+    p.add_argument(
+        "--drift-bins",
+        type=count,
+        default=10,
+        help="quantile bins of the score and of each numeric column whose training counts "
+        "are saved with the model, for 'monitor' to measure drift against (0: save none)",
     )
     add_force_option(p)
     p.set_defaults(func=_train)
@@ -381,13 +478,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write the probability of default (p_default; for multiclass models "
         "one p_<class> column per class) for every row, reading the input in chunks so "
         "files larger than memory work. Columns are matched by name; extra columns are "
-        "ignored with a warning. " + ROWS_NOTE,
+        "ignored with a warning. CSV and Parquet files are read and written through Arrow. "
+        + ROWS_NOTE,
     )
     p.add_argument("model", help="model file (.blab)")
-    p.add_argument("csv", help="rows to score (CSV with a header line)")
-    p.add_argument("-o", "--output", required=True, help="output CSV ('-' for stdout)")
+    p.add_argument("csv", help="rows to score (CSV with a header line, or Parquet: .parquet)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file, CSV or Parquet by its suffix (.parquet); '-' for CSV on stdout",
+    )
     p.add_argument("--id", metavar="COL", help="copy this column to the output first")
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
+    add_points_options(p, "also write each row's scorecard points (column points)")
     add_force_option(p)
     p.set_defaults(func=_predict)
 
@@ -401,7 +505,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibration. " + ROWS_NOTE,
     )
     p.add_argument("model", help="model file (.blab)")
-    p.add_argument("csv", help="labelled rows (CSV with a header line)")
+    p.add_argument("csv", help="labelled rows (CSV with a header line, or Parquet: .parquet)")
     p.add_argument("--target", help="label column (default: the training target's name)")
     p.add_argument("--threshold", type=number, default=0.5, help="predict default when p >= this")
     p.add_argument("-o", "--output", help="also write the metrics as JSON")
@@ -414,5 +518,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrated model)",
     )
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
+    add_points_options(
+        p,
+        "also give rows, defaults, observed and predicted default rate by band of scorecard "
+        "points (bands --band-width wide from the base score)",
+    )
+    p.add_argument(
+        "--band-width",
+        type=positive_number,
+        metavar="POINTS",
+        help="width of the score bands (default: the PDO); implies --points",
+    )
     add_force_option(p)
     p.set_defaults(func=_evaluate)

@@ -20,11 +20,18 @@ from ..data.synthetic import FEATURES
 # ---- limits ------------------------------------------------------------------------------
 LR_MIN, LR_MAX = 1e-4, 10.0
 HIDDEN_MIN, HIDDEN_MAX = 1, 16
+#: Hidden layers (each of ``hidden`` units).
+DEPTH_MIN, DEPTH_MAX = 1, 3
 N_MIN, N_MAX = 100, 5000
 NOISE_MAX = 3.0
 SEED_MAX = 2**32 - 1
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 INITS = ("he", "xavier", "small")
+#: Optimisers of ``nn.optim`` a session can train with.
+OPTIMIZERS = ("gd", "momentum", "adam")
+L2_MAX = 1.0
+#: Bugs the explorer can plant in its own session's backward pass (``bugs.py``).
+BUGS = ("none", "no_fprime", "no_mean")
 #: Most epochs one step request may run.
 MAX_EPOCHS_PER_STEP = 200
 #: Most weight updates (epochs x batches per epoch) one step request may run.
@@ -36,6 +43,8 @@ MAX_BODY_BYTES = 16 * 1024
 #: Rows of the training split used by the gradient check (it runs two forward passes per
 #: parameter entry, so its cost grows with rows x parameters).
 GRADCHECK_ROWS = 200
+#: Training rows whose hidden activations one ``units`` request returns.
+UNITS_ROWS = 400
 
 #: Plausible range of each raw feature for a borrower typed in by hand.
 FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
@@ -68,18 +77,22 @@ class Config:
     noise: float = 1.0
     nonlinear: bool = False
     hidden: int = 8
+    depth: int = 1
     activation: str = "relu"
     init: str = "he"
     lr: float = 0.5
     batch_size: int | None = None
     backprop: bool = True
+    optimizer: str = "gd"
+    l2: float = 0.0
+    bug: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 #: Fields that may change while training goes on; the others rebuild the session.
-LIVE_FIELDS = ("lr", "batch_size", "backprop")
+LIVE_FIELDS = ("lr", "batch_size", "backprop", "l2")
 
 
 # ---- single values ---------------------------------------------------------------------
@@ -158,10 +171,16 @@ def parse_config(body: object, base: Config | None = None) -> Config:
         checked["nonlinear"] = boolean(body["nonlinear"], "nonlinear")
     if "hidden" in body:
         checked["hidden"] = integer(body["hidden"], "hidden", HIDDEN_MIN, HIDDEN_MAX)
+    if "depth" in body:
+        checked["depth"] = integer(body["depth"], "depth", DEPTH_MIN, DEPTH_MAX)
     if "activation" in body:
         checked["activation"] = choice(body["activation"], "activation", ACTIVATIONS)
     if "init" in body:
         checked["init"] = choice(body["init"], "init", INITS)
+    if "optimizer" in body:
+        checked["optimizer"] = choice(body["optimizer"], "optimizer", OPTIMIZERS)
+    if "bug" in body:
+        checked["bug"] = choice(body["bug"], "bug", BUGS)
     checked.update(_live(body))
     config = replace(base, **checked)
     _check_batch(config.batch_size, config.n)
@@ -169,7 +188,7 @@ def parse_config(body: object, base: Config | None = None) -> Config:
 
 
 def parse_settings(body: object, base: Config) -> Config:
-    """Change only the settings that can change mid-training: lr, batch_size, backprop."""
+    """Change only the settings that can change mid-training: lr, batch_size, backprop, l2."""
     body = _object(body, "the settings")
     _no_unknown(body, LIVE_FIELDS, "the settings")
     if not body:
@@ -190,6 +209,8 @@ def _live(body: Mapping[str, Any]) -> dict[str, Any]:
         )
     if "backprop" in body:
         checked["backprop"] = boolean(body["backprop"], "backprop")
+    if "l2" in body:
+        checked["l2"] = number(body["l2"], "l2", 0.0, L2_MAX)
     return checked
 
 
@@ -256,6 +277,33 @@ def parse_borrower(body: object, n_train: int) -> BorrowerSpec:
     return BorrowerSpec(features=features, label=label)
 
 
+def parse_gradcheck(body: object, hidden: int) -> tuple[int, int] | None:
+    """``{"weight": {"input": i, "unit": j}}`` -> (i, j), the W1 entry of the one-weight
+    check; None (no body, or no "weight") for the entry with the largest gradient."""
+    if body is None:
+        return None
+    body = _object(body, "the check request")
+    _no_unknown(body, ("weight",), "the check request")
+    if "weight" not in body:
+        return None
+    weight = _object(body["weight"], "'weight'")
+    _no_unknown(weight, ("input", "unit"), "'weight'")
+    for name in ("input", "unit"):
+        if name not in weight:
+            raise ApiError(f"missing field '{name}' in 'weight'")
+    return (
+        integer(weight["input"], "input", 0, len(FEATURES) - 1),
+        integer(weight["unit"], "unit", 0, hidden - 1),
+    )
+
+
+def parse_feature_query(text: str | None) -> str:
+    """The ``feature`` query parameter: one of the input features' names."""
+    if text is None:
+        raise ApiError("missing query parameter 'feature'")
+    return choice(text, "feature", tuple(FEATURES))
+
+
 def parse_index_query(text: str | None, n_train: int) -> int:
     """The ``index`` query parameter as a borrower index of the training split."""
     if text is None:
@@ -263,3 +311,32 @@ def parse_index_query(text: str | None, n_train: int) -> int:
     if not re.fullmatch(r"-?[0-9]{1,12}", text):
         raise ApiError(f"index must be an integer; got {_show(text)}")
     return integer(int(text), "index", 0, n_train - 1)
+
+
+def limits() -> dict[str, Any]:
+    """The ranges the server accepts, so the page can draw its controls to match."""
+    return {
+        "lr": [LR_MIN, LR_MAX],
+        "hidden": [HIDDEN_MIN, HIDDEN_MAX],
+        "depth": [DEPTH_MIN, DEPTH_MAX],
+        "n": [N_MIN, N_MAX],
+        "noise": [0.0, NOISE_MAX],
+        "seed": [0, SEED_MAX],
+        "activation": list(ACTIVATIONS),
+        "init": list(INITS),
+        "features": {name: list(FEATURE_BOUNDS[name]) for name in FEATURES},
+        "integer_features": list(INTEGER_FEATURES),
+        "max_epochs_per_step": MAX_EPOCHS_PER_STEP,
+        "gradcheck_rows": GRADCHECK_ROWS,
+        "optimizer": list(OPTIMIZERS),
+        "l2": [0.0, L2_MAX],
+        "bug": list(BUGS),
+        "bugs": _bug_descriptions(),
+    }
+
+
+def _bug_descriptions() -> dict[str, str]:
+    """What each planted bug does, in words (bugs.py loads the layers, so on demand)."""
+    from .bugs import DESCRIPTIONS
+
+    return dict(DESCRIPTIONS)

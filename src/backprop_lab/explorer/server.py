@@ -9,12 +9,13 @@ API (bodies are JSON objects; every reply is JSON, errors as ``{"error": message
 ``POST /api/session``                       new session (body: optional configuration)
 ``GET  /api/session/<id>``                  everything to draw it: config, curves, network
 ``POST /api/session/<id>/reset``            rebuild data and network (changed config fields)
-``POST /api/session/<id>/settings``         change lr, batch_size or backprop mid-training
+``POST /api/session/<id>/settings``         change lr, batch_size, backprop or l2 mid-run
 ``POST /api/session/<id>/step``             train ``epochs`` more; new curve points, network
-                                            (and, with ``"trace": true``, the trace after it)
+                                            (with ``"trace": true``, also the trace after it)
 ``POST /api/session/<id>/network``          weights and one borrower's neuron values
 ``GET  /api/session/<id>/borrower?index=i`` a training borrower's raw features and label
 ``POST /api/session/<id>/trace``            one forward and backward pass for a borrower
+``GET  /api/session/<id>/units?feature=f``  hidden activations over training borrowers vs f
 ``POST /api/session/<id>/gradcheck``        finite-difference check of the current weights
 ==========================================  ===============================================
 
@@ -236,7 +237,7 @@ def create_app(max_sessions: int = DEFAULT_MAX_SESSIONS) -> Flask:
         body = read_json()
 
         def work(s: Session) -> Any:
-            s.config = P.parse_settings(body, s.config)
+            s.change_settings(P.parse_settings(body, s.config))
             return {"config": s.config.to_dict(), "status": s.status()}
 
         return with_session(sid, work)
@@ -249,7 +250,7 @@ def create_app(max_sessions: int = DEFAULT_MAX_SESSIONS) -> Flask:
             spec = check_spec(borrower, s)
             new = s.step(epochs)
             reply = {"history": new, "status": s.status(), "network": s.network(spec)}
-            if trace:  # the trace card is open: its borrower after the step, no second call
+            if trace and s.config.depth == 1:  # the open trace card's borrower, after the step
                 reply["trace"] = s.trace(spec or P.BorrowerSpec(index=0))
             return reply
 
@@ -270,10 +271,15 @@ def create_app(max_sessions: int = DEFAULT_MAX_SESSIONS) -> Flask:
         body = read_json()
         return with_session(sid, lambda s: s.trace(check_spec(body, s)))
 
+    @app.get("/api/session/<sid>/units")
+    def units(sid: str) -> Response:
+        name = P.parse_feature_query(request.args.get("feature"))
+        return with_session(sid, lambda s: s.units(name))
+
     @app.post("/api/session/<sid>/gradcheck")
     def gradcheck(sid: str) -> Response:
-        read_json(required=False)
-        return with_session(sid, lambda s: s.gradcheck())
+        body = read_json(required=False)
+        return with_session(sid, lambda s: s.gradcheck(P.parse_gradcheck(body, s.config.hidden)))
 
     return app
 

@@ -39,8 +39,12 @@ from ..data.synthetic import (
 from ..engine.gradcheck import GOOD, WRONG, gradient_check
 from ..engine.training import History, train
 from ..nn import BinaryCrossEntropy, Sequential, mlp
-from ..nn.optim import GradientDescent
+from ..nn.optim import Optimizer, get_optimizer
+from . import health
 from . import params as P
+from .bugs import plant
+from .checks import objective, one_weight
+from .deep import dead_by_layer, deep_network, layer_values
 from .trace import for_display, forward_values, trace_borrower
 
 #: Divergence: a loss above this many times the first epoch's (the engine's default).
@@ -110,9 +114,8 @@ class Session:
         )
         X_train, X_test, y_train, y_test = stratified_split(data.X, data.y, seed=config.seed)
         self.raw_train = X_train.reset_index(drop=True)
-        self._raw_rows = self.raw_train[list(FEATURES)].to_numpy(
-            dtype=np.float64
-        )  # no pandas per row
+        # the borrowers' raw features as one array: no pandas lookup per request
+        self._raw_rows = self.raw_train[list(FEATURES)].to_numpy(dtype=np.float64)
         self.p_train = data.p_default.loc[X_train.index].to_numpy()
         p_test = data.p_default.loc[X_test.index].to_numpy()
         self.scaler = Standardizer().fit(X_train)
@@ -123,14 +126,24 @@ class Session:
         self.bayes = {
             "log_loss": bayes_optimal_log_loss(y_test, p_test),
             "accuracy": bayes_optimal_accuracy(y_test, p_test),
+            # the line is a sample of n test rows: its standard error, and the train rows'
+            "log_loss_se": health.bayes_band(self.y_test, p_test)["se"],
+            "train_log_loss": health.bayes_band(self.y_train, self.p_train)["mean"],
         }
-        self.model = mlp(
-            len(FEATURES),
-            hidden=(config.hidden,),
-            activation=config.activation,
-            init=config.init,
-            seed=config.seed,
+        self.model = plant(
+            mlp(
+                len(FEATURES),
+                hidden=(config.hidden,) * config.depth,
+                activation=config.activation,
+                init=config.init,
+                seed=config.seed,
+            ),
+            config.bug,
         )
+        self.optimizer: Optimizer = get_optimizer(config.optimizer, config.lr)
+        #: Settings changed mid-run: {epoch, field, old, new}, the epoch being the first
+        #: one trained with the new value.
+        self.changes: list[dict[str, Any]] = []
         self.rng = np.random.default_rng(config.seed)
         self.curves: dict[str, list[float]] = {
             "loss": [],
@@ -196,10 +209,12 @@ class Session:
             self.model,
             self.X_train,
             self.y_train,
-            optimizer=GradientDescent(self.config.lr),
+            optimizer=self.optimizer,
             epochs=epochs,
             batch_size=self.config.batch_size,
             backprop=self.config.backprop,
+            l2=self.config.l2,
+            **({"engine": "reference"} if self.config.bug != "none" else {}),  # see bugs.py
             seed=self.rng,
             validation_data=(self.X_test, self.y_test),
             divergence_factor=None,
@@ -256,16 +271,14 @@ class Session:
         """Weights, and the selected borrower's value at every neuron."""
         spec = spec or P.BorrowerSpec(index=0)
         x, label, info = self.resolve(spec)
+        if self.config.depth > 1:
+            return self._deep_network(x, label, info)
         params = self.model.params
         out = forward_values(self.model, x.reshape(1, -1))
         loss = BinaryCrossEntropy().per_row(out["z2"], np.array([[float(label)]]))[0]
-        dead = [False] * self.config.hidden
-        if self.config.activation == "relu":
-            # A dead ReLU unit is off for every training borrower: it passes no signal
-            # forward and no gradient back, so it can never learn again.
-            z1 = forward_values(self.model, self.X_train)["z1"]
-            dead = [bool(v) for v in np.all(z1 <= 0, axis=0)]
+        dead = self.dead_units()
         return {
+            "layers": None,  # one hidden layer: W1, b1, W2, b2 below
             "W1": as_json(params["W1"]),
             "b1": as_json(params["b1"]),
             "W2": as_json(params["W2"][:, 0]),
@@ -283,9 +296,18 @@ class Session:
             },
         }
 
+    def _deep_network(self, x: np.ndarray, label: int, info: dict[str, Any]) -> dict[str, Any]:
+        """``network`` for more than one hidden layer: every layer's weights and values."""
+        return deep_network(self.model, x, label, info, self.dead_by_layer(), as_json)
+
     @np.errstate(over="ignore", invalid="ignore")
     def trace(self, spec: P.BorrowerSpec) -> dict[str, Any]:
         """Every number of one forward and backward pass for the borrower."""
+        if self.config.depth > 1:
+            raise P.ApiError(
+                f"the trace follows a network with one hidden layer; this one has "
+                f"{self.config.depth} (set depth to 1 to trace a borrower)"
+            )
         x, label, info = self.resolve(spec)
         values = for_display(trace_borrower(self.model, x, label, self.config.lr))
         out = {key: as_json(value) for key, value in values.items()}
@@ -298,10 +320,12 @@ class Session:
         }
 
     @np.errstate(over="ignore", invalid="ignore")
-    def gradcheck(self) -> dict[str, Any]:
-        """``gradient_check`` of the current weights on the first training rows."""
+    def gradcheck(self, weight: tuple[int, int] | None = None) -> dict[str, Any]:
+        """``gradient_check`` of the current weights on the first training rows, and the
+        one-weight check of W1[weight] (default: the entry with the largest gradient)."""
         rows = min(P.GRADCHECK_ROWS, self.n_train)
-        result = gradient_check(self.model, self.X_train[:rows], self.y_train[:rows])
+        X, y = self.X_train[:rows], self.y_train[:rows]
+        result = gradient_check(self.model, X, y, l2=self.config.l2)
         numbers = ("max_rel_error", "scale", "floor")  # NaN after divergence: null in JSON
         table = [{**row, **{k: as_json(row[k]) for k in numbers}} for row in result.rows()]
         return {
@@ -317,6 +341,11 @@ class Session:
             "n_kinks_rechecked": result.n_kinks_rechecked,
             "n_unchecked": result.n_unchecked,
             "text": result.table(),
+            "epoch": self.epochs,
+            "one_weight": {
+                k: as_json(v) if isinstance(v, float) else v
+                for k, v in one_weight(self.model, X, y, self.config.l2, index=weight).items()
+            },
         }
 
     def status(self) -> dict[str, Any]:
@@ -326,6 +355,9 @@ class Session:
             state = "training" if self.config.backprop else "forward-only"
         return {
             "state": state,
+            "warnings": health.warnings(self.curves["loss"], self.dead_units()),
+            "now": self.current_metrics(),
+            "changes": list(self.changes),
             "epochs": self.epochs,
             "diverged_at": self.diverged_at,
             "reason": self.divergence_reason,
@@ -333,12 +365,66 @@ class Session:
             "max_epochs": P.MAX_EPOCHS_PER_SESSION,
         }
 
+    # ---- additions: settings changes, warnings, hidden units ------------------------------
+    def change_settings(self, config: P.Config) -> None:
+        """Take new live settings, recording each changed one at the current epoch."""
+        for name in P.LIVE_FIELDS:
+            old, new = getattr(self.config, name), getattr(config, name)
+            if old != new and self.epochs > 0:
+                self.changes.append({"epoch": self.epochs, "field": name, "old": old, "new": new})
+        self.config = config
+        self.optimizer.lr = config.lr  # the optimiser keeps its state (velocity, moments)
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def dead_units(self) -> list[bool]:
+        """For each hidden unit of every layer: dead (ReLU, z <= 0 for every training borrower)."""
+        return [dead for layer in self.dead_by_layer() for dead in layer]
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def dead_by_layer(self) -> list[list[bool]]:
+        """``dead_units`` layer by layer."""
+        if self.config.activation != "relu":
+            return [[False] * self.config.hidden] * self.config.depth
+        return dead_by_layer(layer_values(self.model, self.X_train)[0], "relu")
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def current_metrics(self) -> dict[str, Any]:
+        """Loss and accuracy with the weights the network holds now (after every update).
+
+        The curves' last entry was measured at the start of the last epoch, one update
+        earlier; these are what the next entry will be (for full batch; a mini-batch
+        epoch's entry averages its batches). ``loss`` includes the L2 penalty, as the curves.
+        """
+        out: dict[str, Any] = {"epoch": self.epochs}
+        for key, X, y, l2 in (
+            ("", self.X_train, self.y_train, self.config.l2),
+            ("val_", self.X_test, self.y_test, 0.0),  # data loss alone, as val_loss
+        ):
+            out[key + "loss"] = as_json(objective(self.model, X, y, l2))
+            out[key + "accuracy"] = float(np.mean((self.model.predict_logits(X)[:, 0] > 0) == y))
+        return out
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def units(self, feature: str) -> dict[str, Any]:
+        """Each hidden unit's activation h over (at most UNITS_ROWS) training borrowers,
+        against one raw input feature: what the unit responds to."""
+        rows = min(P.UNITS_ROWS, self.n_train)
+        h = layer_values(self.model, self.X_train[:rows])[0][0]["h"]  # the first hidden layer
+        return {
+            "feature": feature,
+            "x": as_json(self.raw_train[feature].to_numpy()[:rows]),
+            "label": as_json(self.y_train[:rows]),
+            "h": as_json(h.T),
+            "dead": self.dead_by_layer()[0],
+            "epoch": self.epochs,
+        }
+
     def snapshot(self, spec: P.BorrowerSpec | None = None) -> dict[str, Any]:
         """Everything the page needs to draw this session from scratch."""
         return {
             "session": self.id,
             "config": self.config.to_dict(),
-            "limits": limits(),
+            "limits": P.limits(),
             "data": {
                 "features": list(FEATURES),
                 "n_train": self.n_train,
@@ -353,33 +439,6 @@ class Session:
             "status": self.status(),
             "network": self.network(spec),
         }
-
-
-def warm_up() -> None:
-    """Build a throwaway session of the default settings and train it one epoch.
-
-    This loads what a page's first session and first Step need (pandas, SciPy and
-    scikit-learn's split, about a second together) while the server already answers;
-    the server starts it in a thread. It changes nothing that a session computes.
-    """
-    Session("warm-up", P.Config()).step(1)
-
-
-def limits() -> dict[str, Any]:
-    """The ranges the server accepts, so the page can draw its controls to match."""
-    return {
-        "lr": [P.LR_MIN, P.LR_MAX],
-        "hidden": [P.HIDDEN_MIN, P.HIDDEN_MAX],
-        "n": [P.N_MIN, P.N_MAX],
-        "noise": [0.0, P.NOISE_MAX],
-        "seed": [0, P.SEED_MAX],
-        "activation": list(P.ACTIVATIONS),
-        "init": list(P.INITS),
-        "features": {name: list(P.FEATURE_BOUNDS[name]) for name in FEATURES},
-        "integer_features": list(P.INTEGER_FEATURES),
-        "max_epochs_per_step": P.MAX_EPOCHS_PER_STEP,
-        "gradcheck_rows": P.GRADCHECK_ROWS,
-    }
 
 
 class SessionStore:

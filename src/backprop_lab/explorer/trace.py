@@ -10,6 +10,7 @@ activation (ReLU, tanh or sigmoid):
     dL/dh = delta2 W2^T         f'(z1)               delta1 = (delta2 W2^T) * f'(z1)
     dW1 = x^T delta1 / N        db1 = mean(delta1)
     W <- W - lr dW              (one gradient step on this borrower alone)
+    L_new = L with the stepped weights (the same borrower's loss after the step)
 
 with N = 1 row here, so dW2 = h^T delta2 and db2 = delta2 (the report, the textbook and
 the notebook use the same notation for a batch of N rows). Every number is computed by the engine's
@@ -92,7 +93,18 @@ def trace_borrower(model: Sequential, x: np.ndarray, y: int, lr: float) -> dict[
         values[name] = params[name]
         values["d" + name] = grads[name]
         values[name + "_new"] = params[name] - lr * grads[name]
+    values["loss_new"] = np.float64(_loss_after(model, x, target, values))
     return values
+
+
+def _loss_after(model: Sequential, x: np.ndarray, target: np.ndarray, values: dict) -> float:
+    """L(x, y) with the parameters after the step (``W_new``), the model left unchanged."""
+    before = model.get_params()
+    try:
+        model.set_params({name: values[name + "_new"] for name in before})
+        return float(BinaryCrossEntropy().forward(model.predict_logits(x), target))
+    finally:
+        model.set_params(before)
 
 
 #: Row vectors of the single-row batch, and per-unit parameters: shown as plain vectors.

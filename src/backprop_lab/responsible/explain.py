@@ -27,6 +27,10 @@ post-hoc calibrator: calibration maps that logit monotonically (a z + b with a >
 z / T), so it does not change which features raised the risk, only how the log-odds
 translate into a probability. The probabilities reported beside the reasons are the
 model's (calibrated) ones.
+
+With a scorecard scale (``points=``), each applicant also gets a score, the baseline
+applicant's score and each reason in points, adding up as
+:mod:`backprop_lab.responsible.reason_points` derives.
 """
 
 from __future__ import annotations
@@ -35,18 +39,17 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 import pandas as pd
 
 from .._util.validation import InputError
+from ..classifier.points import PointsScale
 from ..classifier.tabular_model import TabularModel
-from ..data.tabular import iter_csv, to_numbers, to_text, warn_unseen, with_numbers
+from ..data.tabular import to_numbers, to_text
 from .attributions import (
     DEFAULT_STEPS,
     DEFAULT_TOLERANCE,
-    ImportanceAccumulator,
     ReferenceBaselineAccumulator,
     attributions_by_feature,
     global_importance,
@@ -55,6 +58,8 @@ from .attributions import (
     logits,
     top_reasons,
 )
+from .reason_points import ReasonPoints, reason_points
+from .reasons import points_reason_texts
 
 METHODS = ("ig", "gradxinput")
 BASELINES = ("zeros", "reference")
@@ -227,7 +232,9 @@ class ModelExplanation:
     ``attributions``: :class:`ModelAttributions`; ``values``: raw column values;
     ``reasons``: at most ``top`` risk-raising reasons per applicant, the tidy table of
     :func:`~backprop_lab.responsible.reasons.top_reasons` plus ``position`` (0-based row);
-    ``id_name``: what the applicant labels are ('row' or the id column's name).
+    ``id_name``: what the applicant labels are ('row' or the id column's name);
+    ``points``: the explanation in scorecard points (None without a scale; the reasons
+    then also have a ``points`` column and read in points).
     """
 
     p_default: np.ndarray
@@ -237,6 +244,7 @@ class ModelExplanation:
     top: int
     id_name: str
     calibrated: bool
+    points: ReasonPoints | None = None
 
     @property
     def index(self) -> pd.Index:
@@ -246,10 +254,13 @@ class ModelExplanation:
         """One row per applicant: the label, p_default, the completeness gap, then for
         each rank r: reason_r (a sentence), feature_r, value_r, contribution_r (empty
         where the applicant has fewer risk-raising features). Ranks run up to ``top`` or
-        the number of features, whichever is smaller (a reason is a feature)."""
+        the number of features, whichever is smaller (a reason is a feature). With
+        points: also ``points`` and ``base_points`` after the gap, and ``points_r``."""
         n = len(self.p_default)
         ranks = min(self.top, self.attributions.attributions.shape[1])
         keys = ("reason", "feature", "value", "contribution")
+        if self.points is not None:
+            keys += ("points",)
         rows = self.reasons["position"].to_numpy(dtype=np.int64)
         cols = self.reasons["rank"].to_numpy(dtype=np.int64) - 1
         cells = {}
@@ -262,6 +273,9 @@ class ModelExplanation:
             "p_default": self.p_default,
             "completeness_gap": self.attributions.gaps,
         }
+        if self.points is not None:
+            columns["points"] = self.points.score
+            columns["base_points"] = self.points.base_points
         for r in range(ranks):
             for key in keys:
                 columns[f"{key}_{r + 1}"] = cells[key][:, r]
@@ -275,7 +289,10 @@ class ModelExplanation:
     def text(self, max_applicants: int = 20) -> str:
         """The applicants' probabilities and reasons in plain words."""
         att = self.attributions
-        lines = [_summary_line(len(self.p_default), att.method, att.baseline, self.calibrated)]
+        scale = None if self.points is None else self.points.scale
+        lines = [
+            _summary_line(len(self.p_default), att.method, att.baseline, self.calibrated, scale)
+        ]
         lines += self.applicant_lines(max_applicants)
         if len(self.p_default) > max_applicants:
             lines.append(f"... and {len(self.p_default) - max_applicants} more (see the file)")
@@ -291,7 +308,13 @@ class ModelExplanation:
         by_position = dict(iter(shown.groupby("position", sort=False)))
         blocks = []
         for i in range(min(len(self.p_default), max_applicants)):
-            lines = [f"{self.id_name} {self.index[i]}: P(default) {self.p_default[i]:.3f}"]
+            line = f"{self.id_name} {self.index[i]}: P(default) {self.p_default[i]:.3f}"
+            if self.points is not None:
+                line += (
+                    f", {self.points.score[i]:.0f} points (baseline applicant "
+                    f"{self.points.base_points[i]:.0f})"
+                )
+            lines = [line]
             group = by_position.get(i)
             if group is None:
                 lines.append("  no feature raised the risk above the baseline")
@@ -308,13 +331,21 @@ class ModelExplanation:
         return _completeness_line(len(att.gaps), att.max_gap, att.method, steps)
 
 
-def _summary_line(n: int, method: str, baseline: str, calibrated: bool) -> str:
-    return (
+def _summary_line(
+    n: int, method: str, baseline: str, calibrated: bool, scale: PointsScale | None = None
+) -> str:
+    line = (
         f"{n} applicant(s). Reasons: the features that raised the "
         f"log-odds of default most, compared with {BASELINE_NAMES[baseline]} "
         f"({METHOD_NAMES[method]} on the network's logit"
         + ("; probabilities after calibration)." if calibrated else ").")
     )
+    if scale is not None:
+        line += (
+            f" Points: {scale.describe()}; a reason's points and the baseline applicant's "
+            "score add up to the applicant's score."
+        )
+    return line
 
 
 def _completeness_line(n: int, max_gap: float, method: str, max_steps: int | None) -> str:
@@ -342,6 +373,7 @@ def explain_model(
     first_row: int = 1,
     baseline_point: np.ndarray | None = None,
     unseen: Counter | None = None,
+    points: PointsScale | None = None,
 ) -> ModelExplanation:
     """Probability of default and the top reasons that raised it, for every row of ``frame``.
 
@@ -351,6 +383,7 @@ def explain_model(
     ``first_row``). ``method``, ``steps``, ``baseline``, ``reference``, ``threshold``
     and ``baseline_point``: see :func:`model_attributions`. ``unseen``: a Counter that
     collects categories unseen in training instead of a warning (for chunks).
+    ``points``: a scorecard scale, to give scores and reasons in points too.
     """
     _check_top(top)
     index, id_name = applicant_labels(model, frame, id_column, file=file, first_row=first_row)
@@ -372,6 +405,13 @@ def explain_model(
     reasons = top_reasons(att.attributions.reset_index(drop=True), values, k=top)
     reasons = reasons.rename(columns={"applicant": "position"})
     reasons.insert(0, "applicant", index[reasons["position"].to_numpy(dtype=np.int64)])
+    in_points = None
+    if points is not None:
+        in_points = reason_points(model, att.attributions, att.logits, att.baseline_logits, points)
+        reasons["points"] = in_points.per_log_odds * reasons["contribution"].to_numpy()
+        reasons["reason"] = points_reason_texts(
+            reasons["feature"], reasons["value"], reasons["points"]
+        )
     return ModelExplanation(
         p_default=model.proba_from_inputs(X)[:, model.positive_index],
         attributions=att,
@@ -380,138 +420,10 @@ def explain_model(
         top=top,
         id_name=id_name,
         calibrated=model.calibrator is not None,
+        points=in_points,
     )
 
 
 def _check_top(top: object) -> None:
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ValueError(f"top must be a positive number of reasons; got {top!r}")
-
-
-# ---- a whole file, chunk by chunk ---------------------------------------------------------
-
-#: Rows explained at once by :func:`explain_csv`.
-EXPLAIN_CHUNK_ROWS = 50_000
-
-
-@dataclass
-class ExplanationSummary:
-    """What :func:`explain_csv` found over a whole file (the reasons are in the file).
-
-    ``importance``: :func:`~.attributions.global_importance` over every applicant;
-    ``max_gap``, ``n_incomplete`` and ``max_steps``: the completeness gaps' summary;
-    ``shown``: the first applicants' reasons in words, one list of lines per applicant
-    (as :meth:`ModelExplanation.text` prints them).
-    """
-
-    n_rows: int
-    method: str
-    baseline: str
-    calibrated: bool
-    max_gap: float
-    n_incomplete: int
-    max_steps: int | None
-    importance: pd.DataFrame
-    shown: list[list[str]]
-
-    def text(self, max_applicants: int = 20) -> str:
-        """The first applicants' probabilities and reasons in plain words."""
-        lines = [_summary_line(self.n_rows, self.method, self.baseline, self.calibrated)]
-        lines += [line for block in self.shown[:max_applicants] for line in block]
-        if self.n_rows > max_applicants:
-            lines.append(f"... and {self.n_rows - max_applicants} more (see the file)")
-        return "\n".join(lines)
-
-    def completeness_text(self) -> str:
-        """One line: the worst completeness gap over every applicant."""
-        return _completeness_line(self.n_rows, self.max_gap, self.method, self.max_steps)
-
-
-def explain_csv(
-    model: TabularModel,
-    path: str | Path,
-    output: TextIO,
-    *,
-    top: int = 4,
-    method: str = "ig",
-    steps: int = DEFAULT_STEPS,
-    baseline: str = "zeros",
-    reference: str | Path | None = None,
-    id_column: str | None = None,
-    threshold: float = 0.5,
-    show: int = 20,
-    chunk_size: int | None = None,
-) -> ExplanationSummary:
-    """Explain every applicant of the CSV file ``path``, ``chunk_size`` rows at a time,
-    writing :meth:`ModelExplanation.table`'s rows to the text stream ``output`` as CSV
-    (header first) and keeping only summaries: memory is bounded by the chunk size.
-
-    Arguments as in :func:`explain_model`; ``reference`` is a CSV file of applicants for
-    the 'reference' baseline (default: ``path`` itself, then read twice). ``show``:
-    how many applicants' reasons to keep in words (:meth:`ExplanationSummary.text`).
-    The file written is the same for any chunk size (default
-    :data:`EXPLAIN_CHUNK_ROWS`), up to the round-off with which the network's matrix
-    products may treat a row in batches of different sizes.
-    """
-    chunk_size = EXPLAIN_CHUNK_ROWS if chunk_size is None else chunk_size
-    _check_top(top)
-    _check_choice("method", method, METHODS)
-    _check_choice("baseline", baseline, BASELINES)
-    if not model.is_binary:
-        raise ValueError("explanations are for binary models (one probability of default)")
-    point = None
-    if baseline == "reference":
-        source = path if reference is None else reference
-        unseen_there: Counter = Counter()
-        inputs = (
-            model.transform(chunk, file=source, unseen=unseen_there)
-            for chunk in iter_csv(source, chunk_size)
-        )
-        point = reference_point(model, inputs, threshold)
-        if unseen_there and reference is not None:
-            warn_unseen(unseen_there, source)
-    importance = ImportanceAccumulator()
-    unseen: Counter = Counter()
-    shown: list[list[str]] = []
-    n_rows, n_incomplete, max_gap, max_steps = 0, 0, 0.0, None
-    numeric = [c.name for c in model.preprocessor.numeric]
-    for chunk in iter_csv(path, chunk_size):
-        # numbers parsed once for the network's inputs and the values shown
-        chunk = with_numbers(chunk, [c for c in numeric if c in chunk.columns], file=path)
-        part = explain_model(
-            model,
-            chunk,
-            top=top,
-            method=method,
-            steps=steps,
-            baseline=baseline,
-            id_column=id_column,
-            threshold=threshold,
-            file=path,
-            first_row=n_rows + 1,
-            baseline_point=point,
-            unseen=unseen,
-        )
-        part.table().to_csv(output, header=n_rows == 0, index=False)
-        att = part.attributions
-        importance.add(att.attributions, part.values)
-        if n_rows < show:
-            shown += part.applicant_blocks(show - n_rows)
-        n_rows += len(chunk)
-        n_incomplete += att.n_incomplete
-        max_gap = max(max_gap, att.max_gap)
-        if att.steps is not None:
-            max_steps = max(max_steps or 0, int(np.max(att.steps)))
-    if unseen:
-        warn_unseen(unseen, path)
-    return ExplanationSummary(
-        n_rows=n_rows,
-        method=method,
-        baseline=baseline,
-        calibrated=model.calibrator is not None,
-        max_gap=max_gap,
-        n_incomplete=n_incomplete,
-        max_steps=max_steps,
-        importance=importance.table(),
-        shown=shown,
-    )

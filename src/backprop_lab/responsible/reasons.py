@@ -220,6 +220,17 @@ def reason_texts(features: ArrayLike, values: ArrayLike, contributions: ArrayLik
     ]
 
 
+def points_reason_texts(features: ArrayLike, values: ArrayLike, points: ArrayLike) -> list[str]:
+    """'late_payments = 3: -41 points': reasons in scorecard points, rounded to whole points."""
+    features = np.asarray(features, dtype=object)
+    values = np.asarray(values, dtype=object)
+    points = np.asarray(points, dtype=np.float64).tolist()
+    return [
+        f"{f} = {v}: {p:+.0f} points"
+        for f, v, p in zip(features.tolist(), _format_values(values), points, strict=True)
+    ]
+
+
 def top_reasons(
     attributions_by_feature: pd.DataFrame,
     values: pd.DataFrame,
