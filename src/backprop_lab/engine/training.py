@@ -46,12 +46,13 @@ from .reference import ReferenceEngine
 ENGINES = ("auto", "reference", "fused")
 
 #: ``engine="auto"`` computes a full-batch epoch with the reference engine when
-#: rows x parameters is below this. There the NumPy layers are as fast as the compiled
-#: kernels (their N x width temporaries still fit in cache: 7-8-1 networks on 4,000 rows
-#: take the same time per epoch on both; see docs/performance.md), so a run neither loads
-#: Numba nor, on its first use after installation, waits 10 s or more for the kernels
-#: to compile. The rule reads only the run's sizes, never whether the kernels are already
-#: compiled, so a run computes the same bits on its first use and on every later one.
+#: rows x parameters is below this. There an epoch takes a fraction of a millisecond on
+#: either engine (the N x width temporaries of the NumPy layers still fit in cache; see
+#: docs/performance.md), so a run of a few hundred epochs gains less from the compiled
+#: kernels than loading Numba and them costs, and its first run after installation would
+#: wait 10 s or more for them to compile. The rule reads only the run's sizes, never
+#: whether the kernels are compiled, so a run computes the same bits on its first use
+#: after installation and on every later one.
 AUTO_MIN_ROW_PARAMETERS = 2**19
 
 
