@@ -42,7 +42,7 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def build(engine: str, model: Sequential, X, y, optimizer=None) -> Engine:
+def build(engine: str, model: Sequential, X, y, optimizer=None, batch_size=16) -> Engine:
     return select_engine(
         engine,
         model,
@@ -51,6 +51,7 @@ def build(engine: str, model: Sequential, X, y, optimizer=None) -> Engine:
         get_loss("bce"),
         optimizer or GradientDescent(0.1),
         track_gradients=True,
+        batch_size=batch_size,
     )
 
 
@@ -58,7 +59,9 @@ def test_select_engine_applies_the_auto_reference_fused_rule(data):
     X, y = data
     small, wide = mlp(7), mlp(7, hidden=(64, 64))
     assert wide.n_parameters() > AUTO_MAX_PARAMETERS >= small.n_parameters()
-    assert isinstance(build("auto", small, X, y), FusedEngine)
+    assert isinstance(build("auto", small, X, y), FusedEngine)  # mini-batches of 16
+    # a full batch of 203 rows is as fast with NumPy, which needs nothing compiled
+    assert isinstance(build("auto", small, X, y, batch_size=None), ReferenceEngine)
     assert isinstance(build("auto", wide, X, y), ReferenceEngine)  # BLAS is faster there
     assert isinstance(build("fused", wide, X, y), FusedEngine)
     assert isinstance(build("reference", small, X, y), ReferenceEngine)

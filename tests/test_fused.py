@@ -292,7 +292,8 @@ class ScaledBCE(BinaryCrossEntropy):
 
 def test_engine_selection():
     X, y = make_data("bce", 64, 7, 1)
-    assert train(mlp(7), X, y, epochs=2).engine == "fused"  # auto is the default
+    assert train(mlp(7), X, y, epochs=2, batch_size=16).engine == "fused"  # auto: the default
+    assert train(mlp(7), X, y, epochs=2).engine == "reference"  # 64 rows x 73: too small
     assert train(mlp(7), X, y, epochs=2, engine="reference").engine == "reference"
     rng = np.random.default_rng(0)
     unsupported = [
@@ -304,14 +305,14 @@ def test_engine_selection():
     ]
     for model, loss, optimizer in unsupported:
         assert fused_support(model, loss, optimizer) is not None
-        history = train(model, X, y, loss=loss, optimizer=optimizer, epochs=2)
+        history = train(model, X, y, loss=loss, optimizer=optimizer, epochs=2, batch_size=16)
         assert history.engine == "reference"
         with pytest.raises(ValueError, match="engine='fused' does not apply"):
             train(model, X, y, loss=loss, optimizer=optimizer, epochs=2, engine="fused")
     assert isinstance(compile_network(unsupported[0][0]), str)
     wide = mlp(7, hidden=(64, 64))  # supported, but faster with the reference engine
     assert wide.n_parameters() > AUTO_MAX_PARAMETERS
-    assert train(wide, X, y, epochs=1).engine == "reference"
+    assert train(wide, X, y, epochs=1, batch_size=16).engine == "reference"
     assert train(wide, X, y, epochs=1, engine="fused").engine == "fused"
     with pytest.raises(ValueError, match="engine must be one of"):
         train(mlp(7), X, y, engine="fast")

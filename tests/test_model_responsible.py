@@ -69,8 +69,9 @@ def calibrated(request, frame):
 def test_calibrated_probability_is_sigmoid_of_the_network_logit(calibrated, fresh):
     X = calibrated.transform(fresh)
     z = calibrated.network.forward(X)[:, 0]  # positive class 1 is the network's output
-    # Scoring runs the fused engine, which adds the same products in another order: each
-    # logit sums a few dozen terms of size <= 1, so they differ by at most ~1e-14.
+    # Scoring may run the fused engine (for many rows), which adds the same products in
+    # another order: each logit sums a few dozen terms of size <= 1, so they differ by at
+    # most ~1e-14.
     np.testing.assert_allclose(calibrated.default_logits(X), z, rtol=0, atol=1e-13)
     cal = calibrated.calibrator
     if isinstance(cal, PlattScaling):

@@ -86,10 +86,11 @@ def test_interrupted_save_leaves_the_previous_file(model, tmp_path, monkeypatch)
     before = path.read_bytes()
     real_writestr = zipfile.ZipFile.writestr
 
-    def fail_on_arrays(self, name, data, *args, **kwargs):
+    def fail_on_arrays(self, member, data, *args, **kwargs):
+        name = getattr(member, "filename", member)  # a ZipInfo or a name
         if name == "arrays.npz":  # metadata already written: the temp file is half-done
             raise KeyboardInterrupt
-        return real_writestr(self, name, data, *args, **kwargs)
+        return real_writestr(self, member, data, *args, **kwargs)
 
     monkeypatch.setattr(zipfile.ZipFile, "writestr", fail_on_arrays)
     with pytest.raises(KeyboardInterrupt):

@@ -70,7 +70,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._util.validation import check_sample_weight
 from ..engine.lbfgs import LBFGS
-from ..engine.training import train
+from ..engine.training import train, worth_compiling
 from ..nn import ACTIVATIONS, Sequential, mlp
 from ..nn.monotone import MonotoneConstraint, ProjectedOptimizer, check_monotonic_cst
 from ..nn.optim import OPTIMIZERS, Optimizer, get_optimizer
@@ -657,18 +657,23 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """The logits: z of shape (N,) for two classes, (N, K) for more.
 
         Computed block by block by the fused engine (memory bounded whatever N is; the
-        same numbers as ``network_.forward`` to rounding) and kept nowhere: a fitted
-        classifier never carries the rows it scored.
+        same numbers as ``network_.forward`` to rounding), or, for rows x parameters
+        below ``training.AUTO_MIN_ROW_PARAMETERS``, by the network's own layers in one
+        pass (as fast there, and nothing to compile); kept nowhere: a fitted classifier
+        never carries the rows it scored.
         """
-        from ..engine.fused import predict_logits
-
         if _is_dask(X):  # a dask collection of logits, computed where the rows lie
             from ..distributed.scoring import decision_function
 
             return decision_function(self, X)
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        z = predict_logits(self.network_, X)
+        if worth_compiling(X.shape[0], self.network_.n_parameters()):
+            from ..engine.fused import predict_logits
+
+            z = predict_logits(self.network_, X)
+        else:
+            z = self.network_.predict_logits(X)
         return z[:, 0] if z.shape[1] == 1 else z
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:

@@ -161,8 +161,10 @@ def write_model_file(
         atomic_write(path, "wb") as handle,
         zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive,
     ):
-        archive.writestr(METADATA_MEMBER, text)
-        archive.writestr(ARRAYS_MEMBER, buffer.getvalue())
+        for name, content in ((METADATA_MEMBER, text), (ARRAYS_MEMBER, buffer.getvalue())):
+            # a fixed date (zip's earliest), so the same model gives the same file's bytes
+            member = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(member, content, compress_type=zipfile.ZIP_DEFLATED)
 
 
 # ---- reading ---------------------------------------------------------------------------

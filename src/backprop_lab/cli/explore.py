@@ -4,9 +4,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import webbrowser
 
 from .._util.validation import InputError
+
+
+def _warm_up() -> None:
+    """Build a throwaway session of the default settings and train it one epoch.
+
+    This loads what a page's first session and first Step need (pandas, SciPy and
+    scikit-learn's split, about a second together) while the server already answers; it
+    changes nothing that a session computes. A failure here is left to the page's own
+    request to report.
+    """
+    from ..explorer.params import Config
+    from ..explorer.sessions import Session
+
+    try:
+        Session("warm-up", Config()).step(1)
+    except Exception:  # only a head start: the page's own request reports the error
+        pass
 
 
 def _explore(args: argparse.Namespace) -> int:
@@ -15,6 +33,7 @@ def _explore(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be between 0 and 65535; got {args.port}")
     server = ExplorerServer(args.port)
+    threading.Thread(target=_warm_up, name="explorer-warm-up", daemon=True).start()
     print(f"backprop-lab explorer: {server.url}  (Ctrl-C stops it)", flush=True)
     if not args.no_browser:
         webbrowser.open(server.url)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .._util.memory import require_memory
 from .._util.outputs import check_output_folder
-from ..tutorial.experiments import Config
+from ..tutorial.config import Config  # the settings only: the experiments load later
 from .options import add_force_option, count
 
 DEFAULT_OUT = "backprop-lab-report"

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import math
 from numbers import Integral
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.special import expit
-from sklearn.model_selection import train_test_split
 
 from .._util.validation import check_labels_and_scores
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas, SciPy and scikit-learn load in the functions that use them (a second or more
+# together), so that what needs only FEATURES and the constants (the command line, the
+# explorer's server) starts at once.
 
 FEATURES: tuple[str, ...] = (
     "age",
@@ -91,6 +95,8 @@ class CreditRiskData(NamedTuple):
 
     def frame(self, include_p_default: bool = False) -> pd.DataFrame:
         """Features and ``default`` (and ``p_default`` if asked) in one frame."""
+        import pandas as pd
+
         parts = [self.X, self.y] + ([self.p_default] if include_p_default else [])
         return pd.concat(parts, axis=1)
 
@@ -102,6 +108,9 @@ def _ramp(t: np.ndarray) -> np.ndarray:
 
 def _draw_features(n: int, rng: np.random.Generator) -> pd.DataFrame:
     """Draw the seven features; distributions as listed in make_credit_risk."""
+    import pandas as pd
+    from scipy.special import expit
+
     age = 18.0 + 62.0 * rng.beta(2.0, 2.5, n)
     log_income = rng.normal(10.5 + 0.008 * (age - 18.0), 0.5)
     dti = rng.beta(2.5, 4.5, n)
@@ -228,6 +237,9 @@ def make_credit_risk(
     (0.776 nonlinear).  ``intercept`` shifts the class balance: 0 gives 49.4%
     defaults and -2 gives 20.6%.
     """
+    import pandas as pd
+    from scipy.special import expit
+
     if isinstance(n, bool) or not isinstance(n, Integral):
         raise ValueError(f"n must be an integer, got {n!r}")
     if n < 1:
@@ -284,6 +296,8 @@ def planted_approval_gap(
     population averages, estimated on ``n`` fresh borrowers, each scored both
     ways (Monte Carlo error below 0.001 at the default ``n``).
     """
+    from scipy.special import expit
+
     _check_bias_arguments(planted_bias, DEFAULT_BIAS_GROUP_SHARE)
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
@@ -405,6 +419,8 @@ def stratified_split(
     Deterministic for a given ``seed``; input types (DataFrame/Series or array)
     are preserved.
     """
+    from sklearn.model_selection import train_test_split
+
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, random_state=seed, stratify=y
     )

@@ -49,6 +49,16 @@ if TYPE_CHECKING:
 #: The values of ``train(engine=...)``.
 ENGINES = ("auto", "reference", "fused")
 
+#: ``engine="auto"`` computes a full-batch epoch with the reference engine when
+#: rows x parameters is below this. There an epoch takes a fraction of a millisecond on
+#: either engine (the N x width temporaries of the NumPy layers still fit in cache; see
+#: docs/performance.md), so a run of a few hundred epochs gains less from the compiled
+#: kernels than loading Numba and them costs, and its first run after installation would
+#: wait 10 s or more for them to compile. The rule reads only the run's sizes, never
+#: whether the kernels are compiled, so a run computes the same bits on its first use
+#: after installation and on every later one.
+AUTO_MIN_ROW_PARAMETERS = 2**19
+
 
 class TrainingDiverged(FloatingPointError):
     """Raised (with ``on_divergence='raise'``) when the loss blows up or turns NaN/inf."""
@@ -120,18 +130,21 @@ def select_engine(
     sample_weight: np.ndarray | None = None,
     backprop: bool = True,
     track_gradients: bool = False,
+    batch_size: int | None = None,
 ) -> Engine:
     """The engine that computes the epochs of ``train(engine=...)``, built for this run.
 
     ``"reference"``: the NumPy layers. ``"fused"``: the compiled kernels, or ValueError
     when they do not implement the model, loss or optimiser. ``"auto"``: the fused engine
-    when it applies and ``prefers_fused(model)`` (at most ``AUTO_MAX_PARAMETERS``
-    parameters), else the reference engine. X and y are checked and prepared by ``train``.
+    when it applies, ``prefers_fused(model)`` (at most ``AUTO_MAX_PARAMETERS``
+    parameters) and the epoch is worth compiling for (``worth_compiling``), else the
+    reference engine. X and y are checked and prepared by ``train``.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
     chosen: type[Engine] = ReferenceEngine
-    if engine != "reference":
+    sizes = (X.shape[0], model.n_parameters(), batch_size, backprop)
+    if engine == "fused" or (engine == "auto" and worth_compiling(*sizes)):
         from .fused import FusedEngine, fused_support, prefers_fused  # loads Numba
 
         unsupported = fused_support(model, loss, optimizer)
@@ -150,6 +163,20 @@ def select_engine(
         backprop=backprop,
         track_gradients=track_gradients,
     )
+
+
+def worth_compiling(
+    n_rows: int, n_parameters: int, batch_size: int | None = None, backprop: bool = True
+) -> bool:
+    """Whether ``engine="auto"`` should run an epoch on the compiled kernels (when they apply).
+
+    Mini-batch epochs: yes; the reference engine pays a Python step per batch, the kernels
+    run the epoch as one compiled loop. Full-batch epochs (``batch_size`` None or at least
+    ``n_rows``, and every forward-only epoch): only when n_rows x n_parameters is at least
+    ``AUTO_MIN_ROW_PARAMETERS``.
+    """
+    minibatch = backprop and batch_size is not None and batch_size < n_rows
+    return minibatch or n_rows * n_parameters >= AUTO_MIN_ROW_PARAMETERS
 
 
 def _divergence(loss: float, first: float | None, factor: float | None) -> str | None:
@@ -200,12 +227,14 @@ def train(
     updates and divergence checks, computed block by block in one pass over X; it
     raises ValueError for a model, loss or optimiser it does not implement (Dense layers
     with ReLU, LeakyReLU, Tanh or Sigmoid; bce, softmax, mse; GradientDescent, Momentum,
-    Adam). ``"auto"`` (the default) uses ``"fused"`` when it applies and the network has
+    Adam). ``"auto"`` (the default) uses ``"fused"`` when it applies, the network has
     at most ``fused.AUTO_MAX_PARAMETERS`` parameters (beyond that the reference engine's
-    matrix products are faster), and ``"reference"`` otherwise. Both give the same
+    matrix products are faster) and the epochs are mini-batches or large (rows x
+    parameters at least ``AUTO_MIN_ROW_PARAMETERS``; smaller full-batch epochs are as
+    fast with NumPy), and ``"reference"`` otherwise. Both give the same
     numbers: the test suite holds float64 losses and gradients to 1e-12 relative and float32 to 1e-5 over 50 epochs. ``History.engine``
     says which one ran. The first fused call in a fresh installation compiles the
-    kernels (tens of seconds); they are cached on disk afterwards.
+    kernels (about 10 s per dtype); they are cached on disk afterwards.
 
     ``optimizer="lbfgs"`` (or an :class:`~backprop_lab.engine.lbfgs.LBFGS` with its
     settings) minimises the full-batch objective by L-BFGS instead: ``epochs`` is then
@@ -266,6 +295,7 @@ def train(
         sample_weight=w,
         backprop=backprop,
         track_gradients=track_gradients,
+        batch_size=batch_size,
     )
     rng = np.random.default_rng(seed)
     n = X.shape[0]

@@ -229,14 +229,16 @@ def max_epochs_per_step(batch_size: int | None, n_train: int) -> int:
     return max(1, min(MAX_EPOCHS_PER_STEP, MAX_UPDATES_PER_STEP // batches))
 
 
-def parse_step(body: object) -> tuple[int, Mapping[str, Any] | None]:
-    """``{"epochs": k, "borrower": {...}?}`` -> (k, the borrower spec or None)."""
+def parse_step(body: object) -> tuple[int, Mapping[str, Any] | None, bool]:
+    """``{"epochs": k, "borrower": {...}?, "trace": bool?}`` -> (k, the borrower spec or
+    None, whether to trace the borrower after the step: the page's open trace card, in
+    the same round trip)."""
     body = _object(body, "the step request")
-    _no_unknown(body, ("epochs", "borrower"), "the step request")
+    _no_unknown(body, ("epochs", "borrower", "trace"), "the step request")
     if "epochs" not in body:
         raise ApiError("missing field 'epochs'")
     epochs = integer(body["epochs"], "epochs", 1, MAX_EPOCHS_PER_STEP)
-    return epochs, body.get("borrower")
+    return epochs, body.get("borrower"), boolean(body.get("trace", False), "trace")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ API (bodies are JSON objects; every reply is JSON, errors as ``{"error": message
 ``POST /api/session/<id>/reset``            rebuild data and network (changed config fields)
 ``POST /api/session/<id>/settings``         change lr, batch_size, backprop or l2 mid-run
 ``POST /api/session/<id>/step``             train ``epochs`` more; new curve points, network
+                                            (with ``"trace": true``, also the trace after it)
 ``POST /api/session/<id>/network``          weights and one borrower's neuron values
 ``GET  /api/session/<id>/borrower?index=i`` a training borrower's raw features and label
 ``POST /api/session/<id>/trace``            one forward and backward pass for a borrower
@@ -243,12 +244,15 @@ def create_app(max_sessions: int = DEFAULT_MAX_SESSIONS) -> Flask:
 
     @app.post("/api/session/<sid>/step")
     def step(sid: str) -> Response:
-        epochs, borrower = P.parse_step(read_json())
+        epochs, borrower, trace = P.parse_step(read_json())
 
         def work(s: Session) -> Any:
             spec = check_spec(borrower, s)
             new = s.step(epochs)
-            return {"history": new, "status": s.status(), "network": s.network(spec)}
+            reply = {"history": new, "status": s.status(), "network": s.network(spec)}
+            if trace and s.config.depth == 1:  # the open trace card's borrower, after the step
+                reply["trace"] = s.trace(spec or P.BorrowerSpec(index=0))
+            return reply
 
         return with_session(sid, work)
 

@@ -114,6 +114,8 @@ class Session:
         )
         X_train, X_test, y_train, y_test = stratified_split(data.X, data.y, seed=config.seed)
         self.raw_train = X_train.reset_index(drop=True)
+        # the borrowers' raw features as one array: no pandas lookup per request
+        self._raw_rows = self.raw_train[list(FEATURES)].to_numpy(dtype=np.float64)
         self.p_train = data.p_default.loc[X_train.index].to_numpy()
         p_test = data.p_default.loc[X_test.index].to_numpy()
         self.scaler = Standardizer().fit(X_train)
@@ -241,10 +243,10 @@ class Session:
     # ---- borrowers ----------------------------------------------------------------------
     def borrower(self, index: int) -> dict[str, Any]:
         """A borrower of the training split: raw features, label and true p_default."""
-        row = self.raw_train.iloc[index]
+        row = self._raw_rows[index]
         return {
             "index": index,
-            "features": {name: float(row[name]) for name in FEATURES},
+            "features": {name: float(row[k]) for k, name in enumerate(FEATURES)},
             "label": int(self.y_train[index]),
             "p_default": float(self.p_train[index]),
         }

@@ -80,10 +80,11 @@ on("settings", () => {
   renderCurves();
   if (S.trace) runTrace(true); // the update step uses the learning rate
 });
-on("stepped", () => {
+on("stepped", (traced) => {
   renderCurves();
   renderGradcheck();
-  if (S.trace) runTrace(true);
+  if (traced) renderTrace(); // the step's reply carried the trace: no second call
+  else if (S.trace) runTrace(true);
   else draw();
   refreshUnits();
 });

@@ -112,12 +112,14 @@ export async function step(epochs, borrower) {
   S.busy = true;
   try {
     const allowed = Math.max(1, Math.min(epochs, S.status.max_epochs_per_step, S.status.max_epochs - S.status.epochs));
-    const result = await call("POST", "/step", { epochs: allowed, borrower: borrower() });
+    const result = await call("POST", "/step", { epochs: allowed, borrower: borrower(), trace: Boolean(S.trace) });
     for (const key of Object.keys(S.history)) S.history[key].push(...result.history[key]);
     S.status = result.status;
     S.network = result.network;
+    const traced = Boolean(S.trace && result.trace); // the open trace, in the same reply
+    if (traced) S.trace = result.trace;
     renderStatus();
-    emit("stepped");
+    emit("stepped", traced);
     if (S.status.state === "diverged") stopPlaying();
   } catch (error) {
     stopPlaying();

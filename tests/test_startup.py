@@ -1,0 +1,168 @@
+"""Start-up: what the command line and the explorer load, the rule of ``engine="auto"``,
+and that a first run after installation (no compiled kernels yet) writes the same bytes
+as a later one. Speed itself is measured in benchmarks/cold_start.py and
+benchmarks/explorer_speed.py, never asserted here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from explorer_client import with_tokens
+from explorer_support import api, reference_run
+from test_explorer_browser import browser, playwright_api, server  # noqa: F401 (fixtures)
+
+from backprop_lab.engine.training import AUTO_MIN_ROW_PARAMETERS, train, worth_compiling
+from backprop_lab.explorer.server import create_app
+from backprop_lab.nn import mlp
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+HEAVY = ("sklearn", "pandas", "matplotlib", "numba", "scipy.stats", "torch")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The HEAVY modules in sys.modules after running ``code`` in a fresh interpreter."""
+    probe = f"{code}\nimport sys\nprint([m for m in {HEAVY!r} if m in sys.modules])\n"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=_env()
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_the_command_line_and_the_explorer_server_load_no_heavy_library():
+    """`backprop-lab explore --help` builds the whole parser; the server imports the
+    explorer. Neither needs scikit-learn, pandas, matplotlib, Numba or scipy.stats."""
+    code = (
+        "import contextlib, io\n"
+        "from backprop_lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['explore', '--help'])\n"
+        "from backprop_lab.explorer.server import ExplorerServer\n"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_the_probe_sees_a_heavy_import():
+    """The check above can fail: drawing borrowers does load pandas."""
+    code = "from backprop_lab.data.synthetic import make_credit_risk\nmake_credit_risk(5)\n"
+    assert "pandas" in _loaded_after(code)
+
+
+# ---- engine="auto" --------------------------------------------------------------------
+def test_auto_runs_small_full_batches_on_the_reference_engine():
+    rng = np.random.default_rng(0)
+    model = mlp(7)  # 73 parameters
+    small = AUTO_MIN_ROW_PARAMETERS // model.n_parameters()  # the largest N below the rule
+    large = small + 1
+    assert not worth_compiling(small, model.n_parameters())
+    assert worth_compiling(large, model.n_parameters())
+    assert worth_compiling(64, model.n_parameters(), batch_size=32)  # mini-batches
+    assert not worth_compiling(64, model.n_parameters(), batch_size=64)  # one batch
+    assert not worth_compiling(64, model.n_parameters(), batch_size=32, backprop=False)
+    X = rng.normal(size=(large, 7))
+    y = (rng.random(large) < 0.3).astype(float)
+    assert train(mlp(7), X[:small], y[:small], epochs=1).engine == "reference"
+    assert train(mlp(7), X, y, epochs=1).engine == "fused"
+    assert train(mlp(7), X[:64], y[:64], epochs=1, batch_size=32).engine == "fused"
+    assert train(mlp(7), X[:64], y[:64], epochs=1, engine="fused").engine == "fused"
+
+
+# ---- the explorer: the trace in the step's reply ----------------------------------------
+def test_a_step_with_the_trace_open_returns_the_trace_a_second_call_would():
+    client = with_tokens(create_app()).test_client()
+    sid = api(client, "POST", "/api/session", {})[1]["session"]
+    status, reply = api(
+        client, "POST", f"/api/session/{sid}/step", {"epochs": 3, "borrower": {"index": 4}}
+    )
+    assert status == 200 and "trace" not in reply
+    body = {"epochs": 2, "borrower": {"index": 4}, "trace": True}
+    status, reply = api(client, "POST", f"/api/session/{sid}/step", body)
+    assert status == 200
+    _, trace = api(client, "POST", f"/api/session/{sid}/trace", {"index": 4})
+    assert reply["trace"] == trace  # the same weights, borrower and numbers
+    status, reply = api(client, "POST", f"/api/session/{sid}/step", {"epochs": 1, "trace": 1})
+    assert status == 400 and "trace must be true or false" in reply["error"]
+
+
+# ---- the first run after installation ---------------------------------------------------
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("batch", [None, "64"], ids=["full-batch", "mini-batch"])
+def test_train_writes_the_same_bytes_with_an_empty_and_a_filled_kernel_cache(tmp_path, batch):
+    """`train` twice in fresh processes sharing one Numba cache folder: the first finds it
+    empty (as after installation), the second loads what the first compiled. The model
+    files and what the command prints are the same bytes. Mini-batches run the compiled
+    kernels (so the second run really loads them from the cache); the full batch of 400
+    rows runs on the reference engine."""
+    subprocess.run(
+        [sys.executable, "-m", "backprop_lab", "generate", "--n", "500", "-o", "loans.csv"],
+        cwd=tmp_path,
+        check=True,
+        env=_env(),
+    )
+    cache = tmp_path / "numba-cache"
+    cache.mkdir()
+    outputs = []
+    for run in ("first", "second"):
+        out = tmp_path / run
+        out.mkdir()
+        command = [sys.executable, "-m", "backprop_lab", "train", str(tmp_path / "loans.csv")]
+        command += ["--target", "default", "-o", str(out / "model.blab"), "--epochs", "30"]
+        command += ["--early-stopping", "off"]  # no validation pass: less to compile
+        command += [] if batch is None else ["--batch-size", batch]
+        done = subprocess.run(
+            command,
+            cwd=out,
+            capture_output=True,
+            check=True,
+            env=_env(NUMBA_CACHE_DIR=str(cache)),
+        )
+        (out / "stdout.txt").write_bytes(done.stdout.replace(str(out).encode(), b"OUT"))
+        outputs.append(_digests(out))
+        if batch is not None and run == "first":
+            assert any(cache.rglob("*.nbi")), "the first run compiled nothing into the cache"
+    assert outputs[0] == outputs[1]
+
+
+# ---- the explorer's page: a step with the trace card open --------------------------------
+def test_the_page_steps_with_the_trace_open_in_one_round_trip(browser, playwright_api, server):  # noqa: F811
+    """With the trace card open, Step sends one request and the card shows the borrower's
+    numbers with the weights after the step (PyTorch's forward pass, by the reference run)."""
+    from test_explorer_browser import Tab
+
+    _, expect = playwright_api
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    tab = Tab(page, expect, server.url)
+    page.on("pageerror", lambda e: tab.errors.append(str(e)))
+    page.goto(server.url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.click("#btn-trace")
+    expect(page.locator("#trace-view")).to_be_visible()
+    page.click("#rail button[data-step=delta2]")
+    page.on("request", lambda r: tab.requests.append(r.url))
+    tab.step(1)
+    assert [u for u in tab.requests if "/api/" in u and u.endswith("/trace")] == []
+    y_hat = reference_run(epochs=1).forward(reference_run().X_train[:1])["y_hat"][0, 0]
+    expect(page.locator("#tv-y_hat")).to_have_text(f"{y_hat:.6f}")
+    assert tab.errors == []
+    context.close()
