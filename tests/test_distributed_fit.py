@@ -181,7 +181,11 @@ def test_scores_stay_lazy_and_match(dask_client, data):
     dX = da.from_array(X, chunks=(300, -1))
     z = clf.decision_function(dX)
     assert isinstance(z, da.Array) and z.chunks == ((300, 300, 300, 300),)
-    np.testing.assert_array_equal(z.compute(), clf.decision_function(X))
+    # In memory, few rows are scored by the network's own NumPy layers, a partition on a
+    # worker by the fused kernels: the same sums in another order, so equal to a few ulps
+    # of the largest logit (|z| < 10 here; seen: 9e-16 absolute), not bit for bit.
+    expected = clf.decision_function(X)
+    assert np.max(np.abs(z.compute() - expected)) <= 1e-12 * np.max(np.abs(expected))
 
 
 def test_validation_share_does_not_depend_on_partitioning(dask_client, data):
