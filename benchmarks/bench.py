@@ -4,8 +4,10 @@ eager, scikit-learn's MLPClassifier and micrograd, on the same data and initial 
     python benchmarks/bench.py [--quick] [--out benchmarks/results]
 
 The network is the tutorial's 7-8-1 (ReLU, binary cross-entropy on the logit, plain
-gradient descent). Cases: N in 1e3..1e6 rows, full batch, float64 and float32; mini-batches
-of 32 up to N = 1e5. Each number is the median time of an epoch over all timed epochs,
+gradient descent). Cases: N in 1e3..1e7 rows, full batch, float64 and float32 (at 1e7 two
+rounds of one epoch, without scikit-learn); mini-batches of 32 up to N = 1e5; and wider
+networks (20-32-32-1, 30-64-64-1, on either side of fused.AUTO_MAX_PARAMETERS) at
+N = 1e5, full batch. Each number is the median time of an epoch over all timed epochs,
 collected in rounds (every engine in turn, several rounds) after a warm-up, so that load
 from elsewhere on the machine hits all engines alike; with the fastest epoch, rows per
 second, the peak resident memory added during training (sampled every millisecond), the
@@ -48,6 +50,7 @@ from backprop_lab.nn import mlp  # noqa: E402
 from backprop_lab.nn.optim import GradientDescent  # noqa: E402
 
 N_INPUTS, HIDDEN, LR = 7, 8, 0.1
+NETWORK = "7-8-1"  # the default network of a case: n_inputs-hidden...-1
 Params = dict[str, np.ndarray]
 #: runner(epochs) trains ``epochs`` epochs from the initial weights and returns
 #: (seconds of each epoch, loss of the first epoch).
@@ -136,12 +139,20 @@ class PeakMemory:
 # ------------------------------------------------------------------------------------------
 # The problem: the same X, y and initial weights for everyone
 # ------------------------------------------------------------------------------------------
-def make_problem(n: int, dtype: type) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def network_sizes(network: str) -> list[int]:
+    """'7-8-1' -> [7, 8, 1]: inputs, hidden widths, one output."""
+    return [int(width) for width in network.split("-")]
+
+
+def make_problem(
+    n: int, dtype: type, network: str = NETWORK
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    sizes = network_sizes(network)
     rng = np.random.default_rng(42)
-    X = rng.standard_normal((n, N_INPUTS)).astype(dtype)
+    X = rng.standard_normal((n, sizes[0]), dtype=np.float64).astype(dtype, copy=False)
     logit = X[:, 0] - 0.5 * X[:, 1] + X[:, 2] * X[:, 3]
     y = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.float64)
-    init = mlp(N_INPUTS, hidden=(HIDDEN,), seed=0, dtype=dtype).get_params()
+    init = mlp(sizes[0], hidden=tuple(sizes[1:-1]), seed=0, dtype=dtype).get_params()
     return X, y, init
 
 
@@ -153,11 +164,17 @@ def epochs_for(seconds_per_epoch: float, budget: float, lo: int = 3, hi: int = 4
 # One runner per engine. ``runner(epochs)`` trains ``epochs`` epochs from the initial
 # weights and returns (seconds of each epoch, loss of the first epoch).
 # ------------------------------------------------------------------------------------------
+def _hidden(init: Params) -> tuple[int, ...]:
+    """The hidden widths of the network whose parameters are W1, b1, W2, b2, ..."""
+    n_layers = sum(1 for name in init if name.startswith("W"))
+    return tuple(init[f"b{i}"].shape[0] for i in range(1, n_layers))
+
+
 def backprop_lab_runner(
     engine: str, X: np.ndarray, y: np.ndarray, init: Params, batch_size: int | None
 ) -> Runner:
     def run(epochs: int) -> tuple[list[float], float]:
-        model = mlp(N_INPUTS, hidden=(HIDDEN,), dtype=X.dtype)
+        model = mlp(X.shape[1], hidden=_hidden(init), dtype=X.dtype)
         model.set_params(init)
         stamps: list[float] = []
         history = train(
@@ -188,8 +205,15 @@ def torch_runner(
     n = X.shape[0]
 
     def run(epochs: int) -> tuple[list[float], float]:
-        params = [torch.tensor(init[k], requires_grad=True) for k in ("W1", "b1", "W2", "b2")]
-        W1, b1, W2, b2 = params
+        n_layers = len(_hidden(init)) + 1
+        layers = [
+            (
+                torch.tensor(init[f"W{i}"], requires_grad=True),
+                torch.tensor(init[f"b{i}"], requires_grad=True),
+            )
+            for i in range(1, n_layers + 1)
+        ]
+        params = [p for layer in layers for p in layer]
         optimizer = torch.optim.SGD(params, lr=LR)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         generator = torch.Generator().manual_seed(0)
@@ -197,7 +221,11 @@ def torch_runner(
 
         def step(xb: torch.Tensor, yb: torch.Tensor) -> float:
             optimizer.zero_grad()
-            z = torch.relu(xb @ W1 + b1) @ W2 + b2
+            z = xb
+            for i, (W, b) in enumerate(layers):
+                z = z @ W + b
+                if i < n_layers - 1:
+                    z = torch.relu(z)
             loss = loss_fn(z, yb)
             loss.backward()
             optimizer.step()
@@ -230,7 +258,7 @@ def sklearn_runner(X: np.ndarray, y: np.ndarray, init: Params, batch_size: int |
 
     def run(epochs: int) -> tuple[list[float], float]:
         clf = MLPClassifier(
-            hidden_layer_sizes=(HIDDEN,),
+            hidden_layer_sizes=_hidden(init),
             activation="relu",
             solver="sgd",
             alpha=0.0,
@@ -244,8 +272,9 @@ def sklearn_runner(X: np.ndarray, y: np.ndarray, init: Params, batch_size: int |
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a batch larger than the 2 rows below
             clf.partial_fit(X[:2], y[:2], classes=np.array([0.0, 1.0]))  # allocates weights
-        clf.coefs_ = [init["W1"].copy(), init["W2"].copy()]
-        clf.intercepts_ = [init["b1"].copy(), init["b2"].copy()]
+        n_layers = len(_hidden(init)) + 1
+        clf.coefs_ = [init[f"W{i}"].copy() for i in range(1, n_layers + 1)]
+        clf.intercepts_ = [init[f"b{i}"].copy() for i in range(1, n_layers + 1)]
         times, losses = [], []
         for _ in range(epochs):  # partial_fit: one epoch over (X, y)
             with warnings.catch_warnings():
@@ -311,17 +340,23 @@ def release_free_memory() -> None:
         pass
 
 
-def measure(runners: dict[str, Runner], budget: float, rounds: int) -> dict[str, dict]:
+def measure(
+    runners: dict[str, Runner], budget: float, rounds: int, probe: bool = True
+) -> dict[str, dict]:
     """Time every runner over ``rounds`` interleaved rounds (engine after engine, round
-    after round), so that a burst of load from elsewhere hits all engines alike."""
+    after round), so that a burst of load from elsewhere hits all engines alike.
+    Without ``probe`` (the largest cases) every round times one epoch of each engine."""
     plans = {}
     for name, run in runners.items():
         if name == "micrograd":
             plans[name] = 1
             continue
         run(1)  # warm-up: imports, compilation, caches
-        probe, _ = run(2)
-        plans[name] = max(1, round(epochs_for(probe[-1], budget) / rounds))
+        if not probe:
+            plans[name] = 1
+            continue
+        times, _ = run(2)
+        plans[name] = max(1, round(epochs_for(times[-1], budget) / rounds))
     out = {name: {"times": [], "first_loss": None, "peak": 0} for name in runners}
     for round_ in range(rounds):
         for name, run in runners.items():
@@ -384,8 +419,12 @@ def compile_times() -> dict:
 # ------------------------------------------------------------------------------------------
 # Main
 # ------------------------------------------------------------------------------------------
+#: Networks either side of fused.AUTO_MAX_PARAMETERS (1,761 and 6,209 parameters).
+WIDE_NETWORKS = ["20-32-32-1", "30-64-64-1"]
+
+
 def cases(quick: bool) -> list[dict]:
-    sizes = [1_000, 10_000, 100_000, 1_000_000]
+    sizes = [1_000, 10_000, 100_000, 1_000_000] + ([] if quick else [10_000_000])
     out = []
     for dtype in ("float64", "float32"):
         for n in sizes:
@@ -395,6 +434,19 @@ def cases(quick: bool) -> list[dict]:
             if quick and dtype == "float32":
                 continue
             out.append({"mode": "mini32", "batch_size": 32, "dtype": dtype, "n": n})
+    for network in WIDE_NETWORKS:
+        for dtype in ("float64",) if quick else ("float64", "float32"):
+            out.append(
+                {
+                    "mode": "full",
+                    "batch_size": None,
+                    "dtype": dtype,
+                    "n": 100_000,
+                    "network": network,
+                }
+            )
+    for case in out:
+        case.setdefault("network", NETWORK)
     return out
 
 
@@ -446,25 +498,28 @@ def main(argv: list[str] | None = None) -> int:
 
     results = []
     header = (
-        f"{'case':<24} {'engine':<10} {'ms/epoch':>10} {'min ms':>9} {'rows/s':>10} "
+        f"{'case':<35} {'engine':<10} {'ms/epoch':>10} {'min ms':>9} {'rows/s':>10} "
         f"{'peak MB':>8} {'1st loss':>9} {'lower bd':>9}"
     )
     print(header)
     print("-" * len(header))
     for case in cases(args.quick):
         dtype = np.dtype(case["dtype"]).type
-        X, y, init = make_problem(case["n"], dtype)
-        lower = max(X.nbytes / bandwidth, row_flops * case["n"] / rate)
-        label = f"{case['mode']} N={case['n']:.0e} {case['dtype']}"
+        X, y, init = make_problem(case["n"], dtype, case["network"])
+        case_flops = flops_per_row(network_sizes(case["network"]))
+        lower = max(X.nbytes / bandwidth, case_flops * case["n"] / rate)
+        label = case_label(case)
         runners: dict[str, Runner] = {
             "fused": backprop_lab_runner("fused", X, y, init, case["batch_size"]),
             "reference": backprop_lab_runner("reference", X, y, init, case["batch_size"]),
             "torch": torch_runner(X, y, init, case["batch_size"], threads),
-            "sklearn": sklearn_runner(X, y, init, case["batch_size"]),
         }
+        huge = case["n"] >= 10_000_000  # minutes per epoch for scikit-learn; two rounds
+        if not huge:
+            runners["sklearn"] = sklearn_runner(X, y, init, case["batch_size"])
         if case["mode"] == "full" and case["n"] == 1_000 and case["dtype"] == "float64":
             runners["micrograd"] = micrograd_runner(X, y, init)
-        measured = measure(runners, budget, rounds)
+        measured = measure(runners, budget, 2 if huge else rounds, probe=not huge)
         for engine, m in measured.items():
             times = m["times"]
             median = float(np.median(times))
@@ -482,18 +537,21 @@ def main(argv: list[str] | None = None) -> int:
             results.append(row)
             peak_text = "-" if row["peak_mb"] is None else f"{row['peak_mb']:8.1f}"
             print(
-                f"{label:<24} {engine:<10} {median * 1e3:10.3f} {row['min_ms']:9.3f} "
+                f"{label:<35} {engine:<10} {median * 1e3:10.3f} {row['min_ms']:9.3f} "
                 f"{row['rows_per_s']:10.3g} {peak_text:>8} {row['first_loss']:9.5f} "
                 f"{lower * 1e3:9.3f}"
             )
         print()
+        del X, y, runners, measured
+        release_free_memory()
 
     ratios = ratio_table(results)
     print_ratios(ratios)
     targets = check_targets(results)
     print("targets:")
     for t in targets:
-        print(f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['measured']}")
+        margin = "" if t.get("margin") is None else f" (margin {t['margin']:.2f})"
+        print(f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['measured']}{margin}")
 
     compile_info = None if args.skip_compile else compile_times()
     if compile_info:
@@ -531,9 +589,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def case_label(case: dict) -> str:
+    network = case.get("network", NETWORK)
+    return f"{case['mode']} N={case['n']:.0e} {case['dtype']}" + (
+        "" if network == NETWORK else f" {network}"
+    )
+
+
 def _lookup(results: list[dict], **key: object) -> dict | None:
+    """The first row with these values; rows without a network are the default 7-8-1."""
+    key.setdefault("network", NETWORK)
     for row in results:
-        if all(row.get(k) == v for k, v in key.items()):
+        if all(row.get(k, NETWORK if k == "network" else None) == v for k, v in key.items()):
             return row
     return None
 
@@ -544,15 +611,16 @@ def ratio_table(results: list[dict]) -> list[dict]:
     table = []
     seen = []
     for row in results:
-        key = (row["mode"], row["dtype"], row["n"])
+        key = (row["mode"], row["dtype"], row["n"], row.get("network", NETWORK))
         if key in seen:
             continue
         seen.append(key)
-        fused = _lookup(results, mode=key[0], dtype=key[1], n=key[2], engine="fused")
-        ref = _lookup(results, mode=key[0], dtype=key[1], n=key[2], engine="reference")
-        entry = {"mode": key[0], "dtype": key[1], "n": key[2]}
+        where = {"mode": key[0], "dtype": key[1], "n": key[2], "network": key[3]}
+        fused = _lookup(results, **where, engine="fused")
+        ref = _lookup(results, **where, engine="reference")
+        entry = dict(where)
         for peer in ENGINES[1:]:
-            other = _lookup(results, mode=key[0], dtype=key[1], n=key[2], engine=peer)
+            other = _lookup(results, **where, engine=peer)
             if other and fused:
                 entry[f"{peer}/fused"] = other["ms_per_epoch"] / fused["ms_per_epoch"]
             if other and ref and peer != "reference":
@@ -572,95 +640,151 @@ def print_ratios(ratios: list[dict]) -> None:
         "torch/reference",
         "fused/lower_bound",
     ]
-    print(f"{'case':<24} " + " ".join(f"{c:>17}" for c in columns))
+    print(f"{'case':<35} " + " ".join(f"{c:>17}" for c in columns))
     for entry in ratios:
-        label = f"{entry['mode']} N={entry['n']:.0e} {entry['dtype']}"
+        label = case_label(entry)
         cells = [f"{entry[c]:17.2f}" if c in entry else f"{'-':>17}" for c in columns]
-        print(f"{label:<24} " + " ".join(cells))
+        print(f"{label:<35} " + " ".join(cells))
     print()
 
 
 def check_targets(results: list[dict]) -> list[dict]:
-    def ms(engine: str, mode: str, n: int, dtype: str = "float64") -> float | None:
-        row = _lookup(results, engine=engine, mode=mode, n=n, dtype=dtype)
+    """Each target: text, measured value against what it needs, met or not, and the margin
+    (measured / needed for "at least" targets, needed / measured for "at most" ones:
+    above 1 when met)."""
+
+    def ms(engine: str, mode: str, n: int, dtype: str = "float64", **key: object) -> float | None:
+        row = _lookup(results, engine=engine, mode=mode, n=n, dtype=dtype, **key)
         return None if row is None else row["ms_per_epoch"]
 
     out = []
 
-    def target(text: str, ratio: float | None, need: float, measured: str) -> None:
+    def at_least(text: str, value: float | None, need: float, measured: str) -> None:
+        margin = None if value is None else value / need
         out.append(
             {
                 "target": text,
-                "ratio": ratio,
-                "met": ratio is not None and ratio >= need,
+                "ratio": value,
+                "need": need,
+                "margin": margin,
+                "met": margin is not None and margin >= 1,
                 "measured": measured,
             }
         )
 
-    fused, torch_, skl = (
-        ms("fused", "full", 10**6),
-        ms("torch", "full", 10**6),
-        ms("sklearn", "full", 10**6),
-    )
-    if fused:
-        r = torch_ / fused if torch_ else None
-        target(
-            "full batch N=1e6 float64: fused >= 8x faster than PyTorch eager",
-            r,
-            8,
-            f"{r:.1f}x" if r else "n/a",
+    def at_most(text: str, value: float | None, need: float, measured: str) -> None:
+        margin = None if not value else need / value
+        out.append(
+            {
+                "target": text,
+                "ratio": value,
+                "need": need,
+                "margin": margin,
+                "met": margin is not None and margin >= 1,
+                "measured": measured,
+            }
         )
-        r = skl / fused if skl else None
-        target(
-            "full batch N=1e6 float64: fused >= 10x faster than sklearn",
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a and b else None
+
+    def text(r: float | None) -> str:
+        return f"{r:.2f}x" if r is not None else "n/a"
+
+    sizes = sorted({r["n"] for r in results if r["mode"] == "full"})
+    for dtype in ("float64", "float32"):
+        for n in [n for n in sizes if n >= 10_000]:
+            r = ratio(ms("torch", "full", n, dtype), ms("fused", "full", n, dtype))
+            at_least(
+                f"full batch N={n:.0e} {dtype}: fused >= 5x faster than PyTorch eager",
+                r,
+                5,
+                text(r),
+            )
+    r = ratio(ms("torch", "full", 10**6), ms("fused", "full", 10**6))
+    at_least("full batch N=1e6 float64: fused >= 8x faster than PyTorch eager", r, 8, text(r))
+    r = ratio(ms("sklearn", "full", 10**6), ms("fused", "full", 10**6))
+    at_least("full batch N=1e6 float64: fused >= 10x faster than sklearn", r, 10, text(r))
+    for n in [n for n in sizes if n >= 100_000]:
+        f64, f32 = ms("fused", "full", n), ms("fused", "full", n, "float32")
+        r = ratio(f32, f64)
+        at_most(
+            f"full batch N={n:.0e}: fused float32 <= 0.6x the float64 time",
             r,
-            10,
-            f"{r:.1f}x" if r else "n/a",
+            0.6,
+            f"{text(r)} ({f32:.3g} ms vs {f64:.3g} ms)" if r else "n/a",
         )
-        bound = _lookup(results, engine="fused", mode="full", n=10**6, dtype="float64")[
-            "lower_bound_ms"
-        ]
-        r = 4 * bound / fused
-        target(
-            "full batch N=1e6 float64: fused within 4x of the lower bound",
-            r,
-            1,
-            f"{fused / bound:.1f}x the bound ({fused:.1f} ms vs {bound:.2f} ms)",
-        )
-    fused, torch_, skl = (
-        ms("fused", "mini32", 10**5),
-        ms("torch", "mini32", 10**5),
-        ms("sklearn", "mini32", 10**5),
-    )
-    if fused:
-        r = torch_ / fused if torch_ else None
-        target(
-            "mini-batch 32 N=1e5: fused >= 20x faster than PyTorch eager",
-            r,
-            20,
-            f"{r:.1f}x" if r else "n/a",
-        )
-        r = skl / fused if skl else None
-        target(
-            "mini-batch 32 N=1e5: fused >= 10x faster than sklearn",
-            r,
-            10,
-            f"{r:.1f}x" if r else "n/a",
-        )
-    worst = None
-    for row in results:
-        if row["engine"] == "reference" and row["dtype"] == "float64":
-            peer = ms("torch", row["mode"], row["n"])
-            if peer:
-                r = peer / row["ms_per_epoch"]
-                if worst is None or r < worst[0]:
+    for dtype in ("float64", "float32"):
+        for n in [n for n in sizes if n >= 100_000]:
+            row = _lookup(results, engine="fused", mode="full", n=n, dtype=dtype)
+            if row:
+                r = row["ms_per_epoch"] / row["lower_bound_ms"]
+                at_most(
+                    f"full batch N={n:.0e} {dtype}: fused within 4x of the lower bound",
+                    r,
+                    4,
+                    f"{r:.1f}x the bound ({row['ms_per_epoch']:.3g} ms vs "
+                    f"{row['lower_bound_ms']:.3g} ms)",
+                )
+    mini = sorted({r["n"] for r in results if r["mode"] == "mini32"})
+    for dtype in ("float64", "float32"):
+        for n in [n for n in mini if n >= 10_000]:
+            row = _lookup(results, engine="fused", mode="mini32", n=n, dtype=dtype)
+            if row:
+                r = row["ms_per_epoch"] / row["lower_bound_ms"]
+                at_most(
+                    f"mini-batch 32 N={n:.0e} {dtype}: fused within 15x of the lower bound",
+                    r,
+                    15,
+                    f"{r:.1f}x the bound ({row['ms_per_epoch'] * 1e3 / (n / 32):.2f} us a step)",
+                )
+    r = ratio(ms("torch", "mini32", 10**5), ms("fused", "mini32", 10**5))
+    at_least("mini-batch 32 N=1e5: fused >= 20x faster than PyTorch eager", r, 20, text(r))
+    r = ratio(ms("sklearn", "mini32", 10**5), ms("fused", "mini32", 10**5))
+    at_least("mini-batch 32 N=1e5: fused >= 10x faster than sklearn", r, 10, text(r))
+    for dtype in ("float64", "float32"):
+        worst = None
+        for row in results:
+            if (
+                row["engine"] == "reference"
+                and row["dtype"] == dtype
+                and row.get("network", NETWORK) == NETWORK
+            ):
+                r = ratio(ms("torch", row["mode"], row["n"], dtype), row["ms_per_epoch"])
+                if r and (worst is None or r < worst[0]):
                     worst = (r, f"{row['mode']} N={row['n']:.0e}")
-    if worst:
-        target(
-            "reference engine no slower than PyTorch eager at any N, float64",
-            worst[0],
-            1,
-            f"slowest case {worst[1]}: PyTorch/reference = {worst[0]:.2f}",
+        if worst:
+            at_least(
+                f"reference engine no slower than PyTorch eager at any N, {dtype}",
+                worst[0],
+                1,
+                f"slowest case {worst[1]}: PyTorch/reference = {worst[0]:.2f}",
+            )
+    from backprop_lab.engine.fused import AUTO_MAX_PARAMETERS
+
+    for row in results:
+        network = row.get("network", NETWORK)
+        if row["engine"] != "fused" or network == NETWORK:
+            continue
+        sizes_ = network_sizes(network)
+        n_params = sum(a * b + b for a, b in itertools.pairwise(sizes_))
+        auto = "fused" if n_params <= AUTO_MAX_PARAMETERS else "reference"
+        key = {"mode": row["mode"], "n": row["n"], "dtype": row["dtype"], "network": network}
+        r = ratio(ms("reference", **key), row["ms_per_epoch"])
+        if r is None:
+            continue
+        faster = "fused" if r >= 1 else "reference"
+        out.append(
+            {
+                "target": f"engine='auto' picks the faster engine: {network} ({n_params:,} "
+                f"parameters; AUTO_MAX_PARAMETERS {AUTO_MAX_PARAMETERS:,}), "
+                f"{row['mode']} N={row['n']:.0e} {row['dtype']}",
+                "ratio": r,
+                "need": 1,
+                "margin": r if auto == "fused" else 1 / r,
+                "met": auto == faster,
+                "measured": f"auto runs {auto}; reference/fused = {r:.2f}",
+            }
         )
     return out
 

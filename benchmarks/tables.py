@@ -22,15 +22,21 @@ def fmt(x: float | None, digits: int = 3) -> str:
 
 def case_name(r: dict) -> str:
     mode = "full batch" if r["mode"] == "full" else "mini-batch 32"
-    return f"{mode}, N = 1e{len(str(r['n'])) - 1}, {r['dtype']}"
+    network = r.get("network", "7-8-1")
+    wide = "" if network == "7-8-1" else f", {network}"
+    return f"{mode}, N = 1e{len(str(r['n'])) - 1}, {r['dtype']}{wide}"
+
+
+def key(r: dict) -> tuple:
+    return (r["mode"], r["dtype"], r["n"], r.get("network", "7-8-1"))
 
 
 def main(path: str) -> None:
     data = json.loads(Path(path).read_text())
     m = data["machine"]
     results, ratios = data["results"], data["ratios"]
-    cases = list(dict.fromkeys((r["mode"], r["dtype"], r["n"]) for r in results))
-    get = {(r["mode"], r["dtype"], r["n"], r["engine"]): r for r in results}
+    cases = list(dict.fromkeys(key(r) for r in results))
+    get = {(*key(r), r["engine"]): r for r in results}
     print(
         f"Recorded run: `{data['command']}`; read bandwidth {m['read_bandwidth_GBps']:.1f} GB/s, "
         f"dense rate {m['dense_GFLOPs']:.0f} GFLOP/s, {m['threads_used']} threads, "
@@ -39,8 +45,8 @@ def main(path: str) -> None:
     print("Milliseconds per epoch, median over all timed epochs (fastest epoch in brackets):\n")
     print("| case | " + " | ".join(NAMES.get(e, e) for e in ENGINES) + " | lower bound |")
     print("|---|" + "---:|" * (len(ENGINES) + 1))
-    for mode, dtype, n in cases:
-        row = [get.get((mode, dtype, n, e)) for e in ENGINES]
+    for case in cases:
+        row = [get.get((*case, e)) for e in ENGINES]
         cells = [f"{fmt(r['ms_per_epoch'])} ({fmt(r['min_ms'])})" if r else "" for r in row]
         first = next(r for r in row if r)
         print(
@@ -69,10 +75,10 @@ def main(path: str) -> None:
     mem = ["fused", "reference", "torch", "sklearn"]
     print("| case | fused rows/s | " + " | ".join(NAMES.get(e, e) for e in mem) + " |")
     print("|---|" + "---:|" * (len(mem) + 1))
-    for mode, dtype, n in cases:
-        if n < 100_000:
+    for case in cases:
+        if case[2] < 100_000:
             continue
-        row = [get.get((mode, dtype, n, e)) for e in mem]
+        row = [get.get((*case, e)) for e in mem]
         cells = [f"{r['peak_mb']:.1f}" if r else "" for r in row]
         print(f"| {case_name(row[0])} | {row[0]['rows_per_s']:.3g} | " + " | ".join(cells) + " |")
     if data.get("commands"):
@@ -89,7 +95,8 @@ def main(path: str) -> None:
             )
     print("\nTargets:\n")
     for t in data["targets"]:
-        print(f"- {'met' if t['met'] else 'MISSED'}: {t['target']}: {t['measured']}")
+        margin = "" if t.get("margin") is None else f" (margin {t['margin']:.2f})"
+        print(f"- {'met' if t['met'] else 'MISSED'}: {t['target']}: {t['measured']}{margin}")
     cold, cached = data["compile"]["cold"], data["compile"]["cached"]
     print(
         f"\nFirst use in a fresh process compiles the kernels: {cold['float64_full_s']:.1f} s "

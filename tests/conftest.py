@@ -13,3 +13,21 @@ def linear_data():
     p = 1.0 / (1.0 + np.exp(-(X @ w)))
     y = (rng.random(400) < p).astype(float)
     return X, y
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real two-process LocalCluster (one thread each), shared by the distributed tests.
+
+    Skipped without the ``dask`` extra. Worker processes start in a few seconds; the
+    cluster closes at the end of the session.
+    """
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("dask.dataframe")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "responsible": {"_util", "data", "nn", "engine", "classifier"},
     "tutorial": {"_util", "data", "nn", "engine", "classifier", "responsible", "textbook"},
     "explorer": {"_util", "data", "nn", "engine", "textbook"},
+    "distributed": {"_util", "data", "nn", "engine", "classifier"},
     "cli": {
         "_util",
         "data",
@@ -41,8 +42,13 @@ ALLOWED: dict[str, set[str]] = {
         "tutorial",
         "explorer",
         "textbook",
+        "distributed",
     },
 }
+# part -> parts it may import only inside a function, to hand work over: the estimator's
+# fit and scoring pass a dask collection to `distributed` (an optional extra that itself
+# builds on `classifier`), so nothing of it loads unless a dask collection arrives.
+LAZY_DISPATCH: dict[str, set[str]] = {"classifier": {"distributed"}}
 ROOT_MODULES = {"__init__", "__main__"}
 
 
@@ -54,6 +60,22 @@ def _part(module: tuple[str, ...]) -> str:
 def _module_path(path: Path) -> tuple[str, ...]:
     parts = path.relative_to(PACKAGE).with_suffix("").parts
     return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _top_level_lines(path: Path) -> set[int]:
+    """Lines of the imports a module runs when it is imported (outside any function)."""
+    lines: set[int] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                continue
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                lines.add(child.lineno)
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return lines
 
 
 def _imports(path: Path) -> list[tuple[tuple[str, ...], list[str], int]]:
@@ -98,9 +120,16 @@ def test_imports_point_only_to_allowed_parts(path: Path):
     if part in ROOT_MODULES:
         return
     allowed = ALLOWED[part] | {part}
+    top_level = _top_level_lines(path)
     for target, names, line in _imports(path):
         target_part = _part(target)
         if target_part in ROOT_MODULES or target == ("__version__",):
+            continue
+        if target_part in LAZY_DISPATCH.get(part, set()):
+            assert line not in top_level, (
+                f"{path.relative_to(PACKAGE)}:{line} imports backprop_lab.{'.'.join(target)} "
+                f"at module level; part '{part}' may import it only inside a function"
+            )
             continue
         assert target_part in allowed, (
             f"{path.relative_to(PACKAGE)}:{line} imports backprop_lab.{'.'.join(target)}: "
@@ -141,6 +170,29 @@ def test_the_checker_catches_an_upward_import(tmp_path):
             test_imports_point_only_to_allowed_parts(bad)
     finally:
         bad.unlink()
+
+
+def test_the_checker_catches_a_module_level_dispatch_import():
+    """The lazy dispatch exception holds only inside functions."""
+    bad = PACKAGE / "classifier" / "_eager_probe.py"
+    try:
+        bad.write_text("from ..distributed import training\n", encoding="utf-8")
+        with pytest.raises(AssertionError, match="only inside a function"):
+            test_imports_point_only_to_allowed_parts(bad)
+    finally:
+        bad.unlink()
+
+
+def test_the_package_works_without_dask():
+    """Importing the package, the estimator and the distributed part loads no dask."""
+    code = (
+        "import sys\n"
+        "import backprop_lab.classifier.estimator, backprop_lab.distributed\n"
+        "import backprop_lab.cli\n"
+        "print(any(m == 'dask' or m.startswith(('dask.', 'distributed')) for m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("part", sorted(ALLOWED))

@@ -78,8 +78,9 @@ def test_the_age_check_is_the_in_memory_one(model, small_csv):
     result = audit_csv(model, small_csv, "age", n_bootstrap=0, chunk_size=50)
     att = model_attributions(model, frame)
     expected = age_adverse_check(att.attributions["age"].to_numpy(), frame["age"].astype(float))
-    assert result.age_check.to_dict() == expected.to_dict()
-    assert result.age_max_gap == att.max_gap
+    # chunks of 50 against all 300 rows at once: equal up to the round-off `same` allows
+    same(result.age_check.to_dict(), expected.to_dict())
+    same(result.age_max_gap, att.max_gap)
 
 
 @pytest.mark.parametrize("outcome", ["0", "1"])

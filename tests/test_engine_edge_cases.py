@@ -201,7 +201,10 @@ def test_early_stopping_on_a_non_finite_validation_loss_says_so(linear_data, mon
     validation_loss_turning_nan_after(monkeypatch, 6)  # epochs 1..5 are real, 6 is NaN
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        clf = BackpropClassifier(early_stopping=True, max_epochs=100, random_state=0).fit(X, y)
+        # one network (alpha=10): the patched loss counts epochs across every fit
+        clf = BackpropClassifier(
+            early_stopping=True, max_epochs=100, alpha=10.0, random_state=0
+        ).fit(X, y)
     messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert len(messages) == 1, messages
     assert "stopped at epoch 6: the validation log loss became nan" in messages[0]

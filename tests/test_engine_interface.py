@@ -155,3 +155,41 @@ def test_the_compiled_epoch_returns_named_values(data):
     assert not np.isfinite(outcome.bad_loss)
     assert outcome.adam_steps == 5 and outcome.loss == 0.0  # no batch completed
     np.testing.assert_array_equal(huge, before)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "rows", "expected"),
+    [
+        ((8,), 2**14, 1),  # narrow, large batch: one BLAS thread
+        ((8,), 2**14 - 1, 2),  # small batch: the BLAS setting is left alone
+        ((64,), 2**14, 2),  # W2 is 64 x 64 > BLAS_SERIAL_MAX_WEIGHTS entries: threads kept
+    ],
+)
+def test_reference_epochs_of_narrow_networks_run_blas_on_one_thread(
+    monkeypatch, hidden, rows, expected
+):
+    """The reference engine's products run on one BLAS thread exactly when the network is
+    narrow and the batch large, and the BLAS setting is restored after the epoch."""
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+
+    def blas_threads() -> int:
+        return max(
+            c.num_threads for c in ThreadpoolController().select(user_api="blas").lib_controllers
+        )
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rows, 7))
+    y = (X[:, 0] > 0).astype(float)
+    model = mlp(7, hidden=hidden + ((64,) if hidden == (64,) else ()))
+    seen = []
+    original = model.loss_and_gradients
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "loss_and_gradients", spy)
+    with threadpool_limits(2, user_api="blas"):  # a baseline the engine would have to change
+        train(model, X, y, epochs=2, engine="reference")
+        assert blas_threads() == 2
+    assert seen == [expected, expected]

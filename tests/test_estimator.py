@@ -147,7 +147,8 @@ def test_same_random_state_same_fit_bit_for_bit(credit):
 def test_early_stopping_keeps_the_best_validation_epoch(credit):
     frame, y = credit
     X = scaled(frame)
-    clf = BackpropClassifier(random_state=0, early_stopping=True, n_iter_no_change=10)
+    # a numeric alpha trains one network (alpha='auto' may average fold networks)
+    clf = BackpropClassifier(random_state=0, alpha=10.0, early_stopping=True, n_iter_no_change=10)
     clf.fit(X, y)
     assert clf.early_stopping_ is True
     scores = clf.validation_scores_
@@ -174,7 +175,7 @@ def test_the_untrained_network_predicts_the_base_rate():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 5))
     y = (rng.random(200) < 0.2).astype(int)
-    clf = BackpropClassifier(random_state=0, early_stopping=False, max_epochs=1)
+    clf = BackpropClassifier(random_state=0, alpha=10.0, early_stopping=False, max_epochs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
@@ -238,7 +239,9 @@ def test_pipeline_with_column_transformer_cross_validation_and_grid_search(credi
     # the refit model is the best candidate fitted afresh on every row
     refit = candidate(grid[best]).fit(frame, y)
     np.testing.assert_array_equal(search.predict_proba(frame), refit.predict_proba(frame))
-    assert search.best_estimator_[-1].network_.params["W1"].shape[1] == grid[best][0]
+    # alpha='auto' averages n_networks_ fold networks side by side in one network
+    best_clf = search.best_estimator_[-1]
+    assert best_clf.network_.params["W1"].shape[1] == best_clf.n_networks_ * grid[best][0]
 
 
 def test_clone_pickle_and_feature_names(credit):
@@ -266,7 +269,9 @@ def test_partial_fit_streams_epochs_and_keeps_optimizer_state(linear_data):
 
 def test_warm_start_continues_from_the_current_weights(linear_data):
     X, y = linear_data
-    clf = BackpropClassifier(random_state=0, early_stopping=False, max_epochs=5, warm_start=True)
+    clf = BackpropClassifier(
+        random_state=0, alpha=10.0, early_stopping=False, max_epochs=5, warm_start=True
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
@@ -279,12 +284,28 @@ def test_warm_start_continues_from_the_current_weights(linear_data):
         clf.fit(X, np.where(y == 1, 2, y))
 
 
+def test_warm_start_after_alpha_auto_continues_the_averaged_network(linear_data):
+    X, y = linear_data
+    clf = BackpropClassifier(random_state=0, early_stopping=False, max_epochs=5, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        first = clf.network_.get_params()
+        assert clf.n_networks_ > 1 and first["W1"].shape[1] == clf.n_networks_ * 8
+        clf.fit(X, y)  # continues the one averaged network, with the alpha chosen first
+    after = clf.network_.get_params()
+    assert after["W1"].shape == first["W1"].shape
+    assert not np.array_equal(first["W1"], after["W1"])
+    assert clf.alpha_ in clf.cv_log_loss_
+
+
 def test_class_weight_balanced_raises_minority_probabilities():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(600, 3))
     y = (rng.random(600) < expit(X[:, 0] - 2.5)).astype(int)  # 49 defaults: 8%
-    plain = BackpropClassifier(random_state=0).fit(X, y)
-    balanced = BackpropClassifier(random_state=0, class_weight="balanced").fit(X, y)
+    # one network (numeric alpha): the property below is of one minimum of J
+    plain = BackpropClassifier(random_state=0, alpha=10.0).fit(X, y)
+    balanced = BackpropClassifier(random_state=0, alpha=10.0, class_weight="balanced").fit(X, y)
     # ~10 defaults in a validation split: 'auto' trains on every row without early stopping
     assert not plain.early_stopping_ and not balanced.early_stopping_
     # At a minimum of J the output bias's gradient, sum_i w_i (p_i - y_i) / sum_i w_i, is

@@ -29,6 +29,7 @@ from backprop_lab.engine.fused import (
     get_threads,
     predict_logits,
     set_threads,
+    trainer,
 )
 from backprop_lab.engine.fused.maths import exp_nonpositive, log1p_unit
 from backprop_lab.engine.training import TrainingDiverged, prepare_targets, train
@@ -395,8 +396,9 @@ def test_divergence_factor_uses_the_same_first_epoch():
 # ---------------------------------------------------------------------------------------
 # Reproducibility, prediction, input checks, memory
 # ---------------------------------------------------------------------------------------
-def test_results_do_not_depend_on_the_number_of_threads():
+def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     X, y = make_data("bce", 30_011, 7, 1)  # 118 blocks of 256 rows, 29 chunks
+    monkeypatch.setattr(trainer, "SERIAL_ROWS", 0)  # the chunks go to the pool's threads
     model = mlp(7, hidden=(8, 8))
     y = prepare_targets(get_loss("bce"), y, X.shape[0], 1)
     results = []
@@ -413,6 +415,42 @@ def test_results_do_not_depend_on_the_number_of_threads():
     for value, flat in results[1:]:
         assert value == results[0][0]
         assert np.array_equal(flat, results[0][1])  # bit for bit
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_small_full_batches_on_the_calling_thread_give_the_same_bits(monkeypatch, dtype, weighted):
+    """Below trainer.SERIAL_ROWS rows a full-batch epoch is one compiled call on the
+    calling thread; at or above it, the chunks go to the thread pool. The chunks, the
+    total weight and so every bit of the results are the same on both paths."""
+    X, y = make_data("bce", 3_001, 7, 1)  # 12 blocks of 256 rows, 3 chunks
+    weights = np.random.default_rng(1).random(X.shape[0]) if weighted else None
+    runs = []
+    try:
+        set_threads(2)
+        for serial_rows in (10**9, 0):  # every full batch on the calling thread; none
+            monkeypatch.setattr(trainer, "SERIAL_ROWS", serial_rows)
+            model = mlp(7, hidden=(8,), seed=0, dtype=dtype)
+            history = train(
+                model,
+                X,
+                y,
+                optimizer=Adam(0.01),
+                epochs=5,
+                sample_weight=weights,
+                validation_data=(X[:500], y[:500]),
+                track_gradients=True,
+                engine="fused",
+            )
+            runs.append((history, model.get_params()))
+    finally:
+        set_threads(None)
+    (first, params), (second, params_pool) = runs
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert getattr(first, name) == getattr(second, name)
+    assert first.grad_norms == second.grad_norms
+    for name in params:
+        assert np.array_equal(params[name], params_pool[name])  # bit for bit
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -63,13 +63,14 @@ def test_file_holds_what_was_promised(model, tmp_path):
     # no calibration: the oldest schema that describes the file
     assert meta["schema_version"] == 1 and meta["package_version"] == "0.1.0"
     assert "calibration" not in meta
-    assert meta["network"]["hidden"] == [8] and meta["network"]["output"] == "sigmoid"
+    # alpha='auto' averaged five fold networks of 8 units into one of 40
+    assert meta["classifier"]["alpha"] == "auto" and meta["classifier"]["hidden_layer_sizes"] == [8]
+    assert meta["network"]["hidden"] == [5 * 8] and meta["network"]["output"] == "sigmoid"
     numeric = {c["name"]: c for c in meta["preprocessing"]["numeric"]}
     assert numeric["annual_income"]["fill"] > 0  # the training median
     assert meta["preprocessing"]["categorical"][0]["categories"] == ["car", "home", "study"]
     assert meta["training"]["train_rows"] == 480 and meta["training"]["test_rows"] == 120
     assert 0.5 < meta["metrics"]["roc_auc"] < 1.0
-    assert meta["classifier"]["alpha"] == 10.0
     assert len(meta["integrity"]["arrays_sha256"]) == 64
 
 

@@ -62,7 +62,8 @@ def legit(tmp_path_factory):
     """A small binary model (10 inputs, hidden [8]): its file, metadata and arrays."""
     frame = make_credit_risk(400, seed=0).frame()
     frame["purpose"] = np.random.default_rng(0).choice(["car", "home", "study"], len(frame))
-    model = fit_tabular(frame, "default", seed=0)
+    # alpha=10: one network, so the arrays have the shapes hidden_layer_sizes gives
+    model = fit_tabular(frame, "default", seed=0, alpha=10.0)
     path = tmp_path_factory.mktemp("legit") / "legit.blab"
     model.save(path)
     metadata, arrays = read_model_file(path)
@@ -405,6 +406,10 @@ def edit(metadata: dict, dotted: str, value: object) -> dict:
         ("network.n_outputs", 2, r"a network for 2 classes has 1 output\(s\)"),
         ("classifier.max_epochs", 0, r"classifier.max_epochs must be a positive integer; got 0"),
         ("classifier.hidden_layer_sizes", [16], r"disagrees with network.hidden \[8\]"),
+        # an average of K networks has K x the units; 8 is no whole multiple of 3
+        ("classifier.hidden_layer_sizes", [3], r"disagrees with network.hidden \[8\]"),
+        ("classifier.hidden_layer_sizes", [8, 4], r"disagrees with network.hidden \[8\]"),
+        ("classifier.alpha", "large", r"classifier.alpha must be 'auto' or a non-negative"),
         ("classifier.verbose", True, r"classifier has an unknown entry 'verbose'"),
         ("metrics", [0.5], r"metrics must be an object or null"),
     ],

@@ -63,7 +63,14 @@ class TrainingMonitor:
         self.nonfinite: tuple[int, float] | None = None
 
     def _val_loss(self, network: Sequential) -> float:
-        """The weighted validation log loss, without the L2 penalty."""
+        """The weighted validation log loss, without the L2 penalty: by the fused engine
+        (forward and loss in one compiled pass on the threads) when it runs the network,
+        else by the layers. The same number to rounding, in a fraction of the time on
+        hundreds of thousands of rows (an L-BFGS iteration costs about one such pass)."""
+        from ..engine.fused import fused_loss, fused_support
+
+        if fused_support(network, self.loss) is None:
+            return fused_loss(network, self.X_val, self.y_val, self.loss, sample_weight=self.w_val)
         return self.loss.forward(network.predict_logits(self.X_val), self.y_val, self.w_val)
 
     def __call__(self, epoch: int, network: Sequential, history: History) -> bool:
@@ -107,10 +114,16 @@ class TrainingMonitor:
             clf.best_loss_ = float(min(clf.loss_curve_)) if clf.loss_curve_ else float("nan")
             self.best_epoch = history.epochs
         clf.best_epoch_ = self.best_epoch
-        if not self.stopped_early and not history.diverged and self.nonfinite is None:
+        finished = self.stopped_early or history.converged  # L-BFGS: its tolerance met
+        if not finished and not history.diverged and self.nonfinite is None:
+            what = (
+                "raise max_epochs"
+                if clf.optimizer == "lbfgs"
+                else "raise max_epochs or learning_rate"
+            )
             warnings.warn(
                 f"stopped after max_epochs={clf.max_epochs} epochs while the loss was still "
-                "improving; raise max_epochs or learning_rate",
+                f"improving; {what}",
                 ConvergenceWarning,
                 stacklevel=3,
             )

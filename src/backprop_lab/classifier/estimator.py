@@ -25,16 +25,31 @@ dozens of one-hot columns, 1-30% defaults), where an unregularised network overf
 * the output weights start at zero and the output bias at the training log-odds
   (b = log(p / (1 - p)), or b_k = log p_k), so training starts from "everyone has the
   base rate" and grows the function from there;
-* Adam (learning rate 0.01, full batch) and a clear L2 penalty (alpha = 10);
+* Adam (learning rate 0.01, full batch) and an L2 penalty whose strength is chosen from
+  the data (``alpha='auto'``, :mod:`backprop_lab.classifier.averaging`): the rows are
+  split into K = 5 stratified folds, network k is trained on the other four folds and
+  scores fold k, alpha minimises the out-of-fold log loss
+  CV(alpha) = sum_i w_i l(z_oof,i, y_i) / sum_i w_i over the candidates ``ALPHA_GRID``
+  (at present alpha = 10 alone: wider grids chose by noise on files with few defaults),
+  and the model averages the K networks' logits,
+  z(x) = (1/K) sum_k z_k(x), stored as one network with K times the hidden units. A file
+  of 100,000 rows or more (or a fit with monotone constraints) gets one network with
+  alpha = 10 instead, minimised from LBFGS_MIN_ROWS (100,000) rows on by L-BFGS
+  (``optimizer='auto'``): on large files it reaches the same or a lower validation loss
+  in a third of the passes (benchmarks/lbfgs_scale.py);
 * early stopping on the log loss (not accuracy) of a stratified validation split,
   keeping the weights of the best epoch. With ``early_stopping='auto'`` it runs only
   when every class has at least MIN_VALIDATION_ROWS rows in that split: the log loss of
   a handful of defaults is too noisy to pick an epoch by, and small files are better
   served by using every row with the L2 penalty alone.
 
-tests/test_estimator_defaults.py checks that with these defaults the held-out ROC AUC
-and log loss stay within 0.01 and 5% of LogisticRegression's on small, noisy,
-one-hot-heavy files with rare defaults.
+One network's fit to a small file has high variance, and it shows as overconfidence: a
+held-out log loss above logistic regression's at the same ROC AUC. The average of the
+fold networks keeps their bias and cuts that variance. tests/test_safe_defaults.py
+checks, on loan files of many shapes (backprop_lab.data.scenarios), that with these
+defaults the held-out ROC AUC is at least LogisticRegression's - 0.01 and the log loss
+at most 1.02 times its; tests/test_estimator_defaults.py checks one-hot-heavy files with
+rare defaults.
 """
 
 from __future__ import annotations
@@ -49,18 +64,45 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._util.validation import check_sample_weight
+from ..engine.lbfgs import LBFGS
 from ..engine.training import train, worth_compiling
 from ..nn import ACTIVATIONS, Sequential, mlp
 from ..nn.monotone import MonotoneConstraint, ProjectedOptimizer, check_monotonic_cst
 from ..nn.optim import OPTIMIZERS, Optimizer, get_optimizer
+from .averaging import DEFAULT_ALPHA, SINGLE_NETWORK_ROWS, fit_auto
 from .early_stopping import TrainingMonitor, diverged_message
+
+#: The values of ``optimizer``: the update rules of nn.optim, L-BFGS, and 'auto'.
+OPTIMIZER_CHOICES = ("auto", *OPTIMIZERS, "lbfgs")
+#: With optimizer='auto', the fewest rows given to fit (with batch_size None) that
+#: choose L-BFGS over Adam. From here on the two reach the same validation loss and
+#: L-BFGS is the faster (benchmarks/lbfgs_scale.py measures both by size); below it,
+#: the small-file defaults (tests/test_estimator_defaults.py) stay Adam's.
+LBFGS_MIN_ROWS = 100_000
+
+
+def chosen_optimizer(optimizer: str, batch_size: int | None, n_rows: int) -> str:
+    """The optimizer a fit on ``n_rows`` rows runs: 'auto' becomes 'lbfgs' for full
+    batches (``batch_size`` None) of at least LBFGS_MIN_ROWS rows, else 'adam'; any other
+    value stays as it is."""
+    if optimizer != "auto":
+        return optimizer
+    return "lbfgs" if batch_size is None and n_rows >= LBFGS_MIN_ROWS else "adam"
+
 
 #: With early_stopping='auto', the fewest validation rows of any class that turn it on.
 MIN_VALIDATION_ROWS = 20
+
+
+def _is_dask(value: object) -> bool:
+    """A dask collection (array, dataframe, series), recognised without importing dask."""
+    return hasattr(value, "__dask_graph__") and hasattr(value, "__dask_keys__")
+
 
 #: Initialisation that suits each activation (He for the ReLU family, Glorot otherwise).
 _INIT = {"relu": "he", "leaky_relu": "he", "tanh": "xavier", "sigmoid": "xavier"}
@@ -75,16 +117,26 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Units in each hidden layer; ``(8,)`` is the tutorial's single layer of eight.
     activation : {'relu', 'leaky_relu', 'tanh', 'sigmoid'}, default 'relu'
         Hidden-layer activation.
-    optimizer : {'adam', 'momentum', 'gd'}, default 'adam'
-        How gradients become updates (see :mod:`backprop_lab.nn.optim`).
+    optimizer : {'auto', 'adam', 'momentum', 'gd', 'lbfgs'}, default 'auto'
+        How gradients become updates (see :mod:`backprop_lab.nn.optim`). 'lbfgs': the
+        full-batch quasi-Newton method of :mod:`backprop_lab.engine.lbfgs`; then an
+        epoch is one iteration, ``learning_rate`` is unused, ``batch_size`` must be None,
+        training also ends once max |dJ/dtheta| <= ``tol``, and ``partial_fit`` is absent.
+        'auto': 'lbfgs' for full batches of at least ``LBFGS_MIN_ROWS`` rows, else
+        'adam' (``partial_fit`` always uses 'adam'). ``optimizer_`` says which ran.
     learning_rate : float, default 0.01
         The optimiser's step size.
     max_epochs : int, default 1000
         Most passes over the training rows (early stopping usually ends far sooner).
     batch_size : int or None, default None
         Rows per gradient step; None uses every training row in each step (full batch).
-    alpha : float, default 10.0
+    alpha : float or 'auto', default 'auto'
         L2 penalty strength: J adds (alpha / (2 N)) sum ||W||^2 (see the module docstring).
+        A number trains one network with that alpha. 'auto' chooses alpha by
+        cross-validation and averages the fold networks (module docstring and
+        :mod:`~backprop_lab.classifier.averaging`), unless the file has at least
+        ``SINGLE_NETWORK_ROWS`` (100,000) rows: then one network with alpha = 10.
+        ``partial_fit`` and a ``warm_start`` fit continue with ``alpha_``.
     early_stopping : {'auto', True, False}, default 'auto'
         True: hold out ``validation_fraction`` of the rows (stratified by class), stop
         once their log loss has not improved by ``tol`` for ``n_iter_no_change`` epochs,
@@ -116,7 +168,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         constraint holds by construction, for every input and at every epoch, through
         sign-constrained weights kept by projection after each step
         (:mod:`backprop_lab.nn.monotone`, which gives the proof); constrained models are
-        trained by the reference engine.
+        trained by the reference engine, or with L-BFGS as L-BFGS-B's bounds on the
+        weights' signs (gradients from the fused engine).
 
     Attributes
     ----------
@@ -140,17 +193,28 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Epoch (from 1) whose weights were kept.
     n_iter_ : int
         Epochs run in the last call to ``fit`` (with ``partial_fit``: in total).
+    optimizer_ : str
+        The optimizer the last fit used ('auto' resolved).
+    alpha_ : float
+        The alpha used (the chosen one under 'auto').
+    cv_log_loss_ : dict
+        Under 'auto' with averaging, the out-of-fold log loss of each candidate alpha;
+        else empty.
+    n_networks_ : int
+        Networks averaged into ``network_`` (1 for a single network). With more than
+        one, ``loss_curve_``, ``validation_scores_``, ``n_iter_``, ``best_epoch_`` and
+        ``best_loss_`` are those of the first fold network.
     """
 
     def __init__(
         self,
         hidden_layer_sizes: Sequence[int] = (8,),
         activation: str = "relu",
-        optimizer: str = "adam",
+        optimizer: str = "auto",
         learning_rate: float = 0.01,
         max_epochs: int = 1000,
         batch_size: int | None = None,
-        alpha: float = 10.0,
+        alpha: float | str = "auto",
         early_stopping: bool | str = "auto",
         validation_fraction: float = 0.2,
         n_iter_no_change: int = 25,
@@ -190,9 +254,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
             )
-        if self.optimizer not in OPTIMIZERS:
+        if self.optimizer not in OPTIMIZER_CHOICES:
             raise ValueError(
-                f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}"
+                f"optimizer must be one of {sorted(OPTIMIZER_CHOICES)}; got {self.optimizer!r}"
             )
         if not (isinstance(self.max_epochs, numbers.Integral) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs must be a positive integer; got {self.max_epochs!r}")
@@ -202,8 +266,15 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"batch_size must be a positive integer or None; got {self.batch_size!r}"
             )
-        if not (np.isfinite(self.alpha) and self.alpha >= 0):
-            raise ValueError(f"alpha must be a non-negative number; got {self.alpha!r}")
+        if self.optimizer == "lbfgs" and self.batch_size is not None:
+            raise ValueError("optimizer='lbfgs' takes every row at once: set batch_size=None")
+        if not (
+            (isinstance(self.alpha, str) and self.alpha == "auto")
+            or (
+                isinstance(self.alpha, numbers.Real) and np.isfinite(self.alpha) and self.alpha >= 0
+            )
+        ):
+            raise ValueError(f"alpha must be 'auto' or a non-negative number; got {self.alpha!r}")
         if self.early_stopping not in ("auto", True, False):
             raise ValueError(
                 f"early_stopping must be 'auto', True or False; got {self.early_stopping!r}"
@@ -224,7 +295,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     def fit(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
     ) -> BackpropClassifier:
-        """Train on (X, y), starting afresh unless ``warm_start`` and already fitted."""
+        """Train on (X, y), starting afresh unless ``warm_start`` and already fitted.
+
+        X and y may be dask collections (array or dataframe): then each iteration's full
+        batch is summed partition by partition on a Dask cluster, with the same numbers
+        (see :mod:`backprop_lab.distributed`, which needs the ``dask`` extra).
+        """
+        if _is_dask(X) or _is_dask(y):
+            from ..distributed.training import fit_collection  # dask is an optional extra
+
+            return fit_collection(self, X, y, sample_weight)
         sizes = self._check_hyperparameters()
         continuing = self.warm_start and hasattr(self, "network_")
         X, y = validate_data(self, X, y, dtype=np.float64, reset=not continuing)
@@ -244,23 +324,67 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         split_seed, init_seed, batch_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=3))
 
         self.early_stopping_ = self._use_early_stopping(y_index)
+        constraint = self._monotone_constraint(sizes)
+        if self.alpha == "auto" and not continuing and self._averages(y_index, constraint):
+            fit_auto(self, X, y_index, sw, weights, sizes, (split_seed, init_seed, batch_seed))
+            return self
+        if not continuing:
+            self.alpha_ = DEFAULT_ALPHA if self.alpha == "auto" else float(self.alpha)
+            self.cv_log_loss_, self.n_networks_ = {}, 1
+            self.network_ = self._build(sizes, X.shape[1], init_seed, constraint)
         if self.early_stopping_:
             train_rows, val_rows = self._validation_split(y_index, split_seed)
         else:
             train_rows, val_rows = np.arange(X.shape[0]), None
-        w_train = None if weights is None else weights[train_rows]
-        constraint = self._monotone_constraint(sizes)
-        if not continuing:
-            self.network_ = self._build(sizes, X.shape[1], init_seed, constraint)
-            self._set_prior_bias(y_index[train_rows], w_train)
-            self.loss_curve_, self.validation_scores_ = [], []
-            self.n_iter_ = 0
-        else:
-            self.validation_scores_ = []
-
-        self._optimizer = self._constrained(
-            get_optimizer(self.optimizer, self.learning_rate), constraint
+        self._train_network(
+            self.network_,
+            X,
+            y_index,
+            sw,
+            weights,
+            train_rows,
+            val_rows,
+            self.alpha_,
+            batch_seed,
+            fresh=not continuing,
+            constraint=constraint,
         )
+        return self
+
+    def _train_network(
+        self,
+        network: Sequential,
+        X: np.ndarray,
+        y_index: np.ndarray,
+        sw: np.ndarray | None,
+        weights: np.ndarray | None,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray | None,
+        alpha: float,
+        batch_seed: int,
+        *,
+        fresh: bool = True,
+        constraint: MonotoneConstraint | None = None,
+    ) -> None:
+        """Train ``network`` (made ``network_``) on ``train_rows`` with penalty ``alpha``,
+        early stopping on ``val_rows`` unless None; ``fresh`` starts the output layer at
+        the base rate and the training records afresh. The optimiser is chosen on all
+        of X's rows (``optimizer='auto'``); a monotone ``constraint`` is kept by
+        projection after each step, or by L-BFGS-B's bounds."""
+        self.network_ = network
+        w_train = None if weights is None else weights[train_rows]
+        if fresh:
+            self._set_prior_bias(y_index[train_rows], w_train)
+            self.loss_curve_, self.n_iter_ = [], 0
+        self.validation_scores_ = []
+        self.optimizer_ = chosen_optimizer(self.optimizer, self.batch_size, X.shape[0])
+        if self.optimizer_ == "lbfgs":  # a monotone constraint: L-BFGS-B's bounds hold it
+            bounds = None if constraint is None else constraint.bounds()
+            self._optimizer = LBFGS(tol=float(self.tol), bounds=bounds)
+        else:
+            self._optimizer = self._constrained(
+                get_optimizer(self.optimizer_, self.learning_rate), constraint
+            )
         self._stream = np.random.default_rng(batch_seed)
         monitor = TrainingMonitor(self, X, y_index, weights, val_rows)
         history = train(
@@ -271,7 +395,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             optimizer=self._optimizer,
             epochs=int(self.max_epochs),
             batch_size=self.batch_size,
-            l2=self._l2(sw, train_rows),
+            l2=self._l2(sw, train_rows, alpha),
             sample_weight=w_train,
             seed=self._stream,
             callback=monitor,
@@ -281,8 +405,25 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = history.epochs
         self.network_.clear_cache()  # the model keeps its weights, never training rows
         monitor.finish(history)
-        return self
 
+    def _records(self) -> tuple[list[float], list[float], int, int, float]:
+        """The training records of the last trained network."""
+        return (
+            self.loss_curve_,
+            self.validation_scores_,
+            self.n_iter_,
+            self.best_epoch_,
+            self.best_loss_,
+        )
+
+    def _averages(self, y_index: np.ndarray, constraint: MonotoneConstraint | None) -> bool:
+        """alpha='auto' averages K fold networks on files of fewer than
+        SINGLE_NETWORK_ROWS rows without monotone constraints (a constrained network's
+        hidden units alternate in orientation, which side-by-side members of odd width
+        would not)."""
+        return bool(len(y_index) < SINGLE_NETWORK_ROWS) and constraint is None
+
+    @available_if(lambda self: self.optimizer != "lbfgs")
     def partial_fit(
         self,
         X: ArrayLike,
@@ -322,10 +463,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             self.network_ = self._build(sizes, X.shape[1], init_seed, constraint)
             self._set_prior_bias(y_index, weights)
             self._stream = np.random.default_rng(stream_seed)
+            self.alpha_ = DEFAULT_ALPHA if self.alpha == "auto" else float(self.alpha)
+            self.cv_log_loss_, self.n_networks_ = {}, 1
             self.loss_curve_, self.validation_scores_ = [], []
             self.n_iter_ = 0
-        if getattr(self, "_optimizer", None) is None:
-            self._optimizer = get_optimizer(self.optimizer, self.learning_rate)
+        if not isinstance(getattr(self, "_optimizer", None), Optimizer):  # none, or L-BFGS
+            self.optimizer_ = "adam" if self.optimizer == "auto" else self.optimizer
+            self._optimizer = get_optimizer(self.optimizer_, self.learning_rate)
         self._optimizer = self._constrained(self._optimizer, constraint)
         if getattr(self, "_stream", None) is None:
             self._stream = np.random.default_rng(
@@ -339,7 +483,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             optimizer=self._optimizer,
             epochs=1,
             batch_size=self.batch_size,
-            l2=self._l2(sw, np.arange(X.shape[0])),
+            l2=self._l2(sw, np.arange(X.shape[0]), self.alpha_),
             sample_weight=weights,
             seed=self._stream,
         )
@@ -382,6 +526,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"the network does not satisfy monotonic_cst: {problem}")
         clf.loss_curve_, clf.validation_scores_ = [], []
         clf.n_iter_ = 0
+        clf.alpha_ = DEFAULT_ALPHA if clf.alpha == "auto" else float(clf.alpha)
         return clf
 
     # ---- pieces of fitting ---------------------------------------------------------------
@@ -498,11 +643,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         )
         self.network_.set_params(params)
 
-    def _l2(self, sample_weight: np.ndarray | None, rows: np.ndarray) -> float:
+    def _l2(self, sample_weight: np.ndarray | None, rows: np.ndarray, alpha: float) -> float:
         """alpha / N, N the number of training rows or, with sample weights, their total
         (a row of weight 2 counts as two rows, so weighting and repeating rows agree)."""
         n = rows.size if sample_weight is None else float(sample_weight[rows].sum())
-        return float(self.alpha) / max(n, 1e-12)
+        return float(alpha) / max(n, 1e-12)
 
     def _targets(self, y_index: np.ndarray) -> np.ndarray:
         return y_index.astype(np.float64) if self._loss_name == "bce" else y_index
@@ -517,6 +662,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         pass (as fast there, and nothing to compile); kept nowhere: a fitted classifier
         never carries the rows it scored.
         """
+        if _is_dask(X):  # a dask collection of logits, computed where the rows lie
+            from ..distributed.scoring import decision_function
+
+            return decision_function(self, X)
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         if worth_compiling(X.shape[0], self.network_.n_parameters()):
@@ -529,6 +678,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """P(class | x), columns in ``classes_`` order: [sigmoid(-z), sigmoid(z)] or softmax(z)."""
+        if _is_dask(X):
+            from ..distributed.scoring import predict_proba
+
+            return predict_proba(self, X)
         z = self.decision_function(X)
         if z.ndim == 1:
             return np.column_stack([expit(-z), expit(z)])
@@ -543,6 +696,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class: classes_[1] where z > 0 (binary), else argmax_k z_k."""
+        if _is_dask(X):
+            from ..distributed.scoring import predict
+
+            return predict(self, X)
         z = self.decision_function(X)
         index = (z > 0).astype(np.intp) if z.ndim == 1 else np.argmax(z, axis=1)
         return self.classes_[index]

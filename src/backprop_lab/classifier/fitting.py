@@ -129,11 +129,12 @@ def fit_tabular(
                 )
             positive_class = match[0]
     ignored = [target, *([id_column] if id_column else []), *drop]
+    parsed: dict[str, np.ndarray] = {}
     num, cat = infer_column_types(
-        frame, exclude=ignored, numeric=numeric, categorical=categorical, file=file
+        frame, exclude=ignored, numeric=numeric, categorical=categorical, file=file, parsed=parsed
     )
     monotone = _check_monotone(monotone, num, cat, ignored, classes, file)
-    frame = with_numbers(frame, num, file=file)  # parse text cells once, not per use
+    frame = with_numbers(frame, num, file=file, parsed=parsed)  # text cells parsed once
     if impute == "none":  # report the first missing cell of the file, not of a split
         check_complete(frame, [*num, *cat], file=file)
     for name in cat:

@@ -164,6 +164,9 @@ def _check_network(
     return shapes, net
 
 
+#: BackpropClassifier's ``optimizer`` values (its OPTIMIZER_CHOICES).
+_OPTIMIZER_NAMES = ("auto", *OPTIMIZERS, "lbfgs")
+
 #: Each classifier parameter stored in a model file: (check, what it must be).
 _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
     "hidden_layer_sizes": (
@@ -175,13 +178,16 @@ _CLASSIFIER_PARAMETERS: dict[str, tuple[Callable[[object], bool], str]] = {
         f"one of {', '.join(sorted(ACTIVATIONS))}",
     ),
     "optimizer": (
-        lambda v: _is_str(v) and v in OPTIMIZERS,
-        f"one of {', '.join(sorted(OPTIMIZERS))}",
+        lambda v: _is_str(v) and v in _OPTIMIZER_NAMES,
+        f"one of {', '.join(sorted(_OPTIMIZER_NAMES))}",
     ),
     "learning_rate": (lambda v: _is_positive(v), "a positive number"),
     "max_epochs": (lambda v: _is_positive_int(v), "a positive integer"),
     "batch_size": (lambda v: v is None or _is_positive_int(v), "a positive integer or null"),
-    "alpha": (lambda v: _is_number(v) and v >= 0, "a non-negative number"),
+    "alpha": (
+        lambda v: v == "auto" or (_is_number(v) and v >= 0),
+        "'auto' or a non-negative number",
+    ),
     "early_stopping": (lambda v: v == "auto" or isinstance(v, bool), "'auto', true or false"),
     "validation_fraction": (lambda v: _is_number(v) and 0 < v < 1, "a number between 0 and 1"),
     "n_iter_no_change": (lambda v: _is_positive_int(v), "a positive integer"),
@@ -206,7 +212,10 @@ def _check_classifier(params: object, network: dict) -> None:
         check, must_be = _CLASSIFIER_PARAMETERS[name]
         _expect(value, f"classifier.{name}", check, must_be)
     sizes = params.get("hidden_layer_sizes", network["hidden"])
-    if (list(sizes) if isinstance(sizes, list) else [sizes]) != network["hidden"]:
+    sizes = list(sizes) if isinstance(sizes, list) else [sizes]
+    # alpha='auto' may average K networks into one with K times the units of each layer
+    k = network["hidden"][0] // sizes[0] if network["hidden"] and sizes[0] else 0
+    if len(sizes) != len(network["hidden"]) or [k * s for s in sizes] != network["hidden"]:
         raise ValueError(
             f"classifier.hidden_layer_sizes {_show(sizes)} disagrees with network.hidden "
             f"{_show(network['hidden'])}"
@@ -233,6 +242,10 @@ def _check_fit(fit: object) -> None:
         "early_stopping": (lambda v: isinstance(v, bool), "true or false"),
         "loss_curve": (_is_number_list, "a list of numbers"),
         "validation_scores": (_is_number_list, "a list of numbers"),
+        "optimizer": (
+            lambda v: _is_str(v) and v in _OPTIMIZER_NAMES and v != "auto",
+            "the optimizer that ran (not 'auto')",
+        ),
     }
     for name, (check, must_be) in checks.items():
         if name in fit:

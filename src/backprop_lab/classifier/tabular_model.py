@@ -493,7 +493,7 @@ class TabularModel:
             "preprocessing": self.preprocessor.to_dict(),
             "network": {
                 "n_inputs": int(network.n_inputs),
-                "hidden": [int(h) for h in _hidden(params["hidden_layer_sizes"])],
+                "hidden": [int(network.params[f"b{i}"].size) for i in range(1, _n_dense(network))],
                 "n_outputs": int(network.n_outputs),
                 "activation": params["activation"],
                 "output": "sigmoid" if self.is_binary else "softmax",
@@ -511,6 +511,7 @@ class TabularModel:
                 "early_stopping": bool(getattr(clf, "early_stopping_", False)),
                 "loss_curve": [float(v) for v in clf.loss_curve_],
                 "validation_scores": [float(v) for v in clf.validation_scores_],
+                **({"optimizer": clf.optimizer_} if hasattr(clf, "optimizer_") else {}),
             },
             "training": self.training,
             "metrics": self.metrics,
@@ -557,6 +558,8 @@ class TabularModel:
             clf.early_stopping_ = fit.get("early_stopping", False)
             clf.loss_curve_ = list(fit.get("loss_curve", []))
             clf.validation_scores_ = list(fit.get("validation_scores", []))
+            if "optimizer" in fit:
+                clf.optimizer_ = fit["optimizer"]
             model = cls(
                 preprocessor=pre,
                 classifier=clf,
@@ -599,10 +602,6 @@ def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _hidden(sizes: object) -> tuple[int, ...]:
-    return (int(sizes),) if np.isscalar(sizes) else tuple(int(s) for s in sizes)
-
-
 def _json_param(value: object) -> object:
     if isinstance(value, np.ndarray | list):  # monotonic_cst
         return [_plain(v) for v in np.asarray(value).tolist()]
@@ -613,6 +612,11 @@ def _json_param(value: object) -> object:
     if isinstance(value, np.random.RandomState):
         return None
     return _plain(value)
+
+
+def _n_dense(network: Sequential) -> int:
+    """The number of Dense layers (each has a bias b1, b2, ...)."""
+    return sum(1 for name in network.params if name.startswith("b"))
 
 
 def _param_from_json(name: str, value: object) -> object:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .._util.outputs import check_figure_formats, check_outputs
+from .cluster import add_scheduler_options
 from .common import ROWS_NOTE, file_sha256, one_line_warnings
 from .options import (
     add_force_option,
@@ -58,10 +59,16 @@ def _print_metrics(metrics: dict) -> None:
 
 # ---- train -------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import train
+
+        return train(args)
     from .._util.memory import network_bytes, require_memory
     from ..classifier.fitting import fit_tabular
     from ..data.tabular import read_csv
 
+    if args.optimizer == "lbfgs" and args.batch_size is not None:  # 'auto' then takes Adam
+        raise ValueError("--batch-size does not apply to --optimizer lbfgs (full batch)")
     check_outputs({"training data": args.csv}, {"-o": args.output}, force=args.force)
     with one_line_warnings():
         frame = read_csv(args.csv)
@@ -110,7 +117,8 @@ def _train(args: argparse.Namespace) -> int:
         f"{len(info['numeric'])} numeric and {len(info['categorical'])} categorical column(s), "
         f"{model.preprocessor.n_features_out} inputs"
     )
-    print(f"epochs run {clf.n_iter_}, weights kept from epoch {clf.best_epoch_} ({stopping})")
+    unit = "L-BFGS iterations" if clf.optimizer_ == "lbfgs" else "epochs"
+    print(f"{unit} run {clf.n_iter_}, weights kept from {unit[:-1]} {clf.best_epoch_} ({stopping})")
     if model.monotone:
         print(f"monotone by construction: {monotone_text(model.monotone)}")
     if model.calibrator is not None:
@@ -143,6 +151,11 @@ def monotone_text(monotone: dict[str, int]) -> str:
     return ", ".join(f"{name} {words[sign]}" for name, sign in monotone.items())
 
 
+def _alpha(text: str) -> float | str:
+    """'auto' or a finite number (BackpropClassifier's alpha)."""
+    return "auto" if text == "auto" else number(text)
+
+
 def _calibrator_text(calibrator) -> str:
     """'Platt scaling, p = sigmoid(1.06 z - 0.0023)' (z: the network's logit of default)."""
     d = calibrator.to_dict()
@@ -154,6 +167,10 @@ def _calibrator_text(calibrator) -> str:
 
 # ---- predict -----------------------------------------------------------------------------
 def _predict(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import predict
+
+        return predict(args)
     from .._util.validation import InputError
     from ..classifier.tabular_model import load_model
     from ..data.table_files import CsvChunkWriter
@@ -203,6 +220,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 # ---- evaluate ----------------------------------------------------------------------------
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        from .cluster import evaluate
+
+        return evaluate(args)
     from .._util.atomic import atomic_write_text
     from ..classifier.figures import plot_credit_curves
     from ..classifier.tabular_model import load_model
@@ -411,7 +432,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--hidden", type=positive_count, nargs="+", default=[8], help="hidden layer widths"
     )
     p.add_argument(
-        "--optimizer", default="adam", choices=["adam", "momentum", "gd"], help="update rule"
+        "--optimizer",
+        default="auto",
+        choices=["auto", "adam", "momentum", "gd", "lbfgs"],
+        help="update rule; lbfgs: full-batch L-BFGS (no --lr or --batch-size; --epochs is "
+        "the most iterations), the fastest on large files; auto: lbfgs from 100,000 "
+        "training rows on (without --batch-size), else adam",
     )
     p.add_argument("--lr", type=positive_number, default=0.01, help="learning rate")
     p.add_argument("--epochs", type=positive_count, default=1000, help="most epochs")
@@ -421,7 +447,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="rows per step (default: full batch)",
     )
-    p.add_argument("--alpha", type=number, default=10.0, help="L2 strength, per row")
+    p.add_argument(
+        "--alpha",
+        type=_alpha,
+        default="auto",
+        help="L2 strength, per row; auto: chosen by cross-validation, fold networks averaged",
+    )
     p.add_argument(
         "--early-stopping",
         choices=["auto", "on", "off"],
@@ -470,6 +501,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "are saved with the model, for 'monitor' to measure drift against (0: save none)",
     )
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -493,6 +525,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=positive_count, default=100_000, help="rows per chunk")
     add_points_options(p, "also write each row's scorecard points (column points)")
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser(
@@ -530,4 +563,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="width of the score bands (default: the PDO); implies --points",
     )
     add_force_option(p)
+    add_scheduler_options(p)
     p.set_defaults(func=_evaluate)

@@ -42,15 +42,21 @@ def _is_numeric_dtype(series: pd.Series) -> bool:
     )
 
 
-def to_numbers(series: pd.Series, *, file: str | Path | None = None) -> np.ndarray:
+def to_numbers(
+    series: pd.Series, *, file: str | Path | None = None, parsed: np.ndarray | None = None
+) -> np.ndarray:
     """Column values as float64 (NaN where missing); text, infinity or a magnitude above
-    :data:`MAX_MAGNITUDE` raises, naming the row."""
+    :data:`MAX_MAGNITUDE` raises, naming the row. ``parsed``: the text cells already
+    through ``pd.to_numeric(..., errors="coerce")`` (``infer_column_types`` keeps them)."""
     if _is_numeric_dtype(series):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         text = None
+    elif parsed is not None and not np.isnan(parsed).any():  # every cell a number
+        values, text = np.asarray(parsed, dtype=np.float64), None
     else:
         text = series.to_numpy(dtype=object)
-        values = pd.to_numeric(text, errors="coerce").astype(np.float64)
+        values = pd.to_numeric(text, errors="coerce") if parsed is None else parsed
+        values = values.astype(np.float64)
         bad = np.isnan(values) & ~pd.isna(text)
         if bad.any():
             i = int(np.argmax(bad))
@@ -72,7 +78,10 @@ def to_numbers(series: pd.Series, *, file: str | Path | None = None) -> np.ndarr
     huge = np.abs(values) > MAX_MAGNITUDE  # NaN compares False
     if huge.any():
         i = int(np.argmax(huge))
-        shown = repr(text[i]) if text is not None else f"{values[i]:g}"
+        if _is_numeric_dtype(series):
+            shown = f"{values[i]:g}"
+        else:  # the cell as written
+            shown = repr(text[i] if text is not None else series.to_numpy(dtype=object)[i])
         raise InputError(
             f"number {shown} is too large for a numeric column (beyond ±2^53, about 9.0e15)",
             file=file,
@@ -98,28 +107,36 @@ def parse_target(series: pd.Series, *, file: str | Path | None = None) -> np.nda
     Integral numbers become ints (``0``/``1`` stay ``0``/``1``). A missing label, or
     a number with a fractional part (a measurement, not a class), raises, naming its row.
     """
-    missing = pd.isna(series.to_numpy(dtype=object))
+    cells = series.to_numpy(dtype=object)
+    missing = pd.isna(cells)
     if missing.any():
         i = int(np.argmax(missing))
         raise InputError(
             "missing target value", file=file, column=str(series.name), row=row_number(series, i)
         )
-    text = to_text(series)
-    numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
+    # Cells read from CSV (text): whitespace around a number does not change it, so when
+    # every unstripped cell parses, these are the numbers of the stripped text, found
+    # without a Python call per cell.
+    text, numbers = None, None
+    if isinstance(series.dtype, pd.StringDtype):
+        numbers = pd.to_numeric(cells, errors="coerce").astype(np.float64)
+    if numbers is None or not np.all(np.isfinite(numbers)):
+        text = to_text(series)
+        numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
     if np.all(np.isfinite(numbers)):
         fractional = numbers != np.round(numbers)
         if fractional.any():
             i = int(np.argmax(fractional))
             raise InputError(
-                f"label {text[i]!r} is not a whole number; the target must hold classes "
-                "(such as 0/1 or no/yes), not measurements",
+                f"label {str(cells[i]).strip()!r} is not a whole number; the target must hold "
+                "classes (such as 0/1 or no/yes), not measurements",
                 file=file,
                 column=str(series.name),
                 row=row_number(series, i),
             )
         if np.all(np.abs(numbers) <= 2**53):  # whole numbers that int64 holds exactly
             return numbers.astype(np.int64)
-    return text.astype(str)
+    return (to_text(series) if text is None else text).astype(str)
 
 
 def check_labels(
@@ -156,6 +173,7 @@ def infer_column_types(
     numeric: Sequence[str] = (),
     categorical: Sequence[str] = (),
     file: str | Path | None = None,
+    parsed: dict[str, np.ndarray] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Split the feature columns into (numeric, categorical), in file order.
 
@@ -163,6 +181,8 @@ def infer_column_types(
     (not in ``exclude``) is numeric if all its non-missing cells parse as numbers and
     categorical if most do not; a column where nearly all do (at least
     ``MOSTLY_NUMERIC``) is a numeric column with a typing error, reported by row.
+    ``parsed`` (a dict) receives the parsed text of numeric columns without missing
+    cells, for ``with_numbers``, so that a large file's cells are parsed once.
     """
     for name in [*exclude, *numeric, *categorical]:
         if name not in frame.columns:
@@ -190,10 +210,12 @@ def infer_column_types(
             num.append(name)
         else:
             text = series.dropna().to_numpy(dtype=object)
-            parsed = pd.to_numeric(text, errors="coerce").astype(np.float64)
-            share = float(np.mean(~np.isnan(parsed)))
+            numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
+            share = float(np.mean(~np.isnan(numbers)))
             if share == 1.0:
                 num.append(name)
+                if parsed is not None and len(text) == len(series):  # no cell missing
+                    parsed[name] = numbers
             elif share >= MOSTLY_NUMERIC:
                 to_numbers(series, file=file)  # raises at the first text cell
             else:
@@ -204,10 +226,18 @@ def infer_column_types(
 
 
 def with_numbers(
-    frame: pd.DataFrame, columns: Sequence[str], *, file: str | Path | None = None
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    file: str | Path | None = None,
+    parsed: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """A copy of ``frame`` with the named columns parsed once into float64 (NaN if missing)."""
-    return frame.assign(**{name: to_numbers(frame[name], file=file) for name in columns})
+    """A copy of ``frame`` with the named columns parsed once into float64 (NaN if missing);
+    ``parsed`` holds columns ``infer_column_types`` already parsed (checked here as well)."""
+    parsed = parsed or {}
+    return frame.assign(
+        **{name: to_numbers(frame[name], file=file, parsed=parsed.get(name)) for name in columns}
+    )
 
 
 def check_complete(

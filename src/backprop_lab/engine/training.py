@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -41,6 +42,9 @@ from ..nn.model import Sequential
 from ..nn.optim import GradientDescent, Optimizer
 from .base import Engine, nonfinite_array, nonfinite_loss
 from .reference import ReferenceEngine
+
+if TYPE_CHECKING:
+    from .lbfgs import LBFGS
 
 #: The values of ``train(engine=...)``.
 ENGINES = ("auto", "reference", "fused")
@@ -69,7 +73,8 @@ class History:
     """Per-epoch record of a training run. ``status`` is 'completed' or 'diverged'.
 
     ``loss`` is the training objective J (data loss plus L2 penalty); ``val_loss`` is the
-    data loss on the validation rows, without the penalty.
+    data loss on the validation rows, without the penalty. With L-BFGS an "epoch" is one
+    iteration, and both are recorded after it (see ``engine.lbfgs.train_lbfgs``).
     """
 
     loss: list[float] = field(default_factory=list)
@@ -81,6 +86,11 @@ class History:
     diverged_at: int | None = None
     divergence_reason: str | None = None
     engine: str = "reference"
+    #: L-BFGS only (``optimizer="lbfgs"``): whether it met its tolerance, how it ended,
+    #: and its function evaluations (each a pass over the training rows).
+    converged: bool = False
+    message: str = ""
+    evaluations: int = 0
 
     @property
     def diverged(self) -> bool:
@@ -188,7 +198,7 @@ def train(
     y: ArrayLike,
     *,
     loss: str | Loss = "bce",
-    optimizer: Optimizer | None = None,
+    optimizer: Optimizer | LBFGS | str | None = None,
     epochs: int = 100,
     batch_size: int | None = None,
     backprop: bool = True,
@@ -225,6 +235,11 @@ def train(
     numbers: the test suite holds float64 losses and gradients to 1e-12 relative and float32 to 1e-5 over 50 epochs. ``History.engine``
     says which one ran. The first fused call in a fresh installation compiles the
     kernels (about 10 s per dtype); they are cached on disk afterwards.
+
+    ``optimizer="lbfgs"`` (or an :class:`~backprop_lab.engine.lbfgs.LBFGS` with its
+    settings) minimises the full-batch objective by L-BFGS instead: ``epochs`` is then
+    the most iterations, ``batch_size`` must be None, and the run also ends when
+    L-BFGS converges (``History.converged``); see :mod:`backprop_lab.engine.lbfgs`.
     """
     if on_divergence not in ("stop", "raise"):
         raise ValueError("on_divergence must be 'stop' or 'raise'")
@@ -235,6 +250,12 @@ def train(
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
     loss = get_loss(loss)
+    lbfgs = _lbfgs_settings(optimizer)
+    if lbfgs is not None and (batch_size is not None or not backprop or track_gradients):
+        raise ValueError(
+            "optimizer='lbfgs' minimises the full-batch objective: it needs batch_size=None, "
+            "backprop=True and track_gradients=False"
+        )
     optimizer = optimizer or GradientDescent(0.01)
     X = check_features(X, n_features=model.n_inputs, dtype=model.dtype)
     y = _as_model_dtype(prepare_targets(loss, y, X.shape[0], model.n_outputs), model)
@@ -245,6 +266,24 @@ def train(
         )
         y_val = prepare_targets(loss, validation_data[1], X_val.shape[0], model.n_outputs)
         y_val = _as_model_dtype(y_val, model)
+    if lbfgs is not None:
+        from .lbfgs import train_lbfgs
+
+        return train_lbfgs(
+            model,
+            X,
+            y,
+            loss=loss,
+            settings=lbfgs,
+            max_iter=epochs,
+            l2=l2,
+            sample_weight=w,
+            validation_data=None if validation_data is None else (X_val, y_val),
+            callback=callback,
+            progress=progress,
+            engine=engine,
+            on_divergence=on_divergence,
+        )
     trainer = select_engine(
         engine,
         model,
@@ -293,6 +332,21 @@ def train(
         if callback is not None and callback(epoch, model, history):
             break
     return history
+
+
+def _lbfgs_settings(optimizer: object) -> LBFGS | None:
+    """The L-BFGS settings ``optimizer`` asks for ('lbfgs' or an LBFGS), else None."""
+    if isinstance(optimizer, Optimizer) or optimizer is None:
+        return None
+    from .lbfgs import LBFGS
+
+    if isinstance(optimizer, LBFGS):
+        return optimizer
+    if optimizer == "lbfgs":
+        return LBFGS()
+    raise ValueError(
+        f"optimizer must be an Optimizer (nn.optim), 'lbfgs' or an LBFGS; got {optimizer!r}"
+    )
 
 
 def _as_model_dtype(y: np.ndarray, model: Sequential) -> np.ndarray:

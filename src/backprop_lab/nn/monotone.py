@@ -184,6 +184,17 @@ class MonotoneConstraint:
         for W, m in zip(_weights(params), self.masks, strict=True):
             W[m * W < 0] = 0.0
 
+    def bounds(self) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+        """(C) as box bounds on each weight, for L-BFGS-B: W_l in [0, inf) where the mask
+        is positive, (-inf, 0] where negative, free where 0; None when nothing is
+        constrained. Clipping to them is ``project``."""
+        if not self.active:
+            return None
+        return {
+            f"W{layer}": (np.where(m > 0, 0.0, -np.inf), np.where(m < 0, 0.0, np.inf))
+            for layer, m in enumerate(self.masks, start=1)
+        }
+
     def violation(self, params: Arrays) -> str | None:
         """None when every weight satisfies (C); else the first weight that does not."""
         for layer, (W, m) in enumerate(zip(_weights(params), self.masks, strict=True), start=1):

@@ -39,8 +39,13 @@ parameter.
 Everything in an epoch of mini-batch training (blocks, losses, gradients, divergence
 checks, the optimiser's update) runs compiled; Python only runs between epochs.
 
-Float32 models compute the forward pass and the error signals in float32 and
-accumulate gradients, losses and optimiser arithmetic in float64.
+Float32 models compute the forward pass and the error signals in float32. Their
+gradient lanes are float32 too, each summing at most 8 terms (one per block) before they
+are added into float64 lanes; losses, accuracies and optimiser arithmetic are float64.
+
+A full batch of fewer than trainer.SERIAL_ROWS rows runs on the calling thread as one
+compiled call per epoch; larger ones hand their chunks to the thread pool. The chunks,
+and so the results, are the same either way.
 
 The package, by job:
 
@@ -49,7 +54,7 @@ The package, by job:
     records.py  the named values the kernels take and return
     block.py    one block of rows: load, forward, loss, backward (compiled)
     kernels.py  chunks, batch sums, the optimiser's step, the epoch loop, prediction (compiled)
-    trainer.py  the Python side: threads, FusedEngine, fused_loss_and_gradients, predict_logits
+    trainer.py  the Python side: threads, FusedEngine, fused_loss(_and_gradients), predict_logits
 """
 
 from .layout import (
@@ -61,6 +66,8 @@ from .layout import (
 )
 from .trainer import (
     FusedEngine,
+    flat_loss_and_gradient,
+    fused_loss,
     fused_loss_and_gradients,
     get_threads,
     predict_logits,
@@ -72,6 +79,8 @@ __all__ = [
     "FusedEngine",
     "FusedNetwork",
     "compile_network",
+    "flat_loss_and_gradient",
+    "fused_loss",
     "fused_loss_and_gradients",
     "fused_support",
     "get_threads",

@@ -10,7 +10,10 @@ For the B rows of a block (a few hundred, so that they stay in cache):
 
 Buffers are feature-major (unit x row), so every inner loop runs over the block's rows
 and vectorises whatever the layer widths. The gradient is added to lanes: lane r holds
-the sum of row r's terms (see kernels.py for how lanes and blocks are summed).
+the sum of row r's terms. The lanes ``part`` have the model's dtype, so a float32 model's
+backward pass runs on float32 SIMD lanes (twice as many per instruction, half the bytes);
+kernels.py adds them into the float64 lanes ``acc`` every few blocks (see there for how
+lanes and blocks are summed).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from .records import Workspace
 def workspace(layout, n_params, n_targets, block, theta):
     """The buffers (records.Workspace) for one block of ``block`` rows: one set per thread.
 
-    Activations have the dtype of theta; the lanes, targets and weights are float64.
+    Activations and the gradient's lanes ``part`` have the dtype of theta; the lanes
+    ``acc`` (gradient, loss, hits), targets and weights are float64.
     """
     n_layers = layout.shape[0]
     width = layout[0, 0]
@@ -39,11 +43,12 @@ def workspace(layout, n_params, n_targets, block, theta):
     Z = np.zeros((n_layers, width, block), dtype=theta.dtype)
     G = np.zeros((2, width, block), dtype=theta.dtype)
     acc = np.zeros((n_params + 2, block))
+    part = np.zeros((n_params, block), dtype=theta.dtype)
     T = np.zeros((max(n_targets, 1), block))
     C = np.zeros(block, dtype=np.int64)
     W = np.zeros((2, block))
     R = np.zeros((4, block))
-    return Workspace(A, Z, G, acc, T, C, W, R)
+    return Workspace(A, Z, G, acc, part, T, C, W, R)
 
 
 @njit(**JIT)
@@ -203,8 +208,9 @@ def loss_block(loss, out, n_out, nb, T, C, W, G, acc, n_params, R):
 
 
 @njit(**JIT)
-def backward_block(net, A, Z, G, acc, nb):
-    """Backpropagate g = dJ/da_L (in G[0]) and add the block's gradient to the lanes.
+def backward_block(net, A, Z, G, part, nb):
+    """Backpropagate g = dJ/da_L (in G[0]) and add the block's gradient to the lanes
+    ``part`` (theta's dtype; part[p, r] += row r's term of dJ/dtheta_p).
 
     For l = L..1:  g <- g * f_l'(z_l);  dW_l += a_{l-1}^T g;  db_l += sum_rows g;
     g <- g W_l^T (skipped for the first layer: nobody needs dJ/dX).
@@ -229,14 +235,14 @@ def backward_block(net, A, Z, G, acc, nb):
                 for r in range(nb):
                     a = A[layer + 1, j, r]
                     G[cur, j, r] = G[cur, j, r] * a * (1.0 - a)
-        for k in range(n_in):  # dW[k, j] lanes: acc[p, r] += a[k, r] g[j, r]
+        for k in range(n_in):  # dW[k, j] lanes: part[p, r] += a[k, r] g[j, r]
             for j in range(n_out):
                 p = w_off + k * n_out + j
                 for r in range(nb):
-                    acc[p, r] += np.float64(A[layer, k, r]) * np.float64(G[cur, j, r])
+                    part[p, r] += A[layer, k, r] * G[cur, j, r]
         for j in range(n_out):
             for r in range(nb):
-                acc[b_off + j, r] += G[cur, j, r]
+                part[b_off + j, r] += G[cur, j, r]
         if layer > 0:
             nxt = 1 - cur
             for k in range(n_in):  # g_prev[k, r] = sum_j W[k, j] g[j, r]

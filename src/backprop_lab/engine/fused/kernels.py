@@ -18,22 +18,48 @@ import numpy as np
 from numba import njit
 
 from .block import backward_block, forward_block, load_block, load_targets, loss_block, workspace
-from .layout import GD, MAX_CHUNKS, MIN_BLOCKS_PER_CHUNK, MOMENTUM
+from .layout import FLOAT32_LANE_BLOCKS, GD, MAX_CHUNKS, MIN_BLOCKS_PER_CHUNK, MOMENTUM
 from .maths import JIT
 from .records import EpochOutcome, Status
 
 
 @njit(**JIT)
-def _reduce_lanes(acc, out):
-    """out[p] = sum of acc[p, :], added pairwise in a fixed tree (the block size is a power of 2)."""
-    half = acc.shape[1] // 2
+def _reduce_lanes(acc, p0, p1, width, out):
+    """out[p] = sum of acc[p, :width] for p0 <= p < p1, added pairwise in a fixed tree
+    (width, the block size, is a power of 2)."""
+    half = width // 2
     while half >= 1:
-        for p in range(acc.shape[0]):
+        for p in range(p0, p1):
             for r in range(half):
                 acc[p, r] += acc[p, r + half]
         half //= 2
-    for p in range(acc.shape[0]):
+    for p in range(p0, p1):
         out[p] = acc[p, 0]
+
+
+@njit(**JIT)
+def _reduce_converted(part, acc, out):
+    """out[p] = sum of part[p, :] in float64, in _reduce_lanes's tree, when the gradient
+    lanes of ``acc`` hold nothing yet: its first level, a[r] = part[r] + part[r + half],
+    reads ``part`` directly (the same sums as adding part into zeroed lanes first)."""
+    half = part.shape[1] // 2
+    if half == 0:
+        for p in range(part.shape[0]):
+            out[p] = np.float64(part[p, 0])
+        return
+    for p in range(part.shape[0]):
+        for r in range(half):
+            acc[p, r] = np.float64(part[p, r]) + np.float64(part[p, r + half])
+    _reduce_lanes(acc, 0, part.shape[0], half, out)
+
+
+@njit(**JIT)
+def _flush_lanes(part, acc):
+    """acc[p, r] += part[p, r] (in float64), then part = 0."""
+    for p in range(part.shape[0]):
+        for r in range(part.shape[1]):
+            acc[p, r] += np.float64(part[p, r])
+            part[p, r] = 0.0
 
 
 @njit(**JIT)
@@ -44,18 +70,29 @@ def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws
     ``data`` is a records.Rows, ``net`` a records.Net, ``ws`` a records.Workspace. w_sum
     is the batch's total sample weight. The workspace may have more lanes than ``block``:
     the spare lanes stay zero, and adding zeros leaves the pairwise sums unchanged.
+
+    The gradient's lanes ``ws.part`` have theta's dtype. A float64 model's hold the
+    chunk's gradient sums and are summed as they are; a float32 model's are added into
+    the float64 lanes ``acc`` every FLOAT32_LANE_BLOCKS blocks, so that a float32 lane
+    sums at most that many terms before they continue in float64.
     """
     X, Y, classes, weights, order = data
-    A, Z, G, acc, T, C, W, R = ws
+    A, Z, G, acc, part, T, C, W, R = ws
     layout = net.layout
     n_params = acc.shape[0] - 2
     n_layers = layout.shape[0]
     n_blocks = (s1 - s0 + block - 1) // block
-    acc[:, :] = 0.0
+    first, last = chunk * n_blocks // n_chunks, (chunk + 1) * n_blocks // n_chunks
+    wide = part.itemsize == 8  # float64 lanes: ``part`` is summed directly
+    once = last - first < FLOAT32_LANE_BLOCKS  # float32 lanes added once, at the end
+    part[:, :] = 0.0
+    acc[n_params if wide or once else 0 :, :] = 0.0
     if weights.shape[0] == 0:  # w_i = 1/n for every row
         W[0, :] = 1.0 / (s1 - s0)
         W[1, :] = 1.0
-    for b in range(chunk * n_blocks // n_chunks, (chunk + 1) * n_blocks // n_chunks):
+    lane_blocks = n_blocks + 1 if wide else FLOAT32_LANE_BLOCKS
+    pending = 0  # blocks in ``part`` not yet added into ``acc``
+    for b in range(first, last):
         start = s0 + b * block
         nb = min(block, s1 - start)
         load_block(X, order, start, nb, A)
@@ -63,8 +100,21 @@ def _chunk(data, net, loss, need_grad, s0, s1, w_sum, block, chunk, n_chunks, ws
         forward_block(net, A, Z, nb)
         loss_block(loss, A[n_layers], layout[n_layers - 1, 1], nb, T, C, W, G, acc, n_params, R)
         if need_grad:
-            backward_block(net, A, Z, G, acc, nb)
-    _reduce_lanes(acc, out)
+            backward_block(net, A, Z, G, part, nb)
+            pending += 1
+            if pending == lane_blocks:
+                _flush_lanes(part, acc)
+                pending = 0
+    width = acc.shape[1]
+    if wide:
+        _reduce_lanes(part, 0, n_params, width, out)
+    elif once:
+        _reduce_converted(part, acc, out)
+    else:
+        if pending > 0:
+            _flush_lanes(part, acc)
+        _reduce_lanes(acc, 0, n_params, width, out)
+    _reduce_lanes(acc, n_params, n_params + 2, width, out)  # the loss and the hits
 
 
 @njit(nogil=True, **JIT)
@@ -107,6 +157,16 @@ def finish_batch(out, theta, layout, l2, w_sum, need_grad, grad):
                     grad[p] += l2 * theta[p]
             value += 0.5 * l2 * squares
     return value, accuracy
+
+
+@njit(**JIT)
+def weight_total(weights):
+    """sum_i w_i, added in row order (train_epoch adds a batch's weights the same way, so a
+    full batch gets the same w_sum on either path of trainer.FusedEngine)."""
+    total = 0.0
+    for i in range(weights.shape[0]):
+        total += weights[i]
+    return total
 
 
 @njit(**JIT)
@@ -185,9 +245,7 @@ def train_epoch(data, net, loss, batch, l2, max_block, backprop, opt, m, v, t, g
     n = X.shape[0]
     n_params = theta.shape[0]
     grad = np.zeros(n_params)
-    total_w = 0.0
-    for i in range(weights.shape[0]):
-        total_w += weights[i]
+    total_w = weight_total(weights)
     n_targets = data.targets.shape[1]
     ws = workspace(layout, n_params, n_targets, block_size(min(batch, n), max_block), theta)
     epoch_loss = 0.0

@@ -31,6 +31,9 @@ OPTIMIZER_CODES = {GradientDescent: GD, Momentum: MOMENTUM, Adam: ADAM}
 #: with many parameters (see ``_block_rows``).
 MAX_BLOCK_ROWS = 256
 MIN_BLOCK_ROWS = 64
+#: A float32 model sums its gradient's terms in float32 lanes over at most this many
+#: blocks (one term per lane and block), then adds them into float64 lanes.
+FLOAT32_LANE_BLOCKS = 8
 #: Upper bound on the chunks of one batch (chunks are the units handed to threads).
 MAX_CHUNKS = 64
 #: A chunk gets at least this many blocks, so small batches run on one thread.

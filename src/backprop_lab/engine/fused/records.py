@@ -42,6 +42,7 @@ class Workspace(NamedTuple):
     Z: np.ndarray  # Z[l]: the pre-activation z of Dense layer l
     G: np.ndarray  # two error-signal buffers, used in turn going backward
     acc: np.ndarray  # float64 lanes: one row per parameter, then the loss, then the hits
+    part: np.ndarray  # the gradient's lanes in theta's dtype, added into ``acc`` in turn
     T: np.ndarray  # float targets of the block's rows
     C: np.ndarray  # class indices of the block's rows
     W: np.ndarray  # W[0]: normalised weights w_i / w_sum; W[1]: raw weights w_i

@@ -30,6 +30,7 @@ from .kernels import (
     predict,
     run_chunks,
     train_epoch,
+    weight_total,
 )
 from .layout import (
     LOSS_CODES,
@@ -44,6 +45,11 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)
 _NO_CLASSES = np.zeros(0, dtype=np.int64)
 _NO_TARGETS = np.zeros((0, 0), dtype=np.float64)
+
+#: A full batch of fewer rows runs on the calling thread, as one compiled call per epoch:
+#: handing its chunks to the pool costs more than it saves. The chunks, and so the
+#: result, are the same on either path (they depend on N only).
+SERIAL_ROWS = 2**15
 
 
 def _rows(X: np.ndarray, loss: Loss, y: np.ndarray, sample_weight: np.ndarray | None) -> Rows:
@@ -110,17 +116,23 @@ def _batch(
     loss_code: int,
     l2: float,
     grad: np.ndarray | None,
+    divisor: float | None = None,
 ) -> tuple[float, float]:
     """(J, accuracy) over all rows of ``data``, the chunks spread over threads; fills
-    ``grad`` with dJ/dtheta when given. The result does not depend on the number of threads."""
+    ``grad`` with dJ/dtheta when given. The result does not depend on the number of threads.
+
+    Each row's loss is weighted by w_i / w_sum, w_sum = sum_i w_i (N without weights):
+    J is the weighted mean. With ``divisor`` (and explicit weights), by w_i / divisor.
+    """
     n = data.X.shape[0]
-    w_sum = float(data.weights.sum()) if data.weights.size else float(n)
-    w_sum = normaliser(w_sum)
+    w_sum = weight_total(data.weights) if data.weights.size else float(n)
+    w_sum = normaliser(w_sum if divisor is None else float(divisor))
     block = block_size(n, network.max_block)
     n_chunks = chunk_count((n + block - 1) // block)
     out = np.empty((n_chunks, network.n_params + 2))
     need_grad = grad is not None
-    n_tasks = 1 if n_chunks == 1 else min(n_chunks, 2 * get_threads())  # 2 per thread: balance
+    # Two tasks per thread balance the load; small batches run on the calling thread.
+    n_tasks = 1 if n < SERIAL_ROWS else min(n_chunks, 2 * get_threads())
     net = _net(network, theta)
 
     def task(first: int, last: int) -> Callable[[], None]:
@@ -143,6 +155,29 @@ def _batch(
     return float(value), float(accuracy)
 
 
+def _prepared(
+    model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss, sample_weight: ArrayLike | None
+) -> tuple[FusedNetwork, Rows]:
+    """The model as a FusedNetwork and (X, y, weights) as the kernels' Rows, checked."""
+    network = supported_network(model, loss)
+    X = np.ascontiguousarray(X, dtype=model.dtype)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != model.n_inputs:
+        raise ValueError(f"X must have shape (N, {model.n_inputs}); got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("cannot compute a loss on 0 rows")
+    if loss.takes_class_indices:  # the kernels would read a class -1 or K out of bounds
+        y = check_class_indices(y, n_classes=model.n_outputs, n_rows=X.shape[0])
+    expected = (X.shape[0],) if loss.takes_class_indices else (X.shape[0], model.n_outputs)
+    if y.shape != expected:
+        raise ValueError(
+            f"targets of shape {y.shape} do not match outputs of shape {expected}; "
+            "refusing to broadcast"
+        )
+    weights = None if sample_weight is None else np.asarray(sample_weight)
+    return network, _rows(X, loss, y, weights)
+
+
 def fused_loss_and_gradients(
     model: Sequential,
     X: ArrayLike,
@@ -160,27 +195,58 @@ def fused_loss_and_gradients(
     losses the fused engine does not implement.
     """
     loss = get_loss(loss)
-    network = supported_network(model, loss)
-    X = np.ascontiguousarray(X, dtype=model.dtype)
-    y = np.asarray(y)
-    if X.ndim != 2 or X.shape[1] != model.n_inputs:
-        raise ValueError(f"X must have shape (N, {model.n_inputs}); got {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError("cannot compute a loss on 0 rows")
-    if loss.takes_class_indices:  # the kernels would read a class -1 or K out of bounds
-        y = check_class_indices(y, n_classes=model.n_outputs, n_rows=X.shape[0])
-    expected = (X.shape[0],) if loss.takes_class_indices else (X.shape[0], model.n_outputs)
-    if y.shape != expected:
-        raise ValueError(
-            f"targets of shape {y.shape} do not match outputs of shape {expected}; "
-            "refusing to broadcast"
-        )
-    weights = None if sample_weight is None else np.asarray(sample_weight)
-    data = _rows(X, loss, y, weights)
+    network, data = _prepared(model, X, y, loss, sample_weight)
     theta = network.flatten(model.params)
     grad = np.zeros(network.n_params)
     value, _ = _batch(network, theta, data, LOSS_CODES[type(loss)], l2, grad)
     return value, network.unflatten(grad)
+
+
+def fused_loss(
+    model: Sequential,
+    X: ArrayLike,
+    y: ArrayLike,
+    loss: str | Loss,
+    *,
+    sample_weight: ArrayLike | None = None,
+) -> float:
+    """L(z(X), y), the weighted mean loss without penalty: forward and loss in one pass
+    over X (no gradient, nothing of size N kept), on the threads. The same number as
+    ``fused_loss_and_gradients(...)[0]`` with l2 = 0; arrays as it takes them."""
+    loss = get_loss(loss)
+    network, data = _prepared(model, X, y, loss, sample_weight)
+    theta = network.flatten(model.params)
+    return _batch(network, theta, data, LOSS_CODES[type(loss)], 0.0, None)[0]
+
+
+def flat_loss_and_gradient(
+    network: FusedNetwork,
+    theta: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    loss: Loss,
+    *,
+    l2: float = 0.0,
+    sample_weight: np.ndarray | None = None,
+    divisor: float | None = None,
+) -> tuple[float, np.ndarray]:
+    """J and dJ/dtheta (float64) at the flat parameters ``theta`` (the network's dtype).
+
+        J = sum_i w_i l_i / D + (l2 / 2) sum_l ||W_l||^2,   D = ``divisor`` or sum_i w_i
+
+    (w_i = 1 without weights). With the default D this is ``fused_loss_and_gradients``'s
+    weighted mean; with D = 1 and l2 = 0 it is the plain sum sum_i w_i l_i of a block of
+    rows, whose blocks add up to the sum over all rows. The arrays must already be
+    prepared: X contiguous in the network's dtype with n_inputs columns, y of shape
+    (N, n_outputs) float or, for softmax, (N,) class indices in 0..K-1 (they are not
+    checked here: this runs once per function evaluation).
+    """
+    if divisor is not None and sample_weight is None:
+        sample_weight = np.ones(X.shape[0])  # the kernels' unweighted mode divides by N
+    data = _rows(X, loss, y, sample_weight)
+    grad = np.zeros(network.n_params)
+    value, _ = _batch(network, theta, data, LOSS_CODES[type(loss)], l2, grad, divisor)
+    return value, grad
 
 
 def predict_logits(model: Sequential, X: ArrayLike, *, block_rows: int = 4096) -> np.ndarray:
@@ -227,8 +293,9 @@ class FusedEngine(Engine):
     Between epochs the parameters and the optimiser's state live in the model and the
     optimiser as usual (so callbacks, checkpoints and later reference training see them);
     each epoch copies them into flat vectors, runs compiled, and copies them back.
-    A full-batch epoch spreads its blocks over threads; a mini-batch epoch runs as one
-    compiled loop over its batches (a step needs the previous step's parameters).
+    A full-batch epoch of at least SERIAL_ROWS rows spreads its blocks over threads; a
+    smaller one, and a mini-batch epoch, run as one compiled loop over the epoch's batches
+    (a step needs the previous step's parameters).
     Raises ValueError for a model, loss or optimiser the kernels do not implement.
     """
 
@@ -319,14 +386,16 @@ class FusedEngine(Engine):
         m, v, t = self._state()
         opt = self._settings()
         grad_sum = np.zeros(network.n_params if self.track else 0)
-        if order is None:
+        n = self.data.X.shape[0]
+        if order is None and n >= SERIAL_ROWS:
             outcome = self._full_batch(theta, opt, m, v, t, grad_sum)
-        else:
+        else:  # mini-batches, or a small full batch: the one batch order[0:n] = 0..n-1
+            rows = _NO_ROWS if order is None else np.ascontiguousarray(order, dtype=np.int64)
             outcome = train_epoch(
-                self.data._replace(order=np.ascontiguousarray(order, dtype=np.int64)),
+                self.data._replace(order=rows),
                 _net(network, theta),
                 self.loss_code,
-                int(batch_size),
+                n if order is None else int(batch_size),
                 self.l2,
                 network.max_block,
                 self.backprop,
