@@ -58,6 +58,10 @@ ENGINES = ("auto", "reference", "fused")
 #: whether the kernels are compiled, so a run computes the same bits on its first use
 #: after installation and on every later one.
 AUTO_MIN_ROW_PARAMETERS = 2**19
+#: Scoring, one forward pass, uses the compiled kernel from this many rows x parameters
+#: (``BackpropClassifier.decision_function``): below it the layers take milliseconds,
+#: less than compiling the kernel or loading it from the cache.
+AUTO_MIN_SCORE_ROW_PARAMETERS = 2**24
 
 
 class TrainingDiverged(FloatingPointError):
