@@ -338,3 +338,17 @@ def test_monotone_constraints_are_read_where_present():
     assert dict(monotone_section(meta).facts) == {"a": "increasing"}
     meta["monotonic_cst"] = {"a": 0}
     assert monotone_section(meta).paragraphs == ["none (every input unconstrained)"]
+
+
+def test_auto_settings_are_shown_as_set_and_as_used(files, capsys):
+    """The defaults optimizer='auto' and alpha='auto' resolve at fit time: the card says
+    what ran (600 rows: Adam, and five fold networks averaged, each with alpha 10)."""
+    from backprop_lab.classifier.tabular_model import load_model
+
+    _, _, _, model_path = files
+    model = load_model(model_path)
+    clf = model.classifier
+    text = _card(files, capsys)
+    assert f"| optimizer | auto ({clf.optimizer_} used), learning rate 0.01 |" in text
+    assert model.training["networks_averaged"] == 5 and model.training["alpha_used"] == 10.0
+    assert "| L2 strength (alpha) | auto (10.0; 5 fold networks averaged) |" in text

@@ -190,6 +190,7 @@ def test_a_validation_loss_that_overflows_late_still_saves_the_best_epoch(
     monkeypatch.setattr(early_stopping.TrainingMonitor, "_val_loss", val_loss)
     out = tmp_path / "m.blab"
     argv = ["train", files[0], "--target", "default", "-o", out, "--early-stopping", "on"]
+    argv += ["--alpha", "10"]  # one network: the call count above is of one run
     status, _, err = run(argv, capsys)
     assert status == 0, err
     assert "validation log loss became nan" in err and "error" not in err

@@ -21,8 +21,9 @@ pytest.importorskip("pyarrow")
 pytest.importorskip("dask.dataframe")
 
 SIZES = (300, 50, 450)
+# alpha=10: one network, as a table on a cluster gets (see test_distributed_fit.py)
 PARAMS = dict(activation="sigmoid", optimizer="momentum", learning_rate=0.3, max_epochs=20,
-              early_stopping=False)  # fmt: skip
+              early_stopping=False, alpha=10.0)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -255,3 +255,26 @@ def test_evaluate_reads_once_and_reports_what_two_passes_did(scored, capsys):
     _, _, _, own = model.evaluate_csv(path, chunk_size=700, network_too=True)
     _, _, alone = model.evaluate_csv(path, chunk_size=700, calibrated=False)
     assert own.tobytes() == alone.tobytes()
+
+
+def test_evaluate_without_a_figure_does_not_load_matplotlib(scored):
+    """Drawing libraries cost a second of start-up; evaluate loads them only to draw."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import backprop_lab
+
+    _, path, _, model = scored
+    code = (
+        "import sys\n"
+        "from backprop_lab.cli import main\n"
+        f"main(['evaluate', {str(model)!r}, {str(path)!r}])\n"
+        "print('matplotlib' in sys.modules, file=sys.stderr)\n"
+    )
+    env = {"PYTHONPATH": str(Path(backprop_lab.__file__).parents[1]), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "False"

@@ -201,6 +201,9 @@ def fit_tabular(
             "categorical": cat,
             "threshold": threshold,
             **({"monotone": monotone} if monotone else {}),
+            # what 'auto' settings resolved to
+            "alpha_used": float(clf.alpha_),
+            "networks_averaged": int(clf.n_networks_),
         },
     )
     model.model_card = training_facts(

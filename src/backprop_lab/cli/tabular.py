@@ -225,7 +225,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         return evaluate(args)
     from .._util.atomic import atomic_write_text
-    from ..classifier.figures import plot_credit_curves
     from ..classifier.tabular_model import load_model
 
     outputs = {"-o": args.output, "--plot": args.plot, "--reliability": args.reliability}
@@ -282,6 +281,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             atomic_write_text(args.output, json.dumps(report, indent=2, allow_nan=False) + "\n")
             print(f"wrote {args.output}", file=sys.stderr)
         if args.plot:
+            from ..classifier.figures import plot_credit_curves  # matplotlib: only to draw
+
             plot_credit_curves(
                 y, p, args.plot, title=f"{Path(args.model).name} on {Path(args.csv).name}"
             )

@@ -109,6 +109,22 @@ def data_section(model: TabularModel, limits: list[str]) -> Section:
     return Section("Data", facts=facts, tables=tables)
 
 
+def _resolved(setting: object, used: object) -> str:
+    """'auto (adam used)' for a setting that resolved at fit time, else the setting."""
+    if setting == "auto" and used not in (None, "auto"):
+        return f"auto ({used} used)"
+    return fmt(setting) if not isinstance(setting, str) else setting
+
+
+def _alpha_text(setting: object, training: dict) -> str:
+    """The L2 strength as set and as used: 'auto (10; 5 fold networks averaged)'."""
+    used, networks = training.get("alpha_used"), training.get("networks_averaged")
+    if setting != "auto" or used is None:
+        return fmt(setting)
+    averaged = f"; {networks} fold networks averaged" if networks and networks > 1 else ""
+    return f"auto ({fmt(used)}{averaged})"
+
+
 def network_section(model: TabularModel, metadata: dict, limits: list[str]) -> Section:
     net, clf, fit = metadata["network"], metadata["classifier"], metadata.get("fit", {})
     sizes = [net["n_inputs"], *net["hidden"], net["n_outputs"]]
@@ -117,9 +133,12 @@ def network_section(model: TabularModel, metadata: dict, limits: list[str]) -> S
     facts = [
         ("layers", "-".join(map(str, sizes)) + f" ({n_params:,} parameters)"),
         ("activation, output", f"{net['activation']}, {net.get('output', 'not recorded')}"),
-        ("optimizer", f"{clf.get('optimizer')}, learning rate {fmt(clf.get('learning_rate'))}"),
+        (
+            "optimizer",
+            f"{_resolved(clf.get('optimizer'), fit.get('optimizer'))}, learning rate {fmt(clf.get('learning_rate'))}",
+        ),
         ("batch size", "full batch" if clf.get("batch_size") is None else fmt(clf["batch_size"])),
-        ("L2 strength (alpha)", fmt(clf.get("alpha"))),
+        ("L2 strength (alpha)", _alpha_text(clf.get("alpha"), t)),
         (
             "epochs",
             f"{fmt(fit.get('epochs'))} run of at most {fmt(clf.get('max_epochs'))}; weights kept from epoch {fmt(fit.get('best_epoch'))}",
