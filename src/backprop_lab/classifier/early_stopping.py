@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..engine.training import History
+from ..engine.training import History, worth_compiling
 from ..nn import Sequential, get_loss
 
 if TYPE_CHECKING:
@@ -66,11 +66,16 @@ class TrainingMonitor:
         """The weighted validation log loss, without the L2 penalty: by the fused engine
         (forward and loss in one compiled pass on the threads) when it runs the network,
         else by the layers. The same number to rounding, in a fraction of the time on
-        hundreds of thousands of rows (an L-BFGS iteration costs about one such pass)."""
-        from ..engine.fused import fused_loss, fused_support
+        hundreds of thousands of rows (an L-BFGS iteration costs about one such pass). Below
+        ``training.AUTO_MIN_ROW_PARAMETERS`` rows x parameters, by the layers: as fast
+        there, and nothing to compile on a first run after installation."""
+        if worth_compiling(self.X_val.shape[0], network.n_parameters()):
+            from ..engine.fused import fused_loss, fused_support
 
-        if fused_support(network, self.loss) is None:
-            return fused_loss(network, self.X_val, self.y_val, self.loss, sample_weight=self.w_val)
+            if fused_support(network, self.loss) is None:
+                return fused_loss(
+                    network, self.X_val, self.y_val, self.loss, sample_weight=self.w_val
+                )
         return self.loss.forward(network.predict_logits(self.X_val), self.y_val, self.w_val)
 
     def __call__(self, epoch: int, network: Sequential, history: History) -> bool:

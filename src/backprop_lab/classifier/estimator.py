@@ -70,7 +70,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._util.validation import check_sample_weight
 from ..engine.lbfgs import LBFGS
-from ..engine.training import train, worth_compiling
+from ..engine.training import AUTO_MIN_SCORE_ROW_PARAMETERS, train
 from ..nn import ACTIVATIONS, Sequential, mlp
 from ..nn.monotone import MonotoneConstraint, ProjectedOptimizer, check_monotonic_cst
 from ..nn.optim import OPTIMIZERS, Optimizer, get_optimizer
@@ -658,9 +658,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
         Computed block by block by the fused engine (memory bounded whatever N is; the
         same numbers as ``network_.forward`` to rounding), or, for rows x parameters
-        below ``training.AUTO_MIN_ROW_PARAMETERS``, by the network's own layers in one
-        pass (as fast there, and nothing to compile); kept nowhere: a fitted classifier
-        never carries the rows it scored.
+        below ``training.AUTO_MIN_SCORE_ROW_PARAMETERS``, by the network's own layers in
+        one pass (milliseconds there, and nothing to compile); kept nowhere: a fitted
+        classifier never carries the rows it scored.
         """
         if _is_dask(X):  # a dask collection of logits, computed where the rows lie
             from ..distributed.scoring import decision_function
@@ -668,7 +668,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             return decision_function(self, X)
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        if worth_compiling(X.shape[0], self.network_.n_parameters()):
+        if X.shape[0] * self.network_.n_parameters() >= AUTO_MIN_SCORE_ROW_PARAMETERS:
             from ..engine.fused import predict_logits
 
             z = predict_logits(self.network_, X)

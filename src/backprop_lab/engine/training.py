@@ -54,10 +54,14 @@ ENGINES = ("auto", "reference", "fused")
 #: either engine (the N x width temporaries of the NumPy layers still fit in cache; see
 #: docs/performance.md), so a run of a few hundred epochs gains less from the compiled
 #: kernels than loading Numba and them costs, and its first run after installation would
-#: wait 10 s or more for them to compile. The rule reads only the run's sizes, never
+#: wait several seconds for them to compile. The rule reads only the run's sizes, never
 #: whether the kernels are compiled, so a run computes the same bits on its first use
 #: after installation and on every later one.
 AUTO_MIN_ROW_PARAMETERS = 2**19
+#: Scoring, one forward pass, uses the compiled kernel from this many rows x parameters
+#: (``BackpropClassifier.decision_function``): below it the layers take milliseconds,
+#: less than compiling the kernel or loading it from the cache.
+AUTO_MIN_SCORE_ROW_PARAMETERS = 2**24
 
 
 class TrainingDiverged(FloatingPointError):
@@ -234,7 +238,7 @@ def train(
     fast with NumPy), and ``"reference"`` otherwise. Both give the same
     numbers: the test suite holds float64 losses and gradients to 1e-12 relative and float32 to 1e-5 over 50 epochs. ``History.engine``
     says which one ran. The first fused call in a fresh installation compiles the
-    kernels (about 10 s per dtype); they are cached on disk afterwards.
+    kernels (several seconds per dtype); they are cached on disk afterwards.
 
     ``optimizer="lbfgs"`` (or an :class:`~backprop_lab.engine.lbfgs.LBFGS` with its
     settings) minimises the full-batch objective by L-BFGS instead: ``epochs`` is then
