@@ -20,9 +20,7 @@ the training settings, the held-out metrics and the package version.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,13 +29,10 @@ import pandas as pd
 
 from .. import __version__
 from .._util.validation import InputError
-from ..data.table_files import iter_frames, read_columns, table_writer
 from ..data.tabular import (
-    DataWarning,
     Preprocessor,
     to_numbers,
     to_text,
-    warn_unseen,
 )
 from ..nn import Sequential, mlp
 from ..nn.monotone import check_monotonic_cst
@@ -45,13 +40,12 @@ from .calibration import (
     Calibrator,
     calibrator_from_dict,
 )
-from .card_facts import RangeCounter
 from .drift import TrainingDistributions
 from .estimator import BackpropClassifier
-from .metrics import credit_metrics, multiclass_metrics, score_band_table
 from .model_schema import tabular_array_shapes
 from .modelio import read_model_file, write_model_file
 from .points import PointsScale, log_odds_slope
+from .table_scoring import TableScoring
 
 #: Constructor parameters of BackpropClassifier stored in (and restored from) a model file.
 _PARAMS = (
@@ -73,7 +67,7 @@ _PARAMS = (
 
 
 @dataclass
-class TabularModel:
+class TabularModel(TableScoring):
     """A preprocessor and a fitted BackpropClassifier for one target column.
 
     ``positive_class`` is the label whose probability is "p_default" (binary models
@@ -275,180 +269,10 @@ class TabularModel:
         if points is not None and not self.is_binary:
             raise ValueError("scorecard points are for binary models (one probability of default)")
 
-    # ---- CSV files ----
-    def iter_csv_predictions(
-        self,
-        path: str | Path,
-        *,
-        id_column: str | None = None,
-        target_column: str | None = None,
-        chunk_size: int = 100_000,
-        calibrated: bool = True,
-        points: PointsScale | None = None,
-    ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]:
-        """Stream a CSV or Parquet file: yield (predictions frame, class indices of
-        ``target_column``'s labels, or None when no target column is asked for).
-
-        The predictions frame has the id column first when one is used: ``id_column``,
-        or the training file's id column when the file has it. Columns are matched by
-        name; a missing one raises, extra ones are ignored with one warning, and rows
-        with categories unseen in training are counted and reported in one warning at
-        the end. Memory is bounded by ``chunk_size`` rows. ``points``: also a ``points``
-        column on this scorecard scale (see :meth:`predict_frame`).
-        """
-        for out, labels, _ in self._iter_scored(
-            path,
-            id_column=id_column,
-            target_column=target_column,
-            chunk_size=chunk_size,
-            calibrated=calibrated,
-            points=points,
-        ):
-            yield out, labels
-
-    def _iter_scored(
-        self,
-        path: str | Path,
-        *,
-        id_column: str | None = None,
-        target_column: str | None = None,
-        chunk_size: int = 100_000,
-        calibrated: bool = True,
-        network_too: bool = False,
-        points: PointsScale | None = None,
-        ranges: RangeCounter | None = None,
-    ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:
-        """As :meth:`iter_csv_predictions`, with the network's own probabilities of each
-        chunk (ignoring the calibrator) as a third item when ``network_too``; each chunk's
-        raw numeric columns are added to ``ranges`` when given."""
-        self._check_points(points)
-        header = read_columns(path)
-        extra = self.preprocessor.check_columns(header, file=path)
-        if id_column is not None and id_column not in header:
-            raise InputError("no such id column in the file", file=path, column=id_column)
-        if id_column is None and self.id_column in header:
-            id_column = self.id_column
-        if target_column is not None and target_column not in header:
-            raise InputError("target column not found in the file", file=path, column=target_column)
-        quiet = {self.target, target_column, id_column, *self.ignored_columns}
-        noisy = [c for c in extra if c not in quiet]
-        if noisy:
-            warnings.warn(
-                f"{path}: ignoring column(s) the model does not use: {', '.join(noisy)}",
-                DataWarning,
-                stacklevel=3,
-            )
-        pre = self.preprocessor
-        numeric = [c.name for c in pre.numeric]
-        text = [c.name for c in pre.categorical]
-        text += [c for c in (id_column, target_column) if c is not None and c not in numeric]
-        unseen: Counter = Counter()
-        for chunk in iter_frames(path, chunk_size, numeric=numeric, text=text):
-            X = self.transform(chunk, file=path, unseen=unseen)
-            if ranges is not None:
-                ranges.add(chunk)
-            out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), chunk)
-            if points is not None:
-                out["points"] = self.points_from_inputs(X, points, calibrated=calibrated)
-            if id_column is not None:
-                out.insert(0, id_column, chunk[id_column].array)
-            labels = None
-            if target_column is not None:
-                labels = self.class_index(chunk[target_column], file=path)
-            network = self.proba_from_inputs(X, calibrated=False) if network_too else None
-            yield out, labels, network
-        if unseen:
-            warn_unseen(unseen, path)
-
     def _proba_frame(self, proba: np.ndarray, frame: pd.DataFrame) -> pd.DataFrame:
         if self.is_binary:
             proba = proba[:, [self.positive_index]]
         return pd.DataFrame(proba, columns=self.output_columns, index=frame.index)
-
-    def predict_csv(
-        self,
-        path: str | Path,
-        output: str | Path,
-        *,
-        id_column: str | None = None,
-        chunk_size: int = 100_000,
-        points: PointsScale | None = None,
-    ) -> int:
-        """Write predictions for every row of ``path`` to ``output``, atomically (with a
-        ``points`` column when a scorecard scale is given).
-
-        Either file may be CSV or Parquet (by its suffix: ``.parquet``/``.pq``). Returns
-        the number of rows written.
-        """
-        with table_writer(output) as writer:
-            for out, _ in self.iter_csv_predictions(
-                path, id_column=id_column, chunk_size=chunk_size, points=points
-            ):
-                writer.write(out)
-        return writer.rows
-
-    def evaluate_csv(
-        self,
-        path: str | Path,
-        *,
-        target_column: str | None = None,
-        threshold: float = 0.5,
-        chunk_size: int = 100_000,
-        calibrated: bool = True,
-        network_too: bool = False,
-        points: PointsScale | None = None,
-        band_width: float | None = None,
-        ranges: RangeCounter | None = None,
-    ) -> tuple:
-        """Metrics on a labelled CSV or Parquet file: (metrics, labels, probabilities),
-        and the network's own probabilities as a fourth item when ``network_too``.
-
-        The labels are in ``target_column`` (default: the training target's name);
-        ``calibrated=False`` scores the network's own probabilities, ignoring a calibrator.
-        Binary models: :func:`credit_metrics` with y = 1 for the positive class and the
-        labels returned as 0/1; multiclass: :func:`multiclass_metrics` with class indices.
-        ``network_too`` (binary models) reads the file once for both the calibrated and
-        the network's own probabilities of default. With a ``points`` scale (binary
-        models), the metrics also hold ``score_bands``
-        (:func:`~backprop_lab.classifier.metrics.score_band_table` of the rows' points in
-        bands ``band_width`` wide, default the scale's PDO) and ``points_scale``.
-        ``ranges``: a :class:`~backprop_lab.classifier.card_facts.RangeCounter` that
-        counts, in the same pass, the rows outside the training ranges.
-        """
-        if network_too and not self.is_binary:
-            raise ValueError("network_too is for binary models")
-        parts, labels, network, scores = [], [], [], []
-        target_column = self.target if target_column is None else target_column
-        for out, y, own in self._iter_scored(
-            path,
-            target_column=target_column,
-            chunk_size=chunk_size,
-            calibrated=calibrated,
-            network_too=network_too,
-            points=points,
-            ranges=ranges,
-        ):
-            parts.append(out[self.output_columns].to_numpy())
-            labels.append(y)
-            if own is not None:
-                network.append(own[:, self.positive_index])
-            if points is not None:
-                scores.append(out["points"].to_numpy())
-        proba = np.concatenate(parts)
-        index = np.concatenate(labels)
-        if self.is_binary:
-            y01 = (index == self.positive_index).astype(np.int64)
-            metrics = credit_metrics(y01, proba[:, 0], threshold)
-            if points is not None:
-                width = points.pdo if band_width is None else band_width
-                bands = score_band_table(
-                    y01, proba[:, 0], np.concatenate(scores), width, anchor=points.base_score
-                )
-                metrics["points_scale"] = points.to_dict()
-                metrics["score_bands"] = bands.to_dict(orient="records")
-            result = (metrics, y01, proba[:, 0])
-            return (*result, np.concatenate(network)) if network_too else result
-        return multiclass_metrics(self.classes_[index], proba, self.classes_), index, proba
 
     def class_index(self, series: pd.Series, *, file: str | Path | None = None) -> np.ndarray:
         """Index into ``classes_`` of each label in ``series``; unknown labels raise by row."""
