@@ -92,6 +92,14 @@ def test_numbers_chunks_and_missing_cells_as_the_text_reader(tmp_path_factory, r
     assert max(sizes) <= chunk and sum(sizes) == len(rows)
 
 
+def test_negative_zero_reads_as_the_text_reader_reads_it(tmp_path):
+    """Arrow parses "-0" as -0.0, the text reader as +0.0: the same bits after reading."""
+    path = tmp_path / "zeros.csv"
+    path.write_text("x,y\n-0,1\n-0.0,2\n0,-0e5\n")
+    args = (path, 10, ["x", "y"], [])
+    _same(_arrow_reader(*args), _text_reader(*args))
+
+
 def _loans(tmp_path, n=3000, name="loans.csv"):
     frame = make_credit_risk(n, seed=3).frame()
     path = tmp_path / name
