@@ -177,11 +177,6 @@ def _to_frame(batch: object, columns: list[str], start: int) -> pd.DataFrame:
     pandas's string dtype (missing as NA), as the text reader gives them."""
     frame = batch.to_pandas()
     frame.index = pd.RangeIndex(start, start + batch.num_rows)
-    for name in columns:
-        if frame[name].dtype == np.float64:
-            # "-0" is -0.0 to Arrow and +0.0 to the text reader; x + 0.0 is x except that
-            # -0.0 becomes +0.0, so both readers give the same bits.
-            frame[name] = frame[name].to_numpy() + 0.0
     return frame[columns]
 
 
