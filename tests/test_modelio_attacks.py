@@ -409,6 +409,7 @@ def edit(metadata: dict, dotted: str, value: object) -> dict:
         # an average of K networks has K x the units; 8 is no whole multiple of 3
         ("classifier.hidden_layer_sizes", [3], r"disagrees with network.hidden \[8\]"),
         ("classifier.hidden_layer_sizes", [8, 4], r"disagrees with network.hidden \[8\]"),
+        ("classifier.hidden_layer_sizes", [], r"disagrees with network.hidden \[8\]"),
         ("classifier.alpha", "large", r"classifier.alpha must be 'auto' or a non-negative"),
         ("classifier.verbose", True, r"classifier has an unknown entry 'verbose'"),
         ("metrics", [0.5], r"metrics must be an object or null"),

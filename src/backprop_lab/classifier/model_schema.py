@@ -214,7 +214,7 @@ def _check_classifier(params: object, network: dict) -> None:
     sizes = params.get("hidden_layer_sizes", network["hidden"])
     sizes = list(sizes) if isinstance(sizes, list) else [sizes]
     # alpha='auto' may average K networks into one with K times the units of each layer
-    k = network["hidden"][0] // sizes[0] if network["hidden"] and sizes[0] else 0
+    k = network["hidden"][0] // sizes[0] if network["hidden"] and sizes and sizes[0] else 0
     if len(sizes) != len(network["hidden"]) or [k * s for s in sizes] != network["hidden"]:
         raise ValueError(
             f"classifier.hidden_layer_sizes {_show(sizes)} disagrees with network.hidden "
