@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._util.text_table import aligned
 from .._util.validation import InputError
 from ..data.table_files import iter_frames, read_columns
 from ..data.tabular import to_numbers, to_text
@@ -215,19 +216,6 @@ class DriftReport:
     def to_json(self, indent: int | None = 2) -> str:
         """Strict JSON (every number finite)."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
-
-
-def aligned(rows: list[list[str]], right: set[int]) -> list[str]:
-    """Rows of cells as text columns, each as wide as its widest cell, two spaces apart;
-    the columns in ``right`` aligned right (numbers), the others left."""
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    return [
-        "  ".join(
-            cell.rjust(w) if c in right else cell.ljust(w)
-            for c, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
 
 
 # ---- counting ----------------------------------------------------------------------------

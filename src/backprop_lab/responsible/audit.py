@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._util.text_table import aligned
 from .._util.validation import InputError
 from ..classifier.tabular_model import TabularModel
 from ..data.tabular import iter_csv, read_header, warn_unseen
@@ -159,7 +160,7 @@ class ModelAudit:
                     _num(self.value("roc_auc", g)["value"], ".3f"),
                 ]
             )
-        lines += _aligned(table, right={1, 2, 3, 7})
+        lines += aligned(table, right={1, 2, 3, 7})
         ref = attrs["reference"]
         diffs = t[t["metric"] == "selection_rate_diff"]
         if len(diffs):
@@ -214,19 +215,6 @@ class ModelAudit:
             f"  age raises the risk of {a.n_raises_risk} of them ({_share(a.share_raises_risk)})"
         )
         return lines
-
-
-def _aligned(rows: list[list[str]], right: set[int]) -> list[str]:
-    """Rows of cells as text columns, each as wide as its widest cell, two spaces apart;
-    the columns in ``right`` aligned right (numbers), the others left."""
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    return [
-        "  ".join(
-            cell.rjust(w) if c in right else cell.ljust(w)
-            for c, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
 
 
 def _num(value: float, fmt: str) -> str:
