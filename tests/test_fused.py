@@ -32,7 +32,12 @@ from backprop_lab.engine.fused import (
     trainer,
 )
 from backprop_lab.engine.fused.maths import exp_nonpositive, log1p_unit
-from backprop_lab.engine.training import TrainingDiverged, prepare_targets, train
+from backprop_lab.engine.training import (
+    TrainingDiverged,
+    prepare_targets,
+    select_engine,
+    train,
+)
 from backprop_lab.nn import Dense, ReLU, Sequential, Sigmoid, Tanh, get_loss, mlp
 from backprop_lab.nn.layers import Layer
 from backprop_lab.nn.losses import BinaryCrossEntropy
@@ -292,7 +297,12 @@ class ScaledBCE(BinaryCrossEntropy):
 
 def test_engine_selection():
     X, y = make_data("bce", 64, 7, 1)
-    assert train(mlp(7), X, y, epochs=2, batch_size=16).engine == "fused"  # auto: the default
+    # auto, the default: mini-batches when the run is long enough (test_startup.py)
+    assert train(mlp(7), X, y, epochs=2, batch_size=16).engine == "reference"
+    many = select_engine(
+        "auto", mlp(7), X, y, get_loss("bce"), GradientDescent(0.1), batch_size=16, epochs=2**14
+    )  # 4 batches of 16 each epoch
+    assert many.name == "fused"
     assert train(mlp(7), X, y, epochs=2).engine == "reference"  # 64 rows x 73: too small
     assert train(mlp(7), X, y, epochs=2, engine="reference").engine == "reference"
     rng = np.random.default_rng(0)

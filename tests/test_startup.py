@@ -19,9 +19,17 @@ from explorer_client import with_tokens
 from explorer_support import api, reference_run
 from test_explorer_browser import browser, playwright_api, server  # noqa: F401 (fixtures)
 
-from backprop_lab.engine.training import AUTO_MIN_ROW_PARAMETERS, train, worth_compiling
+from backprop_lab.engine.training import (
+    AUTO_MIN_BATCH_STEPS,
+    AUTO_MIN_ROW_PARAMETERS,
+    AUTO_STEP_ROW_PARAMETERS,
+    select_engine,
+    train,
+    worth_compiling,
+)
 from backprop_lab.explorer.server import create_app
-from backprop_lab.nn import mlp
+from backprop_lab.nn import get_loss, mlp
+from backprop_lab.nn.optim import GradientDescent
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEAVY = ("sklearn", "pandas", "matplotlib", "numba", "scipy.stats", "torch")
@@ -68,15 +76,52 @@ def test_auto_runs_small_full_batches_on_the_reference_engine():
     large = small + 1
     assert not worth_compiling(small, model.n_parameters())
     assert worth_compiling(large, model.n_parameters())
-    assert worth_compiling(64, model.n_parameters(), batch_size=32)  # mini-batches
+    assert worth_compiling(64, model.n_parameters(), batch_size=32)  # epochs not known
     assert not worth_compiling(64, model.n_parameters(), batch_size=64)  # one batch
     assert not worth_compiling(64, model.n_parameters(), batch_size=32, backprop=False)
     X = rng.normal(size=(large, 7))
     y = (rng.random(large) < 0.3).astype(float)
     assert train(mlp(7), X[:small], y[:small], epochs=1).engine == "reference"
     assert train(mlp(7), X, y, epochs=1).engine == "fused"
-    assert train(mlp(7), X[:64], y[:64], epochs=1, batch_size=32).engine == "fused"
     assert train(mlp(7), X[:64], y[:64], epochs=1, engine="fused").engine == "fused"
+
+
+def test_auto_runs_short_mini_batch_runs_on_the_reference_engine():
+    """Mini-batches go to the kernels only when the run at its most epochs would cost
+    at least AUTO_MIN_BATCH_STEPS fixed step overheads on the reference engine:
+    epochs x ceil(N / B) x (1 + B P / AUTO_STEP_ROW_PARAMETERS)."""
+    assert AUTO_MIN_BATCH_STEPS == AUTO_STEP_ROW_PARAMETERS == 2**16  # the numbers below
+    p = mlp(7).n_parameters()  # 73
+    # `train --batch-size 64` on generate's 6,000 rows fits 3,840 (test and validation
+    # rows set aside): 60 batches, each 1 + 64 x 73 / 2^16 = 1.071 overheads, so
+    # 64.28 per epoch, and the boundary is 2^16 / 64.28 = 1019.6 epochs.
+    assert not worth_compiling(3840, p, batch_size=64, epochs=1000)  # the default --epochs
+    assert not worth_compiling(3840, p, batch_size=64, epochs=1019)
+    assert worth_compiling(3840, p, batch_size=64, epochs=1020)
+    # batches of 32: 120 x (1 + 32 x 73 / 2^16) = 124.28 per epoch, boundary 527.3
+    assert not worth_compiling(3840, p, batch_size=32, epochs=527)
+    assert worth_compiling(3840, p, batch_size=32, epochs=528)
+    # a ragged last batch counts as a step: 3,841 rows are 61 batches of 64 (boundary 1002.9)
+    assert worth_compiling(3841, p, batch_size=64, epochs=1003)
+    assert not worth_compiling(3841, p, batch_size=64, epochs=1002)
+    # large batches of a large network: each step weighs 1 + 1024 x 4096 / 2^16 = 65,
+    # so 1,009 steps (ceil(2^16 / 65) = 1,009) are enough, 1,008 are not
+    assert worth_compiling(1024 * 1009, 4096, batch_size=1024, epochs=1)
+    assert not worth_compiling(1024 * 1008, 4096, batch_size=1024, epochs=1)
+    # one batch, or forward only: the full-batch rule, whatever the epochs
+    assert not worth_compiling(3840, p, batch_size=3840, epochs=10**6)
+    assert not worth_compiling(3840, p, batch_size=64, backprop=False, epochs=10**6)
+    # what train and select_engine do with it
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 7)), (rng.random(64) < 0.3).astype(float)
+    assert train(mlp(7), X, y, epochs=1, batch_size=32).engine == "reference"
+    assert train(mlp(7), X, y, epochs=1, batch_size=32, engine="fused").engine == "fused"
+    loss, opt = get_loss("bce"), GradientDescent(0.1)
+    y2 = y.reshape(-1, 1)
+    # 2 batches of 32 an epoch: 2 x (1 + 32 x 73 / 2^16) = 2.071 overheads, boundary 31,640.5
+    for epochs, name in [(31_640, "reference"), (31_641, "fused")]:
+        engine = select_engine("auto", mlp(7), X, y2, loss, opt, batch_size=32, epochs=epochs)
+        assert engine.name == name
 
 
 # ---- the explorer: the trace in the step's reply ----------------------------------------
@@ -105,13 +150,21 @@ def _digests(folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("batch", [None, "64"], ids=["full-batch", "mini-batch"])
-def test_train_writes_the_same_bytes_with_an_empty_and_a_filled_kernel_cache(tmp_path, batch):
+MINI_BATCHES = ["--batch-size", "1", "--epochs", "300"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--epochs", "30"], ["--batch-size", "64", "--epochs", "30"], MINI_BATCHES],
+    ids=["full-batch", "short-mini-batch", "compiled-mini-batch"],
+)
+def test_train_writes_the_same_bytes_with_an_empty_and_a_filled_kernel_cache(tmp_path, options):
     """`train` twice in fresh processes sharing one Numba cache folder: the first finds it
     empty (as after installation), the second loads what the first compiled. The model
-    files and what the command prints are the same bytes. Mini-batches run the compiled
-    kernels (so the second run really loads them from the cache); the full batch of 400
-    rows runs on the reference engine."""
+    files and what the command prints are the same bytes. The full batch of 320 rows and
+    30 epochs of batches of 64 run on the reference engine; 300 epochs of single rows
+    (96,000 steps, above AUTO_MIN_BATCH_STEPS) run the compiled kernels, so the second
+    run really loads them from the cache."""
     subprocess.run(
         [sys.executable, "-m", "backprop_lab", "generate", "--n", "500", "-o", "loans.csv"],
         cwd=tmp_path,
@@ -125,9 +178,8 @@ def test_train_writes_the_same_bytes_with_an_empty_and_a_filled_kernel_cache(tmp
         out = tmp_path / run
         out.mkdir()
         command = [sys.executable, "-m", "backprop_lab", "train", str(tmp_path / "loans.csv")]
-        command += ["--target", "default", "-o", str(out / "model.blab"), "--epochs", "30"]
+        command += ["--target", "default", "-o", str(out / "model.blab"), *options]
         command += ["--early-stopping", "off"]  # no validation pass: less to compile
-        command += [] if batch is None else ["--batch-size", batch]
         done = subprocess.run(
             command,
             cwd=out,
@@ -137,8 +189,9 @@ def test_train_writes_the_same_bytes_with_an_empty_and_a_filled_kernel_cache(tmp
         )
         (out / "stdout.txt").write_bytes(done.stdout.replace(str(out).encode(), b"OUT"))
         outputs.append(_digests(out))
-        if batch is not None and run == "first":
-            assert any(cache.rglob("*.nbi")), "the first run compiled nothing into the cache"
+        if run == "first":
+            compiled = any(cache.rglob("*.nbi"))
+            assert compiled == (options == MINI_BATCHES), "the engine rule did not hold"
     assert outputs[0] == outputs[1]
 
 

@@ -58,6 +58,18 @@ ENGINES = ("auto", "reference", "fused")
 #: whether the kernels are compiled, so a run computes the same bits on its first use
 #: after installation and on every later one.
 AUTO_MIN_ROW_PARAMETERS = 2**19
+#: ``engine="auto"`` computes mini-batch epochs with the reference engine when the run,
+#: at its most epochs, costs less there than compiling the kernels: when
+#: epochs x batches x (1 + batch x parameters / AUTO_STEP_ROW_PARAMETERS) is below this.
+#: A reference step costs a fixed Python overhead (the layers, the loss, the update) plus
+#: a share per row x parameter; AUTO_STEP_ROW_PARAMETERS is where the second equals the
+#: first, and compiling the mini-batch loop costs as much as about 80,000 to 100,000
+#: fixed overheads (measured together in one process; docs/performance.md, Start-up).
+#: Below the threshold a run loses at most about one compile time on a warm
+#: installation, and its first run after installation waits for no compiler.
+AUTO_MIN_BATCH_STEPS = 2**16
+#: Rows x parameters in one reference step that cost as much as its fixed overhead.
+AUTO_STEP_ROW_PARAMETERS = 2**16
 #: Scoring, one forward pass, uses the compiled kernel from this many rows x parameters
 #: (``BackpropClassifier.decision_function``): below it the layers take milliseconds,
 #: less than compiling the kernel or loading it from the cache.
@@ -135,19 +147,20 @@ def select_engine(
     backprop: bool = True,
     track_gradients: bool = False,
     batch_size: int | None = None,
+    epochs: int | None = None,
 ) -> Engine:
     """The engine that computes the epochs of ``train(engine=...)``, built for this run.
 
     ``"reference"``: the NumPy layers. ``"fused"``: the compiled kernels, or ValueError
     when they do not implement the model, loss or optimiser. ``"auto"``: the fused engine
     when it applies, ``prefers_fused(model)`` (at most ``AUTO_MAX_PARAMETERS``
-    parameters) and the epoch is worth compiling for (``worth_compiling``), else the
-    reference engine. X and y are checked and prepared by ``train``.
+    parameters) and the run is worth compiling for (``worth_compiling``, which reads
+    the sizes and ``epochs``, the most epochs), else the reference engine. X and y are checked and prepared by ``train``.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
     chosen: type[Engine] = ReferenceEngine
-    sizes = (X.shape[0], model.n_parameters(), batch_size, backprop)
+    sizes = (X.shape[0], model.n_parameters(), batch_size, backprop, epochs)
     if engine == "fused" or (engine == "auto" and worth_compiling(*sizes)):
         from .fused import FusedEngine, fused_support, prefers_fused  # loads Numba
 
@@ -170,17 +183,34 @@ def select_engine(
 
 
 def worth_compiling(
-    n_rows: int, n_parameters: int, batch_size: int | None = None, backprop: bool = True
+    n_rows: int,
+    n_parameters: int,
+    batch_size: int | None = None,
+    backprop: bool = True,
+    epochs: int | None = None,
 ) -> bool:
     """Whether ``engine="auto"`` should run an epoch on the compiled kernels (when they apply).
 
-    Mini-batch epochs: yes; the reference engine pays a Python step per batch, the kernels
-    run the epoch as one compiled loop. Full-batch epochs (``batch_size`` None or at least
-    ``n_rows``, and every forward-only epoch): only when n_rows x n_parameters is at least
-    ``AUTO_MIN_ROW_PARAMETERS``.
+    Full-batch epochs (``batch_size`` None or at least ``n_rows``, and every forward-only
+    epoch): only when n_rows x n_parameters is at least ``AUTO_MIN_ROW_PARAMETERS``.
+
+    Mini-batch epochs (the reference engine pays a Python step per batch; the kernels run
+    the epoch as one compiled loop): when the run's cost on the reference engine at its
+    most ``epochs``, in fixed step overheads,
+
+        steps x (1 + B x P / AUTO_STEP_ROW_PARAMETERS),   steps = epochs x ceil(N / B)
+
+    (N rows, B rows per batch, P parameters) is at least ``AUTO_MIN_BATCH_STEPS``, about
+    what compiling the kernels costs; always when ``epochs`` is None (not known).
+    Computed in integers, so the boundary is exact.
     """
-    minibatch = backprop and batch_size is not None and batch_size < n_rows
-    return minibatch or n_rows * n_parameters >= AUTO_MIN_ROW_PARAMETERS
+    if not backprop or batch_size is None or batch_size >= n_rows:  # one full batch
+        return n_rows * n_parameters >= AUTO_MIN_ROW_PARAMETERS
+    if epochs is None:
+        return True
+    steps = epochs * -(-n_rows // batch_size)
+    work = steps * (AUTO_STEP_ROW_PARAMETERS + batch_size * n_parameters)
+    return work >= AUTO_MIN_BATCH_STEPS * AUTO_STEP_ROW_PARAMETERS
 
 
 def _divergence(loss: float, first: float | None, factor: float | None) -> str | None:
@@ -233,9 +263,10 @@ def train(
     with ReLU, LeakyReLU, Tanh or Sigmoid; bce, softmax, mse; GradientDescent, Momentum,
     Adam). ``"auto"`` (the default) uses ``"fused"`` when it applies, the network has
     at most ``fused.AUTO_MAX_PARAMETERS`` parameters (beyond that the reference engine's
-    matrix products are faster) and the epochs are mini-batches or large (rows x
-    parameters at least ``AUTO_MIN_ROW_PARAMETERS``; smaller full-batch epochs are as
-    fast with NumPy), and ``"reference"`` otherwise. Both give the same
+    matrix products are faster) and the run is worth compiling for (``worth_compiling``:
+    full-batch epochs of rows x parameters at least ``AUTO_MIN_ROW_PARAMETERS``, mini-batch
+    runs whose ``epochs`` would cost more on NumPy than compiling), and ``"reference"``
+    otherwise. Both give the same
     numbers: the test suite holds float64 losses and gradients to 1e-12 relative and float32 to 1e-5 over 50 epochs. ``History.engine``
     says which one ran. The first fused call in a fresh installation compiles the
     kernels (several seconds per dtype); they are cached on disk afterwards.
@@ -300,6 +331,7 @@ def train(
         backprop=backprop,
         track_gradients=track_gradients,
         batch_size=batch_size,
+        epochs=epochs,
     )
     rng = np.random.default_rng(seed)
     n = X.shape[0]
