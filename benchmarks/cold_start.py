@@ -2,6 +2,7 @@
 
     python benchmarks/cold_start.py [--rounds 3] [--cases reproduce,train,...] [--out DIR]
     python benchmarks/cold_start.py --kernels      # compile time of each fused kernel
+    python benchmarks/cold_start.py --batch-steps  # compile time in reference steps
 
 A fresh installation has no compiled kernels: Numba compiles the fused engine's kernels on
 their first call and caches them on disk (``cache=True``). Each case runs a command in a
@@ -22,6 +23,14 @@ jobs: the load average is printed with the results.
 for each dtype, full batch then mini-batches, and records Numba's compile events: the
 seconds of each kernel's own compilation (without the kernels it calls, which compile
 first) and with them.
+
+``--batch-steps`` measures what sets ``training.AUTO_MIN_BATCH_STEPS`` and
+``AUTO_STEP_ROW_PARAMETERS``, in one fresh process with an empty cache so that the
+machine's load hits both alike (seconds of CPU, the 7-8-1 network with Adam on 3,840
+rows): compiling the float64 mini-batch loop (the first one-epoch run minus a second),
+and the reference engine's seconds per step with batches of 64 and of 1,024 (the fastest
+of 3 runs). A step costs a + b x B x P: from the two batch sizes, the fixed overhead a, the
+row-parameters a / b that cost as much, and the compile in overheads.
 """
 
 from __future__ import annotations
@@ -192,17 +201,81 @@ def kernel_times() -> list[dict]:
     return rows
 
 
+STEPS_SCRIPT = """
+import json, time
+import numpy as np
+from backprop_lab.engine.training import train
+from backprop_lab.nn import mlp
+from backprop_lab.nn.optim import Adam
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(3840, 7))
+y = (rng.random(3840) < 0.3).astype(float)
+seconds = []
+for _ in range(2):  # the first run compiles, the second loads nothing more
+    start = time.process_time()
+    train(mlp(7), X, y, optimizer=Adam(0.001), epochs=1, batch_size=64, engine="fused")
+    seconds.append(time.process_time() - start)
+steps = {}
+for batch, epochs in ((64, 40), (1024, 100)):
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        train(mlp(7), X, y, optimizer=Adam(0.001), epochs=epochs, batch_size=batch,
+              engine="reference")
+        best = min(best, time.process_time() - start)
+    steps[batch] = best / (epochs * -(-3840 // batch))
+print(json.dumps({"compile_s": seconds[0] - seconds[1], "step_64_s": steps[64],
+                  "step_1024_s": steps[1024]}))
+"""
+
+
+def batch_steps() -> dict[str, float]:
+    """Compile seconds and reference step seconds (``--batch-steps``), and what follows."""
+    with tempfile.TemporaryDirectory() as cache:
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(STEPS_SCRIPT)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=_env(cache),
+        )
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    params = 73  # the 7-8-1 network
+    per_row_param = (r["step_1024_s"] - r["step_64_s"]) / ((1024 - 64) * params)  # b
+    overhead = r["step_64_s"] - 64 * params * per_row_param  # a
+    r["overhead_s"], r["row_parameter_s"] = overhead, per_row_param
+    r["row_parameters_per_overhead"] = overhead / per_row_param  # AUTO_STEP_ROW_PARAMETERS
+    r["compile_in_overheads"] = r["compile_s"] / overhead  # AUTO_MIN_BATCH_STEPS
+    print(
+        f"compile {r['compile_s']:.2f} s; reference step {r['step_64_s'] * 1e6:.0f} us "
+        f"(batches of 64), {r['step_1024_s'] * 1e6:.0f} us (1,024): overhead "
+        f"{overhead * 1e6:.0f} us + {per_row_param * 1e9:.2f} ns per row x parameter, equal "
+        f"at {r['row_parameters_per_overhead']:,.0f} row-parameters; the compile costs "
+        f"{r['compile_in_overheads']:,.0f} overheads"
+    )
+    return r
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated")
     parser.add_argument("--kernels", action="store_true", help="compile time per kernel only")
+    parser.add_argument(
+        "--batch-steps",
+        action="store_true",
+        help="compile time against the reference engine's step (the mini-batch rule)",
+    )
     parser.add_argument("--out", type=Path, help="folder for cold_start.json / kernels.json")
     args = parser.parse_args()
     machine = {"load_average": list(os.getloadavg()), "cpus": os.cpu_count()}
     if args.kernels:
         result: object = {"kernels": kernel_times(), **machine}
         name = "kernels.json"
+    elif args.batch_steps:
+        result = {"batch_steps": batch_steps(), **machine}
+        name = "batch_steps.json"
     else:
         cases = [c for c in args.cases.split(",") if c]
         unknown = sorted(set(cases) - set(CASES))
