@@ -74,17 +74,19 @@ class Objective:
     passes: int = 0
     tasks: int = 0  # tasks submitted by the passes (persisted: one per worker thread)
     _nbytes: list[int] | None = field(default=None, init=False, repr=False)
+    _nthreads: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def _groups(self) -> list[list[int]]:
-        """thread_groups of the persisted partitions where the scheduler has them now."""
+        """thread_groups of the persisted partitions where the scheduler has them now (one
+        round trip; a worker's thread count asked once, when it first holds a partition)."""
         who = self.client.who_has(self.parts)
         holders = [sorted(who.get(f.key, ())) for f in self.parts]
-        workers = self.client.scheduler_info()["workers"]
-        nthreads = {w: int(info.get("nthreads", 1)) for w, info in workers.items()}
+        if any(w not in self._nthreads for where in holders for w in where):
+            self._nthreads = {str(w): int(n) for w, n in self.client.nthreads().items()}
         if self._nbytes is None:  # a partition's size: the same when read again
             sizes = self.client.nbytes([f.key for f in self.parts], summary=False)
             self._nbytes = [int(sizes.get(f.key, 0)) for f in self.parts]
-        return thread_groups(holders, nthreads, self._nbytes)
+        return thread_groups(holders, self._nthreads, self._nbytes)
 
     def sums(self, theta: np.ndarray, need_grad: bool) -> np.ndarray:
         """sum_p S_p, added in the fixed pairwise tree of partials.tree_sum over p."""
