@@ -86,9 +86,10 @@ def test_thread_groups_cover_every_partition_once_per_thread():
     holders = [["b"], ["a"], ["a", "b"], [], ["a"], ["b"], ["a"]]
     nbytes = [10, 50, 20, 5, 30, 10, 40]
     groups = thread_groups(holders, {"a": 2, "b": 1}, nbytes)
-    # the lost partition 3 alone; a's 1, 2, 4, 6 (first holder) dealt largest first to the
-    # lighter of its 2 threads: 1 (50) -> t0, 6 (40) -> t1, 4 (30) -> t1, 2 (20) -> t0;
-    # b's 0 and 5 in its one thread
-    assert groups == [[3], [1, 2], [4, 6], [0, 5]]
+    # in index order to the lighter holder: 0 -> b (10), 1 -> a (50), 2 (held by both) ->
+    # b (30), 3 lost: alone, 4 -> a (80), 5 -> b (40), 6 -> a; a's 1, 4, 6 dealt largest
+    # first to the lighter of its 2 threads: 1 (50) -> t0, 6 (40) -> t1, 4 (30) -> t1;
+    # b's 0, 2, 5 in its one thread
+    assert groups == [[3], [1], [4, 6], [0, 2, 5]]
     assert sorted(p for g in groups for p in g) == list(range(len(holders)))
     assert thread_groups(holders, {"a": 2, "b": 1}, nbytes) == groups  # deterministic

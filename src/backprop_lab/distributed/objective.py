@@ -36,17 +36,21 @@ def thread_groups(
 ) -> list[list[int]]:
     """Partition indices in groups of one worker thread each.
 
-    ``holders[p]``: the workers holding partition p (sorted; none while it is being read
-    again). Partition p goes to its first holder; a worker's partitions are dealt, largest
-    first (ties by index), to the one of its ``nthreads`` groups with the fewest bytes so
-    far (ties by group). A partition with no holder is a group of its own. Each group
-    lists its partitions in increasing index.
+    ``holders[p]``: the workers holding partition p (none while it is being read again).
+    In index order, partition p goes to the one of its holders with the fewest bytes so
+    far (ties by address: a replicated partition evens the workers out); a worker's
+    partitions are then dealt, largest first (ties by index), to the one of its
+    ``nthreads`` groups with the fewest bytes so far (ties by group). A partition with no
+    holder is a group of its own. Each group lists its partitions in increasing index.
     """
     by_worker: dict[str, list[int]] = {}
+    held_bytes: dict[str, int] = {}
     groups: list[list[int]] = []
     for p, where in enumerate(holders):
         if where:
-            by_worker.setdefault(where[0], []).append(p)
+            worker = min(where, key=lambda w: (held_bytes.get(w, 0), w))
+            by_worker.setdefault(worker, []).append(p)
+            held_bytes[worker] = held_bytes.get(worker, 0) + int(nbytes[p])
         else:
             groups.append([p])
     for worker in sorted(by_worker):
@@ -80,7 +84,7 @@ class Objective:
         """thread_groups of the persisted partitions where the scheduler has them now (one
         round trip; a worker's thread count asked once, when it first holds a partition)."""
         who = self.client.who_has(self.parts)
-        holders = [sorted(who.get(f.key, ())) for f in self.parts]
+        holders = [list(who.get(f.key, ())) for f in self.parts]
         if any(w not in self._nthreads for where in holders for w in where):
             self._nthreads = {str(w): int(n) for w, n in self.client.nthreads().items()}
         if self._nbytes is None:  # a partition's size: the same when read again
