@@ -246,13 +246,16 @@ def dask_run(files: list[str], n: int, iterations: int) -> dict:
 
 
 def scheduler_overhead(partitions: int = 16, passes: int = 30) -> dict:
-    """Seconds per task of a pass whose partitions hold 100 rows each (their sums cost
-    microseconds): the median pass time over the 2P - 1 tasks (P sums, P - 1 additions)."""
+    """A pass over partitions of 100 rows each (their sums cost microseconds), timed two
+    ways in turn on one cluster: the training's pass (training.Objective: one task per
+    worker thread, the client adding the sums) and one task per partition plus one per
+    addition of the tree (2P - 1 tasks, the scheduler's cost per task: that median over
+    2P - 1). Both give the same bits; medians over ``passes`` after 3 untimed."""
     import dask
     from distributed import Client, LocalCluster
 
     from backprop_lab.distributed.cluster import WORKER_ENV
-    from backprop_lab.distributed.partials import RowSpec, prepare
+    from backprop_lab.distributed.partials import RowSpec, partition_sums, prepare, tree_sum
     from backprop_lab.distributed.training import Objective, _rows
     from backprop_lab.engine.fused import compile_network
     from backprop_lab.nn import mlp
@@ -272,22 +275,45 @@ def scheduler_overhead(partitions: int = 16, passes: int = 30) -> dict:
         ]
         network = mlp(7, hidden=(8,), n_outputs=1, activation="sigmoid", init="xavier", seed=0)
         fused = compile_network(network)
-        objective = Objective(client, _rows(client, pieces, True), fused, 0, 0.0)
+        parts = _rows(client, pieces, True)
+        objective = Objective(client, parts, fused, 0, 0.0)
         theta = fused.flatten(network.params)
-        times = []
+
+        def per_partition() -> np.ndarray:
+            submit = client.submit
+            leaves = [submit(partition_sums, p, theta, fused, 0, True, pure=False) for p in parts]
+            return tree_sum(leaves, lambda a, b: submit(np.add, a, b, pure=False)).result()
+
+        grouped, single = [], []
         for _ in range(passes + 3):
             start = time.perf_counter()
-            objective(theta)
-            times.append(time.perf_counter() - start)
-        median = statistics.median(times[3:])
+            ours = objective.sums(theta, True)
+            grouped.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            theirs = per_partition()
+            single.append(time.perf_counter() - start)
+            if not np.array_equal(ours, theirs):
+                raise AssertionError("the two passes differ in their bits")
+        per_partition_pass = statistics.median(single[3:])
         return {
             "partitions": partitions,
-            "pass_seconds": median,
-            "task_seconds": median / (2 * partitions - 1),
+            "pass_seconds": statistics.median(grouped[3:]),
+            "tasks_per_pass": objective.tasks / objective.passes,
+            "per_partition_pass_seconds": per_partition_pass,
+            "task_seconds": per_partition_pass / (2 * partitions - 1),
+            "load_average": os.getloadavg(),
         }
     finally:
         client.close()
         cluster.close()
+
+
+def print_overhead(o: dict) -> None:
+    print(f"scheduler: a pass over {o['partitions']} tiny partitions {o['pass_seconds'] * 1e3:.1f} "
+          f"ms in {o['tasks_per_pass']:g} tasks (one per worker thread); one task per partition "
+          f"and addition ({2 * o['partitions'] - 1} tasks) {o['per_partition_pass_seconds'] * 1e3:.1f} "
+          f"ms, {o['task_seconds'] * 1e3:.2f} ms per task; load average "
+          f"{', '.join(f'{x:.2f}' for x in o['load_average'])}")  # fmt: skip
 
 
 # ---- ours in memory ---------------------------------------------------------------------------
@@ -340,8 +366,8 @@ def _reach(curve: list[float], loss: float) -> int | None:
     return None
 
 
-#: The projection's cluster: rows, workers, and the network latency assumed per level of
-#: the reduction tree (not measured here: a typical data-centre round trip).
+#: The projection's cluster: rows, workers, and the network latency assumed per round trip
+#: between client, scheduler and workers (not measured here: a typical data-centre one).
 PROJECT_ROWS, PROJECT_WORKERS, PROJECT_LATENCY_S = 1_000_000_000, 100, 0.001
 
 
@@ -351,10 +377,12 @@ def project(results: dict) -> dict:
 
         c_row   = (in-memory seconds per pass) x 2 threads / N   (one core's cost per row)
         t_task  = scheduler_overhead()'s seconds per task          (a pass over tiny partitions)
-        T_pass  = (R / W) c_row + (2W - 1) t_task + ceil(log2 W) latency
+        T_pass  = (R / W) c_row + W t_task + 2 latency
 
-    with one partition per worker (R / W rows each). A pass moves 8 (n_params + 3) bytes
-    per tree edge: 608 bytes for the 7-8-1 network, negligible against the latency."""
+    with one worker thread per worker (R / W rows each): one task per worker, and two
+    round trips (where the partitions are; the workers' sums back), the tree's additions
+    on the client taking microseconds. A pass moves 8 (n_params + 3) bytes per partition
+    back: 608 bytes for the 7-8-1 network, negligible against the latency."""
     largest = results["sizes"][-1]
     n = largest["rows"]
     mem, dask = largest["in_memory"], largest["dask"]
@@ -363,8 +391,8 @@ def project(results: dict) -> dict:
     t_task = results["overhead"]["task_seconds"]
     per_worker = PROJECT_ROWS / PROJECT_WORKERS
     compute = per_worker * c_row
-    scheduling = (2 * PROJECT_WORKERS - 1) * t_task
-    latency = int(np.ceil(np.log2(PROJECT_WORKERS))) * PROJECT_LATENCY_S
+    scheduling = PROJECT_WORKERS * t_task
+    latency = 2 * PROJECT_LATENCY_S
     out = {
         "measured_at_rows": n,
         "c_row_seconds": c_row,
@@ -379,8 +407,8 @@ def project(results: dict) -> dict:
     }
     print(f"\nprojected (not measured) at {PROJECT_ROWS:,} rows on {PROJECT_WORKERS} workers, "
           f"from the measurements at {n:,}: c_row {c_row * 1e9:.1f} ns, t_task "
-          f"{t_task * 1e3:.2f} ms")  # fmt: skip
-    print(f"  per pass: compute {compute:.2f} s + scheduling {scheduling:.2f} s + tree latency "
+          f"{t_task * 1e3:.2f} ms, one task per worker")  # fmt: skip
+    print(f"  per pass: compute {compute:.2f} s + scheduling {scheduling:.2f} s + latency "
           f"{latency:.3f} s = {out['pass_seconds']:.2f} s; rows in memory per worker "
           f"{out['worker_memory_bytes'] / 2**30:.2f} GiB")  # fmt: skip
     return out
@@ -449,6 +477,7 @@ def main() -> int:
     if args.overhead is not None:  # add the overhead measurement to a results file
         results = json.loads(args.overhead.read_text())
         results["overhead"] = scheduler_overhead()
+        print_overhead(results["overhead"])
         results["projection"] = project(results)
         args.overhead.write_text(json.dumps(results, indent=2) + "\n")
         return 0
@@ -463,8 +492,7 @@ def main() -> int:
         "sizes": [],
         "overhead": scheduler_overhead(),
     }
-    print(f"scheduler: {results['overhead']['task_seconds'] * 1e3:.2f} ms per task "
-          f"({results['overhead']['pass_seconds'] * 1e3:.0f} ms per pass of 16 tiny partitions)")  # fmt: skip
+    print_overhead(results["overhead"])
     for rows in args.rows:
         n = int(rows)
         folder = (

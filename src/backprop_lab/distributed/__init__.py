@@ -6,7 +6,8 @@ A full-batch gradient is a sum over rows, so it is a sum over partitions:
     S_p(theta) = sum_{i in partition p} w_i l_i(theta)   (and its gradient, by backprop)
 
 Each worker computes S_p and dS_p/dtheta for its partitions with the fused engine's
-block kernels, the partial sums are added in a fixed pairwise tree, and only the
+block kernels (one task per worker thread and pass), the partial sums are added in a
+fixed pairwise tree over the partition index, and only the
 parameters (a few hundred floats) and the partial sums travel. The optimiser's step
 (gd, momentum, Adam or L-BFGS) runs on the client, on the same vector the in-memory
 fit would see, so the loss curve and the final weights agree with
@@ -17,6 +18,7 @@ Modules:
 
     cluster.py   importing dask lazily, connecting to a scheduler (or starting a LocalCluster)
     partials.py  what runs on a worker: a partition's rows checked, its sums, the tree
+    objective.py the distributed objective: a pass as one task per worker thread
     training.py  ``fit_collection``: BackpropClassifier.fit on a dask array or dataframe
     scoring.py   decision_function / predict_proba / predict as dask collections
     evaluation.py  credit_metrics from per-partition pieces (sums, counts, score histograms)

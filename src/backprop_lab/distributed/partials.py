@@ -187,6 +187,21 @@ def partition_sums(
     return result
 
 
+def group_sums(
+    parts: Sequence[Part],
+    theta: np.ndarray,
+    network: FusedNetwork,
+    loss_code: int,
+    need_grad: bool,
+) -> np.ndarray:
+    """[S_p for p in parts] stacked, one row per partition (partition_sums of each, in
+    turn): the partitions one worker thread holds, summed in one task."""
+    out = np.empty((len(parts), network.n_params + 3))
+    for row, part in enumerate(parts):
+        out[row] = partition_sums(part, theta, network, loss_code, need_grad)
+    return out
+
+
 def tree_sum(items: Sequence[T], add: Callable[[T, T], T]) -> T:
     """((s_0 + s_1) + (s_2 + s_3)) + ...: pairwise sums level by level, left to right.
 

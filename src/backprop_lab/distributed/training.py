@@ -8,8 +8,9 @@ iteration's sum over rows computed partition by partition on the workers:
    'balanced' class weights, the L2 strength alpha / N and the output bias's start;
 2. the partitions' rows checked and made ready on the workers (kept in worker memory
    with ``persist=True``, the default; read again every iteration with ``persist=False``);
-3. per iteration: theta to every partition, S_p back (partials.py), added in a fixed
-   tree; J = S_loss / S_w + (l2/2) sum ||W||^2 and dJ/dtheta = S_grad / S_w + l2 W;
+3. per iteration: theta to every partition, S_p back (partials.py; persisted partitions
+   in one task per worker thread, objective.py), added in a fixed tree over the partition
+   index; J = S_loss / S_w + (l2/2) sum ||W||^2 and dJ/dtheta = S_grad / S_w + l2 W;
    then the optimiser's step on the client (gd, momentum, Adam: the fused engine's own
    step; 'lbfgs': engine.lbfgs.minimize_lbfgs calls the same objective).
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,15 +34,15 @@ from ..classifier.averaging import DEFAULT_ALPHA
 from ..classifier.early_stopping import TrainingMonitor
 from ..classifier.estimator import MIN_VALIDATION_ROWS, chosen_optimizer
 from ..engine.base import became_nonfinite, nonfinite_array, nonfinite_loss
-from ..engine.fused import FusedNetwork
-from ..engine.fused.kernels import finish_batch, optimizer_step
+from ..engine.fused.kernels import optimizer_step
 from ..engine.fused.layout import LOSS_CODES, OPTIMIZER_CODES, supported_network
 from ..engine.fused.records import OptimizerSettings
 from ..engine.training import History
 from ..nn import get_loss
 from ..nn.optim import get_optimizer
 from .cluster import current_client, require_dask
-from .partials import RowSpec, as_frame, partition_sums, prepare, split_mask, tree_sum
+from .objective import Objective
+from .partials import RowSpec, as_frame, prepare, split_mask, tree_sum
 
 #: progress(iteration from 1, J, seconds the iteration took)
 Progress = Callable[[int, float, float], None]
@@ -174,54 +174,6 @@ def _merge_stats(a: dict, b: dict) -> dict:
     for k, v in b.items():
         out[k] = [p + q for p, q in zip(out.get(k, [0, 0.0, 0, 0.0]), v, strict=True)]
     return out
-
-
-# ---- one distributed pass ---------------------------------------------------------------------
-@dataclass
-class Objective:
-    """J(theta) and dJ/dtheta summed over persisted (or streamed) partitions."""
-
-    client: Any
-    parts: list
-    network: FusedNetwork
-    loss_code: int
-    l2: float
-    passes: int = 0
-
-    def sums(self, theta: np.ndarray, need_grad: bool) -> np.ndarray:
-        """sum_p S_p, added in the fixed pairwise tree of partials.tree_sum."""
-        from dask import delayed
-        from distributed import Future
-
-        theta = np.array(theta, dtype=np.float64)
-        args = (theta, self.network, self.loss_code, need_grad)
-        self.passes += 1
-        if all(isinstance(p, Future) for p in self.parts):  # persisted: tasks straight away
-            submit = self.client.submit
-            leaves = [submit(partition_sums, p, *args, pure=False) for p in self.parts]
-            root = tree_sum(leaves, lambda a, b: submit(np.add, a, b, pure=False))
-            return np.asarray(root.result())
-        leaves = [delayed(partition_sums, pure=False)(p, *args) for p in self.parts]
-        root = tree_sum(leaves, delayed(np.add, pure=False))
-        return np.asarray(self.client.compute(root).result())
-
-    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """(J, dJ/dtheta) = (S_loss / S_w + (l2/2) sum ||W||^2, S_grad / S_w + l2 W)."""
-        n = self.network.n_params
-        total = self.sums(theta, True)
-        w_sum = total[n + 2] if total[n + 2] != 0.0 else 1.0
-        out = (total[: n + 2] / w_sum).reshape(1, -1)
-        grad = np.zeros(n)
-        value, _ = finish_batch(
-            out, np.asarray(theta, np.float64), self.network.layout, self.l2, 1.0, True, grad
-        )
-        return float(value), grad
-
-    def data_loss(self, theta: np.ndarray) -> float:
-        """sum w_i l_i / sum w_i, without the penalty (the validation log loss)."""
-        n = self.network.n_params
-        total = self.sums(theta, False)
-        return float(total[n] / total[n + 2]) if total[n + 2] > 0 else 0.0
 
 
 class _ValidationMonitor(TrainingMonitor):
