@@ -108,6 +108,7 @@ def train(args: argparse.Namespace) -> int:
             seed=args.seed,
             positive=args.positive,
             threshold=args.threshold,
+            drift_bins=args.drift_bins,
             client=client,
             progress=_Progress(),
             hidden_layer_sizes=tuple(args.hidden),

@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from .._util.validation import InputError
+from ..classifier.drift import DEFAULT_BINS, MAX_BINS
 from ..classifier.estimator import BackpropClassifier
 from ..classifier.tabular_model import TabularModel
 from ..data.tabular import Preprocessor, check_labels, infer_column_types, parse_target
 from .cluster import current_client
 from .evaluation import add_pieces, boundary_bins, decile_rows, metrics_from_pieces, score_piece
+from .facts import table_facts
 from .partials import RowSpec, prepare, row_uniform, tree_sum
 from .tables import Table, fit_preprocessor, head, read_table, test_rows, training_rows
 from .training import Progress, fit_source, label_stats
@@ -103,6 +105,7 @@ def fit_table(
     seed: int = 0,
     positive: object = None,
     threshold: float = 0.5,
+    drift_bins: int = DEFAULT_BINS,
     persist: bool = True,
     client: Any = None,
     progress: Progress | None = None,
@@ -113,6 +116,8 @@ def fit_table(
     The arguments mean what they mean for ``fit_tabular`` (binary targets); see the
     module docstring for what differs.
     """
+    if drift_bins != 0 and not 2 <= drift_bins <= MAX_BINS:
+        raise InputError(f"drift bins must be 0 (none) or 2 to {MAX_BINS}; got {drift_bins}")
     client = client or current_client()
     table = _as_table(data)
     columns = table.columns
@@ -171,6 +176,12 @@ def fit_table(
             "distributed_passes": clf.distributed_passes_,
         },
     )
+    distributions, model.model_card, rows = table_facts(
+        model, table, test_size=test_size, test_seed=test_seed, n_bins=drift_bins, client=client
+    )
+    model.training_distributions = distributions
+    model.training["rows"] = rows
+    model.training["train_rows"] = model.model_card["splits"]["train"]["rows"]
     if test_size > 0:
         model.metrics = evaluate_table(
             model, table, threshold=threshold, share=(test_size, test_seed), client=client
