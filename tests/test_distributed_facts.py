@@ -140,8 +140,11 @@ def test_train_then_monitor_and_card_on_a_cluster_model(dask_client, loans, tmp_
     model_path = str(tmp_path / "cl.blab")
     code = main(["train", pattern, "--target", "default", "-o", model_path, "--scheduler",
                  address, "--epochs", "5", "--early-stopping", "off", "--impute", "median",
-                 "--categorical", "purpose", "--drift-bins", "5"])  # fmt: skip
-    assert code == 0, capsys.readouterr().err
+                 "--categorical", "purpose", "--drift-bins", "5",
+                 "--calibrate", "platt"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "calibrated (platt) on " in out
     model = load_model(model_path)
     stored = model.training_distributions
     assert stored.n_bins == 5
@@ -157,8 +160,14 @@ def test_train_then_monitor_and_card_on_a_cluster_model(dask_client, loans, tmp_
     assert code == 0, err
     report = {r["variable"]: r for r in json.loads(report_path.read_text())["indices"]}
 
-    # the recount with pandas: the training rows' and the new rows' counts in the stored bins
-    train, _ = _shares(files)
+    # the recount with pandas: the training rows' and the new rows' counts in the stored
+    # bins; the training rows are those outside the test and the calibration shares
+    from backprop_lab.distributed.tables import training_rows
+
+    share = (0.2, SEED + 104729)  # --calibration-size 0.2 (the default)
+    train = pd.concat([training_rows(pd.read_parquet(f), TEST_SIZE, SEED + 7919, share)
+                       for f in files])  # fmt: skip
+    assert stored.rows == len(train)
     for name, bins in stored.columns.items():
         if name == "purpose":
             continue
@@ -174,3 +183,57 @@ def test_train_then_monitor_and_card_on_a_cluster_model(dask_client, loans, tmp_
     text = card.read_text()
     assert "not recorded (model saved before they were)" not in text
     assert f"{len(train):,}" in text
+
+
+def _loss_grad_hess(theta, z, y):
+    """Mean log loss of sigma(a z + b), its gradient and Hessian in (a, b)."""
+    from scipy.special import expit, log_expit
+
+    u = theta[0] * z + theta[1]
+    p = expit(u)
+    loss = -np.mean(y * log_expit(u) + (1 - y) * log_expit(-u))
+    X = np.column_stack([z, np.ones_like(z)])
+    return loss, X.T @ (p - y) / z.size, (X * (p * (1 - p))[:, None]).T @ X / z.size
+
+
+@pytest.mark.parametrize("method", ["platt", "temperature"])
+def test_calibration_equals_the_in_memory_fit_on_the_same_rows(dask_client, loans, method):
+    from backprop_lab.classifier.calibration import fit_calibrator
+    from backprop_lab.distributed import fit_table
+    from backprop_lab.distributed.tables import calibration_rows
+
+    _, pattern, files = loans
+    model = fit_table(pattern, "default", impute="median", categorical=["purpose"],
+                      calibrate=method, calibration_size=0.3, **PARAMS)  # fmt: skip
+    share = (0.3, SEED + 104729)
+    rows = pd.concat([calibration_rows(pd.read_parquet(f), TEST_SIZE, SEED + 7919, share)
+                      for f in files])  # fmt: skip
+    z = model.default_logits(model.transform(rows))
+    y = (model.class_index(rows["default"]) == model.positive_index).astype(float)
+    cal = model.training["calibration"]
+    assert cal["rows"] == len(rows) == model.model_card["splits"]["calibration"]["rows"]
+    assert model.model_card["splits"]["train"]["rows"] == model.training_distributions.rows
+
+    slope_only = method == "temperature"
+    got = model.calibrator.to_dict()
+    theta = np.array([got["a"], got["b"]] if not slope_only else [1 / got["temperature"], 0.0])
+    loss, grad, _ = _loss_grad_hess(theta, z, y)
+    k = 1 if slope_only else 2
+    # the cluster's Newton steps stop at the minimum: the gradient there is round-off,
+    # N * eps * (mean |z| + 1) ~ 1e-16 * 500 * 5 < 1e-12 (a correct fit gives ~1e-15)
+    assert np.max(np.abs(grad[:k])) < 1e-12
+    assert cal["log_loss_after"] == pytest.approx(loss, rel=1e-12)
+    # the in-memory fit (L-BFGS-B) on the same rows stops near that minimum; its distance
+    # from it is, to second order, the Newton step H^{-1} g at its own point: the two
+    # parameter vectors differ by that step, to within its square (quadratic convergence)
+    # plus round-off (1e-12 above, times |H^{-1}| < 1e3 here: 1e-9)
+    ref = fit_calibrator(method, z, y).to_dict()
+    ref_theta = np.array([ref["a"], ref["b"]] if not slope_only else [1 / ref["temperature"], 0.0])
+    _, g_ref, h_ref = _loss_grad_hess(ref_theta, z, y)
+    newton = np.linalg.solve(h_ref[:k, :k], g_ref[:k])
+    assert np.linalg.eigvalsh(h_ref[:k, :k]).min() > 1e-3
+    bound = 10 * (float(np.max(np.abs(newton))) ** 2 + 1e-9)
+    assert np.max(np.abs((ref_theta[:k] - newton) - theta[:k])) < bound
+    # and both minimise: the cluster's loss is not above the in-memory one's
+    ref_loss = _loss_grad_hess(ref_theta, z, y)[0]
+    assert loss <= ref_loss + 1e-15

@@ -24,8 +24,8 @@ rows to the client:
   (NumericBins.count, CategoricalBins.count); counts add up, so they are exact;
 * the score: the model's P(default) of each training row, computed on the workers, binned
   as a numeric column;
-* the card: rows, label counts and defaults per split (all, train, test; no calibration
-  share on a cluster), summed per partition, and each numeric column's least and
+* the card: rows, label counts and defaults per split (all, train, calibration, test),
+  summed per partition, and each numeric column's least and
   largest training value, widened by ``outward_range``.
 """
 
@@ -42,7 +42,7 @@ from ..classifier.drift import CategoricalBins, NumericBins, TrainingDistributio
 from ..classifier.tabular_model import TabularModel
 from ..data.tabular import parse_target, to_numbers, to_text
 from .partials import tree_sum
-from .tables import Table, test_rows, training_rows
+from .tables import Table, calibration_rows, test_rows, training_rows
 
 #: The key of the score among the numeric columns' values (no column name is a tuple).
 SCORE_KEY = ("score",)
@@ -54,14 +54,14 @@ GATHER_LIMIT = 4096
 #: What a cluster-trained model's distributions were counted on.
 TABLE_TRAINING_ROWS = (
     "the rows the preprocessing and the network were fitted on: the rows of every file "
-    "outside the held-out test share (a seeded row hash)"
+    "outside the held-out test share and the calibration share (seeded row hashes)"
 )
 
 
 # ---- per partition -------------------------------------------------------------------------
-def _values(frame, model: TabularModel, test_size, test_seed, file, score: bool) -> dict:
+def _values(frame, model: TabularModel, test_size, test_seed, cal, file, score: bool) -> dict:
     """{column: its training values as floats (NaN: missing), SCORE_KEY: P(default)}."""
-    train = training_rows(frame, test_size, test_seed)
+    train = training_rows(frame, test_size, test_seed, cal)
     out = {c.name: to_numbers(train[c.name], file=file) for c in model.preprocessor.numeric}
     if score and model.is_binary:
         proba = model.predict_proba(train, file=file, unseen=Counter())
@@ -78,10 +78,15 @@ def _label_counts(series: pd.Series, file: str) -> dict:
     return {_plain(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def _summary(frame, values: dict, model, target, test_size, test_seed, file) -> dict:
+def _summary(frame, values: dict, model, target, test_size, test_seed, cal, file) -> dict:
     """One partition: per key (n present, least, largest); label counts per split;
     categorical counts per bin."""
-    train = training_rows(frame, test_size, test_seed)
+    train = training_rows(frame, test_size, test_seed, cal)
+    calibration = (
+        _label_counts(calibration_rows(frame, test_size, test_seed, cal)[target], file)
+        if cal is not None
+        else {}
+    )
     numeric, finite = {}, {}
     for key, x in values.items():
         present = x[~np.isnan(x)]
@@ -94,6 +99,7 @@ def _summary(frame, values: dict, model, target, test_size, test_seed, file) -> 
         "labels": {
             "all": _label_counts(frame[target], file),
             "train": _label_counts(train[target], file),
+            "calibration": calibration,
             "test": _label_counts(test_rows(frame, test_size, test_seed)[target], file),
         },
         "categorical": {
@@ -269,22 +275,26 @@ def table_facts(
     test_seed: int,
     n_bins: int,
     client: Any,
+    calibration: tuple[float, int] | None = None,
     refine_bins: int = REFINE_BINS,
     gather_limit: int = GATHER_LIMIT,
 ) -> tuple[TrainingDistributions | None, dict, int]:
     """(training distributions (None for n_bins 0), the model_card block, rows of the
-    files) of a model fitted on ``table``'s training rows."""
+    files) of a model fitted on ``table``'s training rows (without the ``calibration``
+    = (fraction, seed) share)."""
     import dask
 
     parts = [
-        dask.delayed(_values)(part, model, test_size, test_seed, file, bool(n_bins))
+        dask.delayed(_values)(part, model, test_size, test_seed, calibration, file, bool(n_bins))
         for part, file in zip(table.partitions(), table.files, strict=True)
     ]
     parts = client.persist(parts)  # held by the workers for the passes below
     summary = _run(
         client,
         [
-            dask.delayed(_summary)(part, v, model, model.target, test_size, test_seed, file)
+            dask.delayed(_summary)(
+                part, v, model, model.target, test_size, test_seed, calibration, file
+            )
             for part, v, file in zip(table.partitions(), parts, table.files, strict=True)
         ],
         _add_summaries,
@@ -322,7 +332,7 @@ def _card(summary: dict, model: TabularModel) -> dict:
         "splits": {
             "all": split(labels["all"]),
             "train": split(labels["train"]),
-            "calibration": {"rows": 0},
+            "calibration": split(labels["calibration"]),
             "test": split(labels["test"]),
         },
         "numeric_ranges": ranges,
