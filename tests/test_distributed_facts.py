@@ -182,6 +182,7 @@ def test_train_then_monitor_and_card_on_a_cluster_model(dask_client, loans, tmp_
     assert main(["card", model_path, "-o", str(card)]) == 0, capsys.readouterr().err
     text = card.read_text()
     assert "not recorded (model saved before they were)" not in text
+    assert "| L2 strength (alpha) | auto (10.0) |" in text  # alpha as resolved
     assert f"{len(train):,}" in text
 
 

@@ -221,6 +221,9 @@ def fit_table(
             "categorical": cat,
             "threshold": threshold,
             "distributed_passes": clf.distributed_passes_,
+            # what 'auto' settings resolved to (as fit_tabular records)
+            "alpha_used": float(clf.alpha_),
+            "networks_averaged": int(clf.n_networks_),
         },
     )
     if cal is not None:
