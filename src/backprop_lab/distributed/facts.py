@@ -18,8 +18,11 @@ rows to the client:
   the client and sorted, s_r = sorted[r - below]; when its least and largest value
   are equal, that is s_r. So the edges are np.quantile's to the last bit, and at most
   2 (k - 1) ``gather_limit`` values per column reach the client, however many rows
-  there are. Passes: 1 + about log(n / gather_limit) / log(refine_bins) + 1
-  (3 for a million rows with the defaults), over values held in worker memory;
+  there are. Passes: 1 + about log(n / gather_limit) / log(refine_bins) + 1 (for a
+  million values in four partitions: 1 + 2 normal, 1 + 3 lognormal with sigma 0.6,
+  1 + 5 with sigma 3: the bins are equal-width, so a long tail that crowds most values
+  into one bin adds passes), over values held in worker memory (the numeric columns
+  and the score of the training rows);
 * counts per bin: one more pass, each partition counting its rows in the final bins
   (NumericBins.count, CategoricalBins.count); counts add up, so they are exact;
 * the score: the model's P(default) of each training row, computed on the workers, binned
