@@ -57,7 +57,8 @@ GATHER_LIMIT = 4096
 #: What a cluster-trained model's distributions were counted on.
 TABLE_TRAINING_ROWS = (
     "the rows the preprocessing and the network were fitted on: the rows of every file "
-    "outside the held-out test share and the calibration share (seeded row hashes)"
+    "outside the held-out test share (a seeded row hash), and outside the calibration "
+    "share when the model is calibrated"
 )
 
 
