@@ -84,7 +84,6 @@ def train(args: argparse.Namespace) -> int:
     from ..distributed import fit_table
 
     for flag, bad in (
-        ("--calibrate", args.calibrate != "none"),
         ("--batch-size", args.batch_size is not None),
         ("--multiclass", args.multiclass),
         ("--monotone", bool(getattr(args, "monotone", None))),
@@ -108,6 +107,9 @@ def train(args: argparse.Namespace) -> int:
             seed=args.seed,
             positive=args.positive,
             threshold=args.threshold,
+            calibrate=args.calibrate,
+            calibration_size=args.calibration_size,
+            drift_bins=args.drift_bins,
             client=client,
             progress=_Progress(),
             hidden_layer_sizes=tuple(args.hidden),
@@ -129,6 +131,13 @@ def train(args: argparse.Namespace) -> int:
         f"{len(model.training['categorical'])} categorical column(s)"
     )
     print(f"iterations run {clf.n_iter_}, weights kept from {clf.best_epoch_} ({stopping})")
+    if model.calibrator is not None:
+        cal = model.training["calibration"]
+        print(
+            f"calibrated ({cal['method']}) on {cal['rows']} training rows set aside for it "
+            f"(a seeded hash share): their log loss {cal['log_loss_before']:.4f} -> "
+            f"{cal['log_loss_after']:.4f}"
+        )
     if model.metrics is not None:
         _print(model.metrics, f"held-out rows ({model.metrics['n']}, a seeded hash share):")
     print(f"wrote {args.output}")

@@ -117,11 +117,28 @@ def validation_share(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndar
     return row_uniform(frame, seed) < fraction
 
 
-def training_rows(frame: pd.DataFrame, test_size: float, seed: int) -> pd.DataFrame:
-    """The rows of a partition that are not in the held-out test share."""
-    if test_size <= 0:
-        return frame
-    return frame[~validation_share(frame, test_size, seed)]
+def training_rows(
+    frame: pd.DataFrame,
+    test_size: float,
+    seed: int,
+    calibration: tuple[float, int] | None = None,
+) -> pd.DataFrame:
+    """The rows of a partition that are not in the held-out test share (nor, with
+    ``calibration`` = (fraction, seed), in the calibration share of those)."""
+    if test_size > 0:
+        frame = frame[~validation_share(frame, test_size, seed)]
+    if calibration is not None:
+        frame = frame[~validation_share(frame, *calibration)]
+    return frame
+
+
+def calibration_rows(
+    frame: pd.DataFrame, test_size: float, seed: int, calibration: tuple[float, int]
+) -> pd.DataFrame:
+    """The rows of a partition's training rows in the calibration share: those with
+    row_uniform(row values, calibration seed) < calibration fraction."""
+    train = training_rows(frame, test_size, seed)
+    return train[validation_share(train, *calibration)]
 
 
 def test_rows(frame: pd.DataFrame, test_size: float, seed: int) -> pd.DataFrame:
@@ -262,10 +279,12 @@ def fit_preprocessor(
     impute: str = "none",
     test_size: float = 0.0,
     seed: int = 0,
+    calibration: tuple[float, int] | None = None,
     client: Any = None,
 ) -> Preprocessor:
     """The Preprocessor of the table's training rows (those outside the ``test_size``
-    share), from one pass of per-partition statistics added in a fixed tree."""
+    share and the ``calibration`` share), from one pass of per-partition statistics
+    added in a fixed tree."""
     import dask
 
     from .cluster import current_client
@@ -275,7 +294,7 @@ def fit_preprocessor(
     client = client or current_client()
     leaves = [
         dask.delayed(column_stats)(
-            dask.delayed(training_rows)(part, test_size, seed),
+            dask.delayed(training_rows)(part, test_size, seed, calibration),
             list(numeric),
             list(categorical),
             impute,

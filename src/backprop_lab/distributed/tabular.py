@@ -7,9 +7,16 @@
 Differences from the in-memory ``fit_tabular``: the held-out test rows (``test_size``)
 and the early-stopping validation rows are chosen by a seeded hash of each row's values
 (partials.row_uniform), not a stratified shuffle, so they do not depend on how the rows
-are split into files; column types not given are inferred from the first file;
-``calibrate`` is not offered. The Preprocessor comes from distributed statistics
-(tables.fit_preprocessor) and is the same type, saved the same way.
+are split into files; column types not given are inferred from the first file. The
+Preprocessor comes from distributed statistics (tables.fit_preprocessor) and is the same
+type, saved the same way.
+
+The model carries what ``fit_tabular``'s does: ``training_distributions`` (``drift_bins``;
+np.quantile's edges by selection by counting, exact counts, see facts.py), the
+``model_card`` block (rows, label counts and default rate per split, numeric ranges),
+and with ``calibrate`` ('platt' or 'temperature') a calibrator fitted by Newton steps
+on partition sums over a hashed ``calibration_size`` share of the training rows, set
+aside before the preprocessing and the network are fitted (calibration.py).
 """
 
 from __future__ import annotations
@@ -23,30 +30,36 @@ import numpy as np
 import pandas as pd
 
 from .._util.validation import InputError
+from ..classifier.drift import DEFAULT_BINS, MAX_BINS
 from ..classifier.estimator import BackpropClassifier
+from ..classifier.fitting import CALIBRATION_CHOICES
 from ..classifier.tabular_model import TabularModel
 from ..data.tabular import Preprocessor, check_labels, infer_column_types, parse_target
+from .calibration import fit_table_calibration
 from .cluster import current_client
 from .evaluation import add_pieces, boundary_bins, decile_rows, metrics_from_pieces, score_piece
+from .facts import table_facts
 from .partials import RowSpec, prepare, row_uniform, tree_sum
 from .tables import Table, fit_preprocessor, head, read_table, test_rows, training_rows
 from .training import Progress, fit_source, label_stats
 
+#: Seed offset of the calibration share's hash (drawn from the training rows).
+CALIBRATION_SEED_OFFSET = 104729
 #: Seed offset of the held-out test share's hash (the validation share uses the
 #: classifier's own seed), so the two shares are drawn independently.
 TEST_SEED_OFFSET = 7919
 
 
-def _table_stats(frame, target, test_size, test_seed, fraction, seed, file) -> dict:
-    train = training_rows(frame, test_size, test_seed)
+def _table_stats(frame, target, test_size, test_seed, cal, fraction, seed, file) -> dict:
+    train = training_rows(frame, test_size, test_seed, cal)
     y = parse_target(train[target], file=file)
     if fraction <= 0:  # no early stopping: no validation share to count
         return label_stats(y, None, np.zeros(len(y), dtype=bool))
     return label_stats(y, None, row_uniform(train, seed) < fraction)
 
 
-def _table_part(frame, pre, target, test_size, test_seed, spec: RowSpec, file: str):
-    train = training_rows(frame, test_size, test_seed)
+def _table_part(frame, pre, target, test_size, test_seed, cal, spec: RowSpec, file: str):
+    train = training_rows(frame, test_size, test_seed, cal)
     y = parse_target(train[target], file=file)
     X = pre.transform(train, file=file)
     u = None if spec.split == "all" else row_uniform(train, spec.seed)
@@ -57,10 +70,16 @@ class TableSource:
     """The training rows of a table's files, transformed by a fitted Preprocessor."""
 
     def __init__(
-        self, table: Table, pre: Preprocessor, target: str, test_size: float, test_seed: int
+        self,
+        table: Table,
+        pre: Preprocessor,
+        target: str,
+        test_size: float,
+        test_seed: int,
+        calibration: tuple[float, int] | None = None,
     ) -> None:
         self.table, self.pre, self.target = table, pre, target
-        self.test_size, self.test_seed = test_size, test_seed
+        self.test_size, self.test_seed, self.calibration = test_size, test_seed, calibration
         self.weighted = False
         self.n_features = pre.n_features_out
         self.names: list[str] = []  # the network sees arrays, as in fit_tabular
@@ -70,7 +89,14 @@ class TableSource:
 
         return [
             dask.delayed(_table_stats)(
-                part, self.target, self.test_size, self.test_seed, fraction, seed, file
+                part,
+                self.target,
+                self.test_size,
+                self.test_seed,
+                self.calibration,
+                fraction,
+                seed,
+                file,
             )
             for part, file in zip(self.table.partitions(), self.table.files, strict=True)
         ]
@@ -80,7 +106,14 @@ class TableSource:
 
         return [
             dask.delayed(_table_part)(
-                part, self.pre, self.target, self.test_size, self.test_seed, spec, file
+                part,
+                self.pre,
+                self.target,
+                self.test_size,
+                self.test_seed,
+                self.calibration,
+                spec,
+                file,
             )
             for part, file in zip(self.table.partitions(), self.table.files, strict=True)
         ]
@@ -103,6 +136,9 @@ def fit_table(
     seed: int = 0,
     positive: object = None,
     threshold: float = 0.5,
+    calibrate: str = "none",
+    calibration_size: float = 0.2,
+    drift_bins: int = DEFAULT_BINS,
     persist: bool = True,
     client: Any = None,
     progress: Progress | None = None,
@@ -113,6 +149,14 @@ def fit_table(
     The arguments mean what they mean for ``fit_tabular`` (binary targets); see the
     module docstring for what differs.
     """
+    if calibrate not in CALIBRATION_CHOICES:
+        raise InputError(
+            f"unknown calibration {calibrate!r}; choose one of {', '.join(CALIBRATION_CHOICES)}"
+        )
+    if calibrate != "none" and not 0.0 < calibration_size < 1.0:
+        raise InputError(f"calibration size must be above 0 and below 1; got {calibration_size}")
+    if drift_bins != 0 and not 2 <= drift_bins <= MAX_BINS:
+        raise InputError(f"drift bins must be 0 (none) or 2 to {MAX_BINS}; got {drift_bins}")
     client = client or current_client()
     table = _as_table(data)
     columns = table.columns
@@ -129,12 +173,20 @@ def fit_table(
         head(table), exclude=ignored, numeric=numeric, categorical=categorical, file=first
     )
     test_seed = int(seed) + TEST_SEED_OFFSET
+    cal = None if calibrate == "none" else (calibration_size, int(seed) + CALIBRATION_SEED_OFFSET)
     pre = fit_preprocessor(
-        table, num, cat, impute=impute, test_size=test_size, seed=test_seed, client=client
+        table,
+        num,
+        cat,
+        impute=impute,
+        test_size=test_size,
+        seed=test_seed,
+        calibration=cal,
+        client=client,
     )
     classifier_params.setdefault("random_state", seed)
     clf = BackpropClassifier(**classifier_params)
-    source = TableSource(table, pre, target, test_size, test_seed)
+    source = TableSource(table, pre, target, test_size, test_seed, cal)
     fit_source(clf, source, persist=persist, client=client, progress=progress)
     classes = check_labels(clf.classes_, multiclass=False, file=first, column=target)
     positive_class = classes[1]
@@ -169,8 +221,34 @@ def fit_table(
             "categorical": cat,
             "threshold": threshold,
             "distributed_passes": clf.distributed_passes_,
+            # what 'auto' settings resolved to (as fit_tabular records)
+            "alpha_used": float(clf.alpha_),
+            "networks_averaged": int(clf.n_networks_),
         },
     )
+    if cal is not None:
+        model.training["calibration"] = fit_table_calibration(
+            model,
+            table,
+            calibrate,
+            test_size=test_size,
+            test_seed=test_seed,
+            calibration=cal,
+            client=client,
+        )
+        model.training["calibration_rows"] = model.training["calibration"]["rows"]
+    distributions, model.model_card, rows = table_facts(
+        model,
+        table,
+        test_size=test_size,
+        test_seed=test_seed,
+        n_bins=drift_bins,
+        calibration=cal,
+        client=client,
+    )
+    model.training_distributions = distributions
+    model.training["rows"] = rows
+    model.training["train_rows"] = model.model_card["splits"]["train"]["rows"]
     if test_size > 0:
         model.metrics = evaluate_table(
             model, table, threshold=threshold, share=(test_size, test_seed), client=client
