@@ -238,3 +238,28 @@ def test_calibration_equals_the_in_memory_fit_on_the_same_rows(dask_client, loan
     # and both minimise: the cluster's loss is not above the in-memory one's
     ref_loss = _loss_grad_hess(ref_theta, z, y)[0]
     assert loss <= ref_loss + 1e-15
+
+
+def test_platt_on_a_cluster_with_one_logit_for_every_row(dask_client, tmp_path):
+    """Every row alike: every logit z is the same, so Platt's Hessian (the Gram matrix of
+    [z, 1] weighted by p(1-p)) is singular. The fit still ends, at the best constant:
+    sigmoid(a z + b) = the calibration rows' default rate. Newton steps converge
+    quadratically to a step of 1e-12, so the rate is met to ~1e-12 (bound 1e-9)."""
+    from backprop_lab.distributed import fit_table
+
+    rows = 400
+    frame = pd.DataFrame({"loan_id": np.arange(rows), "income": np.full(rows, 50_000.0),
+                          "age": np.full(rows, 40.0), "default": np.arange(rows) % 4 == 0})  # fmt: skip
+    for i in range(2):
+        frame.iloc[i * 200 : (i + 1) * 200].to_parquet(tmp_path / f"part{i}.parquet")
+    model = fit_table(str(tmp_path / "*.parquet"), "default", id_column="loan_id",
+                      calibrate="platt", calibration_size=0.5, **PARAMS)  # fmt: skip
+    cal = model.training["calibration"]
+    p = model.predict_proba(frame.head(1))[0, model.positive_index]
+    from backprop_lab.distributed.tables import calibration_rows
+
+    share = (0.5, SEED + 104729)
+    y = pd.concat([calibration_rows(pd.read_parquet(tmp_path / f"part{i}.parquet"), TEST_SIZE,
+                                    SEED + 7919, share) for i in range(2)])["default"]  # fmt: skip
+    assert cal["rows"] == len(y)
+    assert abs(p - y.mean()) < 1e-9

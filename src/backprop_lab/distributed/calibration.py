@@ -103,7 +103,10 @@ def fit_table_calibration(
         if slope_only:
             step = np.array([-grad[0] / hess[0, 0], 0.0])
         else:
-            step = -np.linalg.solve(hess, grad)
+            # H is singular when every calibration row has the same logit z (the two
+            # columns [z, 1] are then proportional): the least-squares step is the
+            # minimum-norm Newton step, which moves a z + b to the best constant
+            step = -np.linalg.lstsq(hess, grad, rcond=None)[0]
         t = 1.0
         while True:  # halve until the loss does not rise (convex: a few halvings at most)
             trial = sums(tuple(theta + t * step))
