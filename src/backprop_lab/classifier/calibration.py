@@ -2,9 +2,13 @@
 
 Measures (y = 1 for default, p = predicted probability of default):
 
-    Brier score   B   = (1/N) sum_i (p_i - y_i)^2                      (sklearn)
-    reliability   for bins b of p: mean p_b against the observed rate y_b (sklearn)
+    Brier score   B   = (1/N) sum_i (p_i - y_i)^2
+    reliability   for bins b of p: mean p_b against the observed rate y_b
     ECE               = sum_b (n_b / N) |mean p_b - mean y_b|
+
+The Brier score and the reliability means are computed with the operations of
+scikit-learn's ``brier_score_loss`` and ``calibration_curve`` (the same bits; the tests
+check), without importing scikit-learn.
 
 Bins are equal-width on [0, 1] (``strategy='uniform'``) or hold equal numbers of rows
 (``'quantile'``), exactly as ``sklearn.calibration.calibration_curve`` cuts them: row i
@@ -32,10 +36,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.optimize import minimize
 from scipy.special import expit, log_expit
-from sklearn.calibration import calibration_curve
-from sklearn.metrics import brier_score_loss
 
 from .._util.validation import check_labels_and_scores
 
@@ -69,19 +70,16 @@ def reliability_curve(
     """Reliability-diagram data: one row per non-empty bin.
 
     Columns: bin, count n_b, mean_predicted (mean p in the bin), observed_rate (share of
-    defaults in the bin), gap = mean_predicted - observed_rate. The two means come from
-    ``sklearn.calibration.calibration_curve``.
+    defaults in the bin), gap = mean_predicted - observed_rate. The two means are
+    sum_b y / n_b and sum_b p / n_b by ``np.bincount``, as
+    ``sklearn.calibration.calibration_curve`` computes them (which refuses one class).
     """
     y, p = _check_probs(y_true, p_pred)
     ids = _bin_ids(p, n_bins, strategy)
     counts = np.bincount(ids, minlength=n_bins)
-    if np.unique(y).size == 2:
-        observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy=strategy)
-    else:  # one class only: sklearn refuses; the same means by hand
-        nonempty = counts > 0
-        observed = np.bincount(ids, weights=y, minlength=n_bins)[nonempty] / counts[nonempty]
-        predicted = np.bincount(ids, weights=p, minlength=n_bins)[nonempty] / counts[nonempty]
     nonempty = np.flatnonzero(counts)
+    observed = np.bincount(ids, weights=y, minlength=n_bins)[nonempty] / counts[nonempty]
+    predicted = np.bincount(ids, weights=p, minlength=n_bins)[nonempty] / counts[nonempty]
     return pd.DataFrame(
         {
             "bin": nonempty,
@@ -103,9 +101,19 @@ def expected_calibration_error(
 
 
 def brier_score(y_true: ArrayLike, p_pred: ArrayLike) -> float:
-    """(1/N) sum_i (p_i - y_i)^2 (``sklearn.metrics.brier_score_loss``)."""
+    """(1/N) sum_i (p_i - y_i)^2 (``sklearn.metrics.brier_score_loss``'s bits)."""
     y, p = _check_probs(y_true, p_pred)
-    return float(brier_score_loss(y, p, labels=[0, 1]))
+    return brier_from_checked(y, p)
+
+
+def brier_from_checked(y: np.ndarray, p: np.ndarray) -> float:
+    """(1/N) sum_i (p_i - y_i)^2 for checked 0/1 int64 labels and float64 probabilities,
+    with ``sklearn.metrics.brier_score_loss``'s operations and so its bits: half the mean
+    over rows of ((1 - y) - (1 - p))^2 + (y - p)^2 (its two columns 1 - p and p)."""
+    yf = y.astype(np.float64)
+    a = (1.0 - yf) - (1.0 - p)
+    b = yf - p
+    return float(np.mean(a * a + b * b) * 0.5)
 
 
 def log_loss_from_logits(y_true: ArrayLike, logits: ArrayLike) -> float:
@@ -122,7 +130,7 @@ def calibration_summary(
     eps = np.finfo(np.float64).eps
     q = np.clip(p, eps, 1 - eps)
     return {
-        "brier_score": brier_score(y, p),
+        "brier_score": brier_from_checked(y, p),
         "expected_calibration_error": expected_calibration_error(
             y, p, n_bins=n_bins, strategy=strategy
         ),
@@ -142,6 +150,8 @@ def _fit_affine(y: np.ndarray, z: np.ndarray, x0: np.ndarray, slope_only: bool) 
     With u = a z + b: L = -(1/N) sum [y log sigma(u) + (1 - y) log sigma(-u)],
     dL/du = (sigma(u) - y) / N, so dL/da = sum dL/du * z and dL/db = sum dL/du.
     """
+    from scipy.optimize import minimize  # only to fit: scoring never loads it
+
     yf = y.astype(np.float64)
 
     def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
