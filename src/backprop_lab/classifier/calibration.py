@@ -75,6 +75,11 @@ def reliability_curve(
     ``sklearn.calibration.calibration_curve`` computes them (which refuses one class).
     """
     y, p = _check_probs(y_true, p_pred)
+    return _reliability(y, p, n_bins, strategy)
+
+
+def _reliability(y: np.ndarray, p: np.ndarray, n_bins: int, strategy: str) -> pd.DataFrame:
+    """:func:`reliability_curve` of checked labels and probabilities."""
     ids = _bin_ids(p, n_bins, strategy)
     counts = np.bincount(ids, minlength=n_bins)
     nonempty = np.flatnonzero(counts)
@@ -95,7 +100,11 @@ def expected_calibration_error(
     y_true: ArrayLike, p_pred: ArrayLike, *, n_bins: int = 10, strategy: str = "uniform"
 ) -> float:
     """ECE = sum_b (n_b / N) |mean p_b - observed rate_b| over the reliability bins."""
-    curve = reliability_curve(y_true, p_pred, n_bins=n_bins, strategy=strategy)
+    return _ece(reliability_curve(y_true, p_pred, n_bins=n_bins, strategy=strategy))
+
+
+def _ece(curve: pd.DataFrame) -> float:
+    """sum_b (n_b / N) |gap_b| of a reliability curve."""
     weights = curve["count"].to_numpy() / curve["count"].sum()
     return float(np.sum(weights * np.abs(curve["gap"].to_numpy())))
 
@@ -126,19 +135,28 @@ def calibration_summary(
     y_true: ArrayLike, p_pred: ArrayLike, *, n_bins: int = 10, strategy: str = "uniform"
 ) -> dict[str, float]:
     """Brier score, ECE, log loss, mean predicted and observed default rate, as a dict."""
+    return calibration_report(y_true, p_pred, n_bins=n_bins, strategy=strategy)[0]
+
+
+def calibration_report(
+    y_true: ArrayLike, p_pred: ArrayLike, *, n_bins: int = 10, strategy: str = "uniform"
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """(:func:`calibration_summary`, :func:`reliability_curve`) from one check of the
+    inputs and one binning: log loss = -(1/N) sum_i [y_i log q_i + (1 - y_i) log(1 - q_i)]
+    with q = p clipped to [eps, 1 - eps]."""
     y, p = _check_probs(y_true, p_pred)
+    curve = _reliability(y, p, n_bins, strategy)
     eps = np.finfo(np.float64).eps
     q = np.clip(p, eps, 1 - eps)
-    return {
+    summary = {
         "brier_score": brier_from_checked(y, p),
-        "expected_calibration_error": expected_calibration_error(
-            y, p, n_bins=n_bins, strategy=strategy
-        ),
+        "expected_calibration_error": _ece(curve),
         "log_loss": float(-np.mean(np.where(y == 1, np.log(q), np.log1p(-q)))),
         "mean_predicted": float(p.mean()),
         "observed_rate": float(y.mean()),
         "n": int(y.size),
     }
+    return summary, curve
 
 
 # ---- post-hoc calibration -----------------------------------------------------------
