@@ -152,3 +152,23 @@ def test_brier_and_reliability_are_scikit_learn_s_bits(rows):
         observed, predicted = calibration_curve(y, p, n_bins=10)
         assert curve["observed_rate"].tolist() == observed.tolist()
         assert curve["mean_predicted"].tolist() == predicted.tolist()
+
+
+@pytest.mark.parametrize("n", [2.0, 30.0, 140.0, 141.0, 5_000.0, 99_999.0, 100_001.0, 5e5])
+def test_the_ks_p_value_without_scipy_stats_is_kstwo_s(n):
+    """Where ks_survival computes kstwo.sf(d, n) itself, the same bits; elsewhere None."""
+    from scipy.stats import kstwo
+
+    from backprop_lab.classifier.metrics import ks_survival
+
+    n = np.float64(n)
+    grid = np.concatenate(
+        [np.linspace(0, 1, 401), np.sqrt(np.array([2.2, 4, 370]) / n), [1 / n, 2 / n]]
+    )
+    computed = 0
+    for d in np.clip(grid, 0, 1):
+        mine = ks_survival(float(d), n)
+        if mine is not None:
+            computed += 1
+            assert mine == float(np.clip(kstwo.sf(float(d), n), 0, 1)), d
+    assert computed > 0 or n < 3  # n = 2: no d with 1 < n d < n - 1

@@ -30,8 +30,10 @@ functions (``roc_auc_score``, ``ks_2samp``, ``log_loss``, ``brier_score_loss``,
   end of each group: the same divisions and subtractions as ``ks_2samp`` (which evaluates
   them at every row, each row of a group giving its group's value), so the same bits. The
   p-value is ``ks_2samp``'s asymptotic one, kstwo.sf(KS, round(P N / (P + N))), computed
-  as it does; at most 10,000 rows in each class ``ks_2samp`` itself runs (its exact
-  p-value, and its statistic rounded to the lattice of 1 / lcm(P, N));
+  as it does (:func:`ks_survival`, SciPy's own operations where they need only
+  ``scipy.special``, else ``kstwo``); at most 10,000 rows in each class ``ks_2samp``
+  itself runs (its exact p-value, and its statistic rounded to the lattice of
+  1 / lcm(P, N));
 * log loss, Brier, accuracy and the confusion matrix are the same element-wise operations
   and the same NumPy mean as scikit-learn's, so the same bits; the deciles and the ECE are
   computed as before (the same bits).
@@ -228,11 +230,39 @@ def _rank_statistics(
     low = float(np.clip(-np.min(diff), 0, 1))
     high = float(np.max(diff))
     ks = low if low > high else high
-    from scipy.stats import kstwo
-
     m, k = sorted([float(P), float(N)], reverse=True)
-    pvalue = float(np.clip(kstwo.sf(ks, np.round(m * k / (m + k))), 0, 1))
-    return auc, ks, pvalue
+    n = np.round(m * k / (m + k))
+    pvalue = ks_survival(ks, n)
+    if pvalue is None:
+        from scipy.stats import kstwo
+
+        pvalue = kstwo.sf(ks, n)
+    return auc, ks, float(np.clip(pvalue, 0, 1))
+
+
+def ks_survival(d: float, n: np.float64) -> float | None:
+    """P(D_n > d) for the two-sided one-sample Kolmogorov-Smirnov statistic D_n, where
+    SciPy's ``kstwo.sf(d, n)`` computes it from Smirnov's one-sided distribution alone,
+    with its operations (so its bits), or None elsewhere (its other series, which need
+    scipy.stats). With t = n d, for 1 < t < n - 1 (Simard and L'Ecuyer's cases):
+    d >= 1/2: 2 smirnov(n, d) (exact); n d^2 > 4 for n <= 140, and 2.2 <= n d^2 < 370
+    for n > 140: 2 smirnov(n, d); n d^2 >= 370 for n > 140: 0. A portfolio's KS is in
+    the last case, so computing its p-value loads only scipy.special."""
+    from scipy.special import smirnov
+
+    t = n * d
+    if not 0.0 < d < 1.0 or t <= 1.0 or t >= n - 1:
+        return None
+    if d >= 0.5:
+        return float(np.clip(2 * smirnov(n, d), 0.0, 1.0))
+    squared = t * d
+    if n <= 140:
+        return float(np.clip(2 * smirnov(n, d), 0.0, 1.0)) if squared > 4 else None
+    if squared >= 370.0:
+        return 0.0
+    if squared >= 2.2:
+        return float(np.clip(2 * smirnov(n, d), 0.0, 1.0))
+    return None
 
 
 def binary_log_loss(y: np.ndarray, p: np.ndarray) -> float:
