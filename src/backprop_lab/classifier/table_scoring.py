@@ -75,8 +75,8 @@ class TableScoring:
     ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:
         """As :meth:`iter_csv_predictions`, with the network's own probability of default
         of each row of a chunk (ignoring the calibrator; binary models) as a third item when
-        ``network_too``; each chunk's
-        raw numeric columns are added to ``ranges`` when given."""
+        ``network_too``; each chunk's raw numeric columns are added to ``ranges`` when
+        given. A binary model's network runs once per chunk (:meth:`_binary_scores`)."""
         self._check_points(points)
         header = read_columns(path)
         extra = self.preprocessor.check_columns(header, file=path)
