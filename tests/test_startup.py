@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from explorer_client import with_tokens
 from explorer_support import api, reference_run
 from test_explorer_browser import browser, playwright_api, server  # noqa: F401 (fixtures)
 
+from backprop_lab.classifier.metrics import KS_EXACT_MAX_ROWS
 from backprop_lab.engine.training import (
     AUTO_MIN_BATCH_STEPS,
     AUTO_MIN_ROW_PARAMETERS,
@@ -60,6 +62,47 @@ def test_the_command_line_and_the_explorer_server_load_no_heavy_library():
         "from backprop_lab.explorer.server import ExplorerServer\n"
     )
     assert _loaded_after(code) == []
+
+
+def test_predict_and_evaluate_load_no_scikit_learn_scipy_stats_or_matplotlib(tmp_path):
+    """Scoring a file with a saved model (a calibrated one: the calibration report and
+    the KS p-value run too) needs pandas and, for large files, Numba's kernels; it loads
+    neither scikit-learn nor scipy.stats nor scipy.optimize nor matplotlib. The file has
+    more than KS_EXACT_MAX_ROWS rows of each class (fewer run ks_2samp itself, from
+    scipy.stats) and fewer rows x parameters than the fused engine's threshold."""
+    from cli_support import write_loans
+
+    from backprop_lab.classifier.fitting import fit_tabular
+
+    data = write_loans(tmp_path / "loans.csv", n=30_000)
+    labels = pd.read_csv(data)["default"]
+    assert min(labels.sum(), (1 - labels).sum()) > KS_EXACT_MAX_ROWS
+    model = fit_tabular(
+        pd.read_csv(data, nrows=600),
+        "default",
+        calibrate="platt",
+        hidden_layer_sizes=(4,),
+        max_epochs=20,
+    )
+    model.save(tmp_path / "model.blab")
+    code = (
+        "import contextlib, io\n"
+        "from backprop_lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['evaluate', {str(tmp_path / 'model.blab')!r}, {str(data)!r}, '--points'])\n"
+        f"    main(['predict', {str(tmp_path / 'model.blab')!r}, {str(data)!r},\n"
+        f"          '-o', {str(tmp_path / 'p.parquet')!r}])\n"
+        "import sys\n"
+        "print([m for m in ('scipy.optimize', 'sklearn.base') if m in sys.modules])\n"
+    )
+    assert _loaded_after(code) == ["pandas"]
+    assert (
+        "[]"
+        in subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_env()
+        ).stdout
+    )
+    assert (tmp_path / "p.parquet").exists()
 
 
 def test_the_probe_sees_a_heavy_import():

@@ -155,7 +155,7 @@ def check_labels_and_scores(
         raise ValueError(f"{y_name} has {y.size} labels but {name} has {s.size} values")
     if y.size == 0:
         raise ValueError(f"no rows: {y_name} is empty")
-    bad = ~np.isin(y, (0, 1))
+    bad = ~((y == 0) | (y == 1))  # np.isin(y, (0, 1)), without its sort
     if bad.any():
         row = int(np.argmax(bad))
         raise InputError(f"must hold 0 or 1; found {y[row].item()!r}", column=y_name, row=row)

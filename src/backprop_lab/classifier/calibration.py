@@ -2,9 +2,13 @@
 
 Measures (y = 1 for default, p = predicted probability of default):
 
-    Brier score   B   = (1/N) sum_i (p_i - y_i)^2                      (sklearn)
-    reliability   for bins b of p: mean p_b against the observed rate y_b (sklearn)
+    Brier score   B   = (1/N) sum_i (p_i - y_i)^2
+    reliability   for bins b of p: mean p_b against the observed rate y_b
     ECE               = sum_b (n_b / N) |mean p_b - mean y_b|
+
+The Brier score and the reliability means are computed with the operations of
+scikit-learn's ``brier_score_loss`` and ``calibration_curve`` (the same bits; the tests
+check), without importing scikit-learn.
 
 Bins are equal-width on [0, 1] (``strategy='uniform'``) or hold equal numbers of rows
 (``'quantile'``), exactly as ``sklearn.calibration.calibration_curve`` cuts them: row i
@@ -32,10 +36,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.optimize import minimize
 from scipy.special import expit, log_expit
-from sklearn.calibration import calibration_curve
-from sklearn.metrics import brier_score_loss
 
 from .._util.validation import check_labels_and_scores
 
@@ -69,19 +70,21 @@ def reliability_curve(
     """Reliability-diagram data: one row per non-empty bin.
 
     Columns: bin, count n_b, mean_predicted (mean p in the bin), observed_rate (share of
-    defaults in the bin), gap = mean_predicted - observed_rate. The two means come from
-    ``sklearn.calibration.calibration_curve``.
+    defaults in the bin), gap = mean_predicted - observed_rate. The two means are
+    sum_b y / n_b and sum_b p / n_b by ``np.bincount``, as
+    ``sklearn.calibration.calibration_curve`` computes them (which refuses one class).
     """
     y, p = _check_probs(y_true, p_pred)
+    return _reliability(y, p, n_bins, strategy)
+
+
+def _reliability(y: np.ndarray, p: np.ndarray, n_bins: int, strategy: str) -> pd.DataFrame:
+    """:func:`reliability_curve` of checked labels and probabilities."""
     ids = _bin_ids(p, n_bins, strategy)
     counts = np.bincount(ids, minlength=n_bins)
-    if np.unique(y).size == 2:
-        observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy=strategy)
-    else:  # one class only: sklearn refuses; the same means by hand
-        nonempty = counts > 0
-        observed = np.bincount(ids, weights=y, minlength=n_bins)[nonempty] / counts[nonempty]
-        predicted = np.bincount(ids, weights=p, minlength=n_bins)[nonempty] / counts[nonempty]
     nonempty = np.flatnonzero(counts)
+    observed = np.bincount(ids, weights=y, minlength=n_bins)[nonempty] / counts[nonempty]
+    predicted = np.bincount(ids, weights=p, minlength=n_bins)[nonempty] / counts[nonempty]
     return pd.DataFrame(
         {
             "bin": nonempty,
@@ -97,15 +100,29 @@ def expected_calibration_error(
     y_true: ArrayLike, p_pred: ArrayLike, *, n_bins: int = 10, strategy: str = "uniform"
 ) -> float:
     """ECE = sum_b (n_b / N) |mean p_b - observed rate_b| over the reliability bins."""
-    curve = reliability_curve(y_true, p_pred, n_bins=n_bins, strategy=strategy)
+    return _ece(reliability_curve(y_true, p_pred, n_bins=n_bins, strategy=strategy))
+
+
+def _ece(curve: pd.DataFrame) -> float:
+    """sum_b (n_b / N) |gap_b| of a reliability curve."""
     weights = curve["count"].to_numpy() / curve["count"].sum()
     return float(np.sum(weights * np.abs(curve["gap"].to_numpy())))
 
 
 def brier_score(y_true: ArrayLike, p_pred: ArrayLike) -> float:
-    """(1/N) sum_i (p_i - y_i)^2 (``sklearn.metrics.brier_score_loss``)."""
+    """(1/N) sum_i (p_i - y_i)^2 (``sklearn.metrics.brier_score_loss``'s bits)."""
     y, p = _check_probs(y_true, p_pred)
-    return float(brier_score_loss(y, p, labels=[0, 1]))
+    return brier_from_checked(y, p)
+
+
+def brier_from_checked(y: np.ndarray, p: np.ndarray) -> float:
+    """(1/N) sum_i (p_i - y_i)^2 for checked 0/1 int64 labels and float64 probabilities,
+    with ``sklearn.metrics.brier_score_loss``'s operations and so its bits: half the mean
+    over rows of ((1 - y) - (1 - p))^2 + (y - p)^2 (its two columns 1 - p and p)."""
+    yf = y.astype(np.float64)
+    a = (1.0 - yf) - (1.0 - p)
+    b = yf - p
+    return float(np.mean(a * a + b * b) * 0.5)
 
 
 def log_loss_from_logits(y_true: ArrayLike, logits: ArrayLike) -> float:
@@ -118,19 +135,28 @@ def calibration_summary(
     y_true: ArrayLike, p_pred: ArrayLike, *, n_bins: int = 10, strategy: str = "uniform"
 ) -> dict[str, float]:
     """Brier score, ECE, log loss, mean predicted and observed default rate, as a dict."""
+    return calibration_report(y_true, p_pred, n_bins=n_bins, strategy=strategy)[0]
+
+
+def calibration_report(
+    y_true: ArrayLike, p_pred: ArrayLike, *, n_bins: int = 10, strategy: str = "uniform"
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """(:func:`calibration_summary`, :func:`reliability_curve`) from one check of the
+    inputs and one binning: log loss = -(1/N) sum_i [y_i log q_i + (1 - y_i) log(1 - q_i)]
+    with q = p clipped to [eps, 1 - eps]."""
     y, p = _check_probs(y_true, p_pred)
+    curve = _reliability(y, p, n_bins, strategy)
     eps = np.finfo(np.float64).eps
     q = np.clip(p, eps, 1 - eps)
-    return {
-        "brier_score": brier_score(y, p),
-        "expected_calibration_error": expected_calibration_error(
-            y, p, n_bins=n_bins, strategy=strategy
-        ),
+    summary = {
+        "brier_score": brier_from_checked(y, p),
+        "expected_calibration_error": _ece(curve),
         "log_loss": float(-np.mean(np.where(y == 1, np.log(q), np.log1p(-q)))),
         "mean_predicted": float(p.mean()),
         "observed_rate": float(y.mean()),
         "n": int(y.size),
     }
+    return summary, curve
 
 
 # ---- post-hoc calibration -----------------------------------------------------------
@@ -142,6 +168,8 @@ def _fit_affine(y: np.ndarray, z: np.ndarray, x0: np.ndarray, slope_only: bool) 
     With u = a z + b: L = -(1/N) sum [y log sigma(u) + (1 - y) log sigma(-u)],
     dL/du = (sigma(u) - y) / N, so dL/da = sum dL/du * z and dL/db = sum dL/du.
     """
+    from scipy.optimize import minimize  # only to fit: scoring never loads it
+
     yf = y.astype(np.float64)
 
     def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:

@@ -66,7 +66,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..engine.lbfgs import LBFGS
-from ..engine.training import AUTO_MIN_SCORE_ROW_PARAMETERS, train
+from ..engine.training import train
 from ..nn import Sequential
 from ..nn.monotone import MonotoneConstraint
 from ..nn.optim import Optimizer, get_optimizer
@@ -75,6 +75,7 @@ from .early_stopping import TrainingMonitor, diverged_message
 from .fit_pieces import MIN_VALIDATION_ROWS as MIN_VALIDATION_ROWS
 from .fit_pieces import OPTIMIZER_CHOICES as OPTIMIZER_CHOICES
 from .fit_pieces import FitPieces
+from .network_scoring import check_loaded_network, network_logits
 
 #: With optimizer='auto', the fewest rows given to fit (with batch_size None) that
 #: choose L-BFGS over Adam. From here on the two reach the same validation loss and
@@ -430,23 +431,10 @@ class BackpropClassifier(FitPieces, ClassifierMixin, BaseEstimator):
         """
         clf = cls(**params)
         classes = np.asarray(classes)
-        if len(classes) < 2 or len(np.unique(classes)) != len(classes):
-            raise ValueError(f"classes must be two or more distinct labels; got {classes.tolist()}")
-        if not np.array_equal(np.sort(classes), classes):
-            raise ValueError("classes must be sorted, as fit would order them")
-        expected = 1 if len(classes) == 2 else len(classes)
-        if network.n_outputs != expected:
-            raise ValueError(
-                f"a network for {len(classes)} classes needs {expected} output(s); "
-                f"this one has {network.n_outputs}"
-            )
+        check_loaded_network(network, classes, clf.monotonic_cst)
         clf._start(classes)
         clf.network_ = network
         clf.n_features_in_ = network.n_inputs
-        widths = [W.shape[1] for name, W in network.params.items() if name.startswith("W")]
-        constraint = clf._monotone_constraint(tuple(widths[:-1]))
-        if constraint is not None and (problem := constraint.violation(network.params)):
-            raise ValueError(f"the network does not satisfy monotonic_cst: {problem}")
         clf.loss_curve_, clf.validation_scores_ = [], []
         clf.n_iter_ = 0
         clf.alpha_ = DEFAULT_ALPHA if clf.alpha == "auto" else float(clf.alpha)
@@ -468,13 +456,7 @@ class BackpropClassifier(FitPieces, ClassifierMixin, BaseEstimator):
             return decision_function(self, X)
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        if X.shape[0] * self.network_.n_parameters() >= AUTO_MIN_SCORE_ROW_PARAMETERS:
-            from ..engine.fused import predict_logits
-
-            z = predict_logits(self.network_, X)
-        else:
-            z = self.network_.predict_logits(X)
-        return z[:, 0] if z.shape[1] == 1 else z
+        return network_logits(self.network_, X)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """P(class | x), columns in ``classes_`` order: [sigmoid(-z), sigmoid(z)] or softmax(z)."""

@@ -22,9 +22,10 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from .._util.validation import check_sample_weight
 from ..nn import ACTIVATIONS, Sequential, mlp
-from ..nn.monotone import MonotoneConstraint, ProjectedOptimizer, check_monotonic_cst
+from ..nn.monotone import MonotoneConstraint, ProjectedOptimizer
 from ..nn.optim import OPTIMIZERS, Optimizer
 from .averaging import SINGLE_NETWORK_ROWS
+from .network_scoring import monotone_constraint
 
 #: The values of ``optimizer``: the update rules of nn.optim, L-BFGS, and 'auto'.
 OPTIMIZER_CHOICES = ("auto", *OPTIMIZERS, "lbfgs")
@@ -121,16 +122,13 @@ class FitPieces:
     def _monotone_constraint(self, sizes: tuple[int, ...]) -> MonotoneConstraint | None:
         """The checked ``monotonic_cst`` as a constraint on the network's weights, or
         None when no feature is constrained. Needs ``n_features_in_`` and ``classes_``."""
-        signs = check_monotonic_cst(
-            self.monotonic_cst, self.n_features_in_, getattr(self, "feature_names_in_", None)
+        return monotone_constraint(
+            self.monotonic_cst,
+            self.n_features_in_,
+            sizes,
+            len(self.classes_),
+            getattr(self, "feature_names_in_", None),
         )
-        if not signs.any():
-            return None
-        if len(self.classes_) > 2:
-            raise ValueError(
-                "monotonic constraints are not supported for multiclass classification."
-            )
-        return MonotoneConstraint(signs, [self.n_features_in_, *sizes, 1])
 
     def _constrained(
         self, optimizer: Optimizer, constraint: MonotoneConstraint | None

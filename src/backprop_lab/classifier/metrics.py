@@ -1,4 +1,4 @@
-"""The numbers a credit modeller asks of a score, from scikit-learn's and SciPy's metrics.
+"""The numbers a credit modeller asks of a score, exactly, from one sort of the scores.
 
 For labels y (1 = default) and predicted probabilities of default p:
 
@@ -14,6 +14,29 @@ For labels y (1 = default) and predicted probabilities of default p:
   w anchored at the base score s0, band k = [s0 + k w, s0 + (k + 1) w).
 
 Nothing here knows about networks: any front end passes (y, p).
+
+How each number is computed, and how it compares with scikit-learn's and SciPy's
+functions (``roc_auc_score``, ``ks_2samp``, ``log_loss``, ``brier_score_loss``,
+``confusion_matrix``, ``accuracy_score``), which this module computed them with before
+(the tests check each claim on random scores with ties and with one class missing):
+
+* the rows are sorted by p once (a stable argsort), and every rank statistic comes from
+  that order: tie groups g of equal p, with pos_g defaults and neg_g non-defaults;
+* ROC AUC is the Mann-Whitney statistic with mid-ranks, in integers:
+  AUC = sum_g pos_g (2 neg_{<g} + neg_g) / (2 P N), the sum exact in int64 and the one
+  division correctly rounded. ``roc_auc_score`` sums trapezoids in floating point, so the
+  two agree to round-off (about 1e-15 relative), not always to the last bit;
+* KS = max over groups of |C1_g / P - C0_g / N| with the cumulative counts C1, C0 at the
+  end of each group: the same divisions and subtractions as ``ks_2samp`` (which evaluates
+  them at every row, each row of a group giving its group's value), so the same bits. The
+  p-value is ``ks_2samp``'s asymptotic one, kstwo.sf(KS, round(P N / (P + N))), computed
+  as it does (:func:`ks_survival`, SciPy's own operations where they need only
+  ``scipy.special``, else ``kstwo``); at most 10,000 rows in each class ``ks_2samp``
+  itself runs (its exact p-value, and its statistic rounded to the lattice of
+  1 / lcm(P, N));
+* log loss, Brier, accuracy and the confusion matrix are the same element-wise operations
+  and the same NumPy mean as scikit-learn's, so the same bits; the deciles and the ECE are
+  computed as before (the same bits).
 """
 
 from __future__ import annotations
@@ -21,19 +44,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.stats import ks_2samp
-from sklearn.metrics import (
-    accuracy_score,
-    brier_score_loss,
-    confusion_matrix,
-    log_loss,
-    roc_auc_score,
-)
 
-from .calibration import expected_calibration_error
+from .calibration import brier_from_checked, expected_calibration_error
 
 #: Equal-width bins of p for the expected calibration error.
 ECE_BINS = 10
+#: ``ks_2samp``'s limit for its exact p-value (``MAX_AUTO_N``): with at most this many
+#: rows in each class, ``ks_2samp`` itself computes KS and its p-value.
+KS_EXACT_MAX_ROWS = 10_000
 
 
 def check_binary_scores(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -59,21 +77,32 @@ def decile_table(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
     """
     y, p = check_binary_scores(y, p)
     order = np.argsort(p, kind="stable")
-    groups = np.array_split(order, min(n_bins, len(p)))
-    rows = []
-    for k, idx in enumerate(groups, start=1):
+    return pd.DataFrame(_decile_records(y[order], p[order], n_bins))
+
+
+def _decile_records(ys: np.ndarray, ps: np.ndarray, n_bins: int = 10) -> list[dict]:
+    """The decile table's records from labels and scores in the order of a stable sort by
+    score: groups of consecutive rows as ``np.array_split`` cuts them (the first
+    N mod n_bins groups one row longer), each group's means over its rows in that order."""
+    k = min(n_bins, ps.size)
+    size, extra = divmod(ps.size, k)
+    rows, start = [], 0
+    for decile in range(1, k + 1):
+        stop = start + size + (decile <= extra)
+        p_part, y_part = ps[start:stop], ys[start:stop]
         rows.append(
             {
-                "decile": k,
-                "rows": int(idx.size),
-                "min_score": float(p[idx].min()),
-                "max_score": float(p[idx].max()),
-                "predicted_rate": float(p[idx].mean()),
-                "observed_rate": float(y[idx].mean()),
-                "defaults": int(y[idx].sum()),
+                "decile": decile,
+                "rows": int(stop - start),
+                "min_score": float(p_part[0]),
+                "max_score": float(p_part[-1]),
+                "predicted_rate": float(p_part.mean()),
+                "observed_rate": float(y_part.mean()),
+                "defaults": int(y_part.sum()),
             }
         )
-    return pd.DataFrame(rows)
+        start = stop
+    return rows
 
 
 def score_band_table(
@@ -137,34 +166,113 @@ def credit_metrics(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> dict:
     ``accuracy``, ``confusion_matrix`` ({tn, fp, fn, tp}; predicted default when
     p >= threshold), ``true_positive_rate``, ``false_positive_rate`` and ``deciles``
     (see :func:`decile_table`). Metrics that need both classes are None when y has one.
+    How each is computed: see the module's docstring.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1; got {threshold}")
     y, p = check_binary_scores(y, p)
-    both = 0 < y.sum() < y.size
-    predicted = (p >= threshold).astype(np.int64)
-    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, predicted, labels=[0, 1]).ravel())
-    auc = float(roc_auc_score(y, p)) if both else None
-    ks = ks_2samp(p[y == 1], p[y == 0]) if both else None
+    order = np.argsort(p, kind="stable")
+    ys, ps = y[order], p[order]
+    del order
+    n, defaults = int(y.size), int(ys.sum())
+    both = 0 < defaults < n
+    predicted = p >= threshold
+    tp = int(np.count_nonzero(predicted & (y == 1)))
+    fp = int(np.count_nonzero(predicted)) - tp
+    fn = defaults - tp
+    tn = n - defaults - fp
+    auc = ks = ks_pvalue = None
+    if both:
+        auc, ks, ks_pvalue = _rank_statistics(y, p, ys, ps)
     return {
-        "n": int(y.size),
-        "defaults": int(y.sum()),
+        "n": n,
+        "defaults": defaults,
         "default_rate": float(y.mean()),
         "mean_predicted": float(p.mean()),
         "roc_auc": auc,
         "gini": None if auc is None else 2.0 * auc - 1.0,
-        "ks": None if ks is None else float(ks.statistic),
-        "ks_pvalue": None if ks is None else float(ks.pvalue),
-        "log_loss": float(log_loss(y, p, labels=[0, 1])),
-        "brier": float(brier_score_loss(y, p, pos_label=1)),
+        "ks": ks,
+        "ks_pvalue": ks_pvalue,
+        "log_loss": binary_log_loss(y, p),
+        "brier": brier_from_checked(y, p),
         "expected_calibration_error": expected_calibration_error(y, p, n_bins=ECE_BINS),
         "threshold": float(threshold),
-        "accuracy": float(accuracy_score(y, predicted)),
+        # (tp + tn) / n: accuracy_score's mean of (y == predicted), an exact integer sum
+        "accuracy": (tp + tn) / n,
         "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
         "true_positive_rate": tp / (tp + fn) if tp + fn else None,
         "false_positive_rate": fp / (fp + tn) if fp + tn else None,
-        "deciles": decile_table(y, p).to_dict(orient="records"),
+        "deciles": _decile_records(ys, ps),
     }
+
+
+def _rank_statistics(
+    y: np.ndarray, p: np.ndarray, ys: np.ndarray, ps: np.ndarray
+) -> tuple[float, float, float]:
+    """(ROC AUC, KS, KS p-value) from labels ``ys`` and scores ``ps`` sorted by score
+    (both classes present); ``y``, ``p`` in the file's order, for ``ks_2samp``."""
+    # the last row of each tie group: where the next score differs, and the last row
+    ends = np.flatnonzero(np.append(ps[1:] != ps[:-1], True))
+    pos_cum = np.cumsum(ys)[ends]  # C1_g: defaults up to the end of group g
+    neg_cum = ends + 1 - pos_cum  # C0_g
+    P, N = int(pos_cum[-1]), int(neg_cum[-1])
+    pos_g = np.diff(pos_cum, prepend=0)
+    neg_g = np.diff(neg_cum, prepend=0)
+    # 2 P N AUC = sum_g pos_g (2 neg_{<g} + neg_g), exact in int64 below 2^63 (N < 4e9)
+    twice = int(np.sum(pos_g * (2 * (neg_cum - neg_g) + neg_g)))
+    auc = twice / (2 * P * N)  # Python's int / int: correctly rounded
+    if max(P, N) <= KS_EXACT_MAX_ROWS:
+        from scipy.stats import ks_2samp
+
+        result = ks_2samp(p[y == 1], p[y == 0])
+        return auc, float(result.statistic), float(result.pvalue)
+    diff = pos_cum / P - neg_cum / N  # ks_2samp's cdf1 - cdf2 at the end of each group
+    low = float(np.clip(-np.min(diff), 0, 1))
+    high = float(np.max(diff))
+    ks = low if low > high else high
+    m, k = sorted([float(P), float(N)], reverse=True)
+    n = np.round(m * k / (m + k))
+    pvalue = ks_survival(ks, n)
+    if pvalue is None:
+        from scipy.stats import kstwo
+
+        pvalue = kstwo.sf(ks, n)
+    return auc, ks, float(np.clip(pvalue, 0, 1))
+
+
+def ks_survival(d: float, n: np.float64) -> float | None:
+    """P(D_n > d) for the two-sided one-sample Kolmogorov-Smirnov statistic D_n, where
+    SciPy's ``kstwo.sf(d, n)`` computes it from Smirnov's one-sided distribution alone,
+    with its operations (so its bits), or None elsewhere (its other series, which need
+    scipy.stats). With t = n d, for 1 < t < n - 1 (Simard and L'Ecuyer's cases):
+    d >= 1/2: 2 smirnov(n, d) (exact); n d^2 > 4 for n <= 140, and 2.2 <= n d^2 < 370
+    for n > 140: 2 smirnov(n, d); n d^2 >= 370 for n > 140: 0. A portfolio's KS is in
+    the last case, so computing its p-value loads only scipy.special."""
+    from scipy.special import smirnov
+
+    t = n * d
+    if not 0.0 < d < 1.0 or t <= 1.0 or t >= n - 1:
+        return None
+    if d >= 0.5:
+        return float(np.clip(2 * smirnov(n, d), 0.0, 1.0))
+    squared = t * d
+    if n <= 140:
+        return float(np.clip(2 * smirnov(n, d), 0.0, 1.0)) if squared > 4 else None
+    if squared >= 370.0:
+        return 0.0
+    if squared >= 2.2:
+        return float(np.clip(2 * smirnov(n, d), 0.0, 1.0))
+    return None
+
+
+def binary_log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """-(1/N) sum_i log q_i with q_i = clip(p_i) for a default and clip(1 - p_i) for a
+    repayment, clipped to [eps, 1 - eps]: ``sklearn.metrics.log_loss``'s operations (its
+    columns 1 - p and p, clipped, the log of the label's column) and its mean, so its bits.
+    ``y``: 0/1 int64, ``p``: float64, as :func:`check_binary_scores` returns them."""
+    eps = np.finfo(np.float64).eps
+    q = np.where(y == 1, p, 1 - p)
+    return float(np.mean(-np.log(np.clip(q, eps, 1 - eps))))
 
 
 def multiclass_metrics(y: ArrayLike, proba: ArrayLike, classes: ArrayLike) -> dict:
@@ -172,6 +280,8 @@ def multiclass_metrics(y: ArrayLike, proba: ArrayLike, classes: ArrayLike) -> di
 
     ``y`` holds labels from ``classes``; ``proba[:, k]`` is P(classes[k] | x).
     """
+    from sklearn.metrics import confusion_matrix, log_loss, roc_auc_score
+
     classes = np.asarray(classes)
     proba = np.asarray(proba, dtype=np.float64)
     y = np.asarray(y)

@@ -73,9 +73,10 @@ class TableScoring:
         points: PointsScale | None = None,
         ranges: RangeCounter | None = None,
     ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:
-        """As :meth:`iter_csv_predictions`, with the network's own probabilities of each
-        chunk (ignoring the calibrator) as a third item when ``network_too``; each chunk's
-        raw numeric columns are added to ``ranges`` when given."""
+        """As :meth:`iter_csv_predictions`, with the network's own probability of default
+        of each row of a chunk (ignoring the calibrator; binary models) as a third item when
+        ``network_too``; each chunk's raw numeric columns are added to ``ranges`` when
+        given. A binary model's network runs once per chunk (:meth:`_binary_scores`)."""
         self._check_points(points)
         header = read_columns(path)
         extra = self.preprocessor.check_columns(header, file=path)
@@ -96,24 +97,86 @@ class TableScoring:
         pre = self.preprocessor
         numeric = [c.name for c in pre.numeric]
         text = [c.name for c in pre.categorical]
+        labels_as_numbers = (
+            target_column is not None
+            and target_column not in text
+            and np.issubdtype(self.classes_.dtype, np.number)
+        )
+        if labels_as_numbers:
+            # numeric labels are read as numbers: class_index parses text cells with
+            # to_numbers, whose numbers and messages the numeric reading has (a cell
+            # that is not a plain number hands the file to the text reader)
+            numeric = [*numeric, target_column]
         text += [c for c in (id_column, target_column) if c is not None and c not in numeric]
         unseen: Counter = Counter()
         for chunk in iter_frames(path, chunk_size, numeric=numeric, text=text):
             X = self.transform(chunk, file=path, unseen=unseen)
             if ranges is not None:
                 ranges.add(chunk)
-            out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), chunk)
-            if points is not None:
-                out["points"] = self.points_from_inputs(X, points, calibrated=calibrated)
+            network = None
+            if self.is_binary:
+                p, network, scores = self._binary_scores(X, calibrated, network_too, points)
+                out = pd.DataFrame({"p_default": p}, index=chunk.index)
+                if scores is not None:
+                    out["points"] = scores
+            else:
+                out = self._proba_frame(self.proba_from_inputs(X, calibrated=calibrated), chunk)
             if id_column is not None:
                 out.insert(0, id_column, chunk[id_column].array)
             labels = None
             if target_column is not None:
-                labels = self.class_index(chunk[target_column], file=path)
-            network = self.proba_from_inputs(X, calibrated=False) if network_too else None
+                try:
+                    labels = self.class_index(chunk[target_column], file=path)
+                except InputError:
+                    if labels_as_numbers:  # the message quotes the label as written
+                        self._label_error_as_written(path, chunk.index, target_column)
+                    raise
             yield out, labels, network
         if unseen:
             warn_unseen(unseen, path)
+
+    def _label_error_as_written(self, path: str | Path, rows: pd.Index, column: str) -> None:
+        """Raise :meth:`class_index`'s error for the labels of ``rows`` read as text, as
+        the file writes them (a label read as a number shows as 7.0 where the file has 7).
+        Runs only on the way to an error: it reads the file again up to those rows."""
+        pieces = []
+        for frame in iter_frames(path, max(len(rows), 1), text=[column]):
+            if frame.index[-1] >= rows[0]:
+                pieces.append(frame.loc[rows[0] : rows[-1], column])
+            if frame.index[-1] >= rows[-1]:
+                break
+        if pieces:
+            self.class_index(pd.concat(pieces), file=path)
+
+    def _binary_scores(
+        self, X: np.ndarray, calibrated: bool, network_too: bool, points: PointsScale | None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(p_default, the network's own p_default or None, points or None) of a binary
+        model for network inputs X, from one pass of the network: the logit of default z
+        (:meth:`default_logits`), u = the calibrator's logit of z (z without one, or with
+        ``calibrated=False``), p_default = sigma(u), the network's own sigma(z), and the
+        points Offset - Factor u. The same operations, so the same bits, as
+        :meth:`proba_from_inputs` (its p_default column) and :meth:`points_from_inputs`,
+        which run the network once each."""
+        z = self.default_logits(X)
+        if self.calibrator is None or not calibrated:
+            p = self._sigmoid(z)
+            u = z
+        else:
+            p = self.calibrator.predict_proba(z)
+            u = self.calibrator.calibrated_logits(z)
+        network = None
+        if network_too:
+            network = p if u is z else self._sigmoid(z)
+        scores = None if points is None else points.from_log_odds(u)
+        return p, network, scores
+
+    @staticmethod
+    def _sigmoid(z: np.ndarray) -> np.ndarray:
+        """sigma(z) as the classifier's predict_proba computes it (scipy's expit)."""
+        from scipy.special import expit
+
+        return expit(z)
 
     def predict_csv(
         self,
@@ -181,7 +244,7 @@ class TableScoring:
             parts.append(out[self.output_columns].to_numpy())
             labels.append(y)
             if own is not None:
-                network.append(own[:, self.positive_index])
+                network.append(own)
             if points is not None:
                 scores.append(out["points"].to_numpy())
         proba = np.concatenate(parts)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,11 +42,14 @@ from .calibration import (
     calibrator_from_dict,
 )
 from .drift import TrainingDistributions
-from .estimator import BackpropClassifier
 from .model_schema import tabular_array_shapes
 from .modelio import read_model_file, write_model_file
+from .network_scoring import check_loaded_network, checked_inputs, network_logits
 from .points import PointsScale, log_odds_slope
 from .table_scoring import TableScoring
+
+if TYPE_CHECKING:
+    from .estimator import BackpropClassifier
 
 #: Constructor parameters of BackpropClassifier stored in (and restored from) a model file.
 _PARAMS = (
@@ -99,13 +103,19 @@ class TabularModel(TableScoring):
 
     # ---- what the model is ----
     @property
+    def _fitted(self) -> BackpropClassifier | _LoadedClassifier:
+        """The classifier, or, for a loaded model whose classifier nobody asked for yet,
+        what it will be made of: both have ``network_``, ``classes_``, ``monotonic_cst``."""
+        return self.__dict__["_classifier"]
+
+    @property
     def network(self) -> Sequential:
         """The trained network (:class:`backprop_lab.nn.Sequential`); outputs are logits."""
-        return self.classifier.network_
+        return self._fitted.network_
 
     @property
     def classes_(self) -> np.ndarray:
-        return self.classifier.classes_
+        return self._fitted.classes_
 
     @property
     def is_binary(self) -> bool:
@@ -137,7 +147,7 @@ class TabularModel(TableScoring):
     def monotone(self) -> dict[str, int]:
         """The monotone constraints by source column, in terms of the probability of
         default: +1 it may only rise with the column, -1 only fall ({} for none)."""
-        cst = self.classifier.monotonic_cst
+        cst = self._fitted.monotonic_cst
         if cst is None or not self.is_binary:
             return {}
         signs = check_monotonic_cst(cst, self.network.n_inputs, self.feature_names_out)
@@ -174,7 +184,7 @@ class TabularModel(TableScoring):
         """
         if not self.is_binary:
             raise ValueError("a multiclass model has no single logit of default")
-        return self.default_sign * self.classifier.decision_function(X)
+        return self.default_sign * network_logits(self.network, checked_inputs(self.network, X))
 
     def default_log_odds(self, X: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
         """u = log(p / (1 - p)) of the probability of default the model reports.
@@ -374,16 +384,10 @@ class TabularModel(TableScoring):
             network.set_params(arrays)
             if pre.n_features_out != network.n_inputs:
                 raise ValueError("the preprocessing and the network disagree on the inputs")
-            clf = BackpropClassifier.from_network(network, np.array(task["classes"]), **params)
-            fit = metadata.get("fit", {})  # types checked by tabular_array_shapes
-            clf.n_iter_ = fit.get("epochs", 0)
-            clf.best_epoch_ = fit.get("best_epoch", 0)
-            clf.best_loss_ = fit.get("best_loss")
-            clf.early_stopping_ = fit.get("early_stopping", False)
-            clf.loss_curve_ = list(fit.get("loss_curve", []))
-            clf.validation_scores_ = list(fit.get("validation_scores", []))
-            if "optimizer" in fit:
-                clf.optimizer_ = fit["optimizer"]
+            classes = np.array(task["classes"])
+            check_loaded_network(network, classes, params.get("monotonic_cst"))
+            # types checked by tabular_array_shapes
+            clf = _LoadedClassifier(network, classes, params, metadata.get("fit", {}))
             model = cls(
                 preprocessor=pre,
                 classifier=clf,
@@ -413,6 +417,57 @@ class TabularModel(TableScoring):
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise InputError(f"model file is inconsistent: {error}", file=path) from None
         return model
+
+
+def _get_classifier(self: TabularModel) -> BackpropClassifier:
+    clf = self.__dict__["_classifier"]
+    if isinstance(clf, _LoadedClassifier):
+        clf = self.__dict__["_classifier"] = clf.build()
+    return clf
+
+
+def _set_classifier(self: TabularModel, value: BackpropClassifier) -> None:
+    self.__dict__["_classifier"] = value
+
+
+TabularModel.classifier = property(  # type: ignore[assignment]
+    _get_classifier,
+    _set_classifier,
+    doc="The fitted BackpropClassifier. A loaded model makes it on first use: scoring "
+    "needs only the network (:mod:`backprop_lab.classifier.network_scoring`), and "
+    "scikit-learn, which the estimator imports, loads only when it is asked for.",
+)
+
+
+@dataclass
+class _LoadedClassifier:
+    """A loaded model's network, classes, constructor parameters and fit record, checked
+    (:func:`~backprop_lab.classifier.network_scoring.check_loaded_network`): the
+    BackpropClassifier they make, made by :meth:`build` when first asked for."""
+
+    network_: Sequential
+    classes_: np.ndarray
+    params: dict
+    fit: dict
+
+    @property
+    def monotonic_cst(self) -> object:
+        return self.params.get("monotonic_cst")
+
+    def build(self) -> BackpropClassifier:
+        from .estimator import BackpropClassifier
+
+        clf = BackpropClassifier.from_network(self.network_, self.classes_, **self.params)
+        fit = self.fit
+        clf.n_iter_ = fit.get("epochs", 0)
+        clf.best_epoch_ = fit.get("best_epoch", 0)
+        clf.best_loss_ = fit.get("best_loss")
+        clf.early_stopping_ = fit.get("early_stopping", False)
+        clf.loss_curve_ = list(fit.get("loss_curve", []))
+        clf.validation_scores_ = list(fit.get("validation_scores", []))
+        if "optimizer" in fit:
+            clf.optimizer_ = fit["optimizer"]
+        return clf
 
 
 def load_model(path: str | Path) -> TabularModel:

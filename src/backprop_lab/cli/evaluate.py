@@ -147,10 +147,9 @@ RELIABILITY_BINS = 10
 
 
 def _calibration_block(y, p) -> dict:
-    from ..classifier.calibration import calibration_summary, reliability_curve
+    from ..classifier.calibration import calibration_report
 
-    summary = calibration_summary(y, p, n_bins=RELIABILITY_BINS)
-    curve = reliability_curve(y, p, n_bins=RELIABILITY_BINS)
+    summary, curve = calibration_report(y, p, n_bins=RELIABILITY_BINS)
     return {
         "brier_score": summary["brier_score"],
         "expected_calibration_error": summary["expected_calibration_error"],
