@@ -177,16 +177,21 @@ print(json.dumps(rows))
 """
 
 
-def kernel_times() -> list[dict]:
+def _fresh_json(script: str) -> object:
+    """Run ``script`` in a fresh process with an empty Numba cache; the JSON of its last line."""
     with tempfile.TemporaryDirectory() as cache:
         done = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(KERNEL_SCRIPT)],
+            [sys.executable, "-c", textwrap.dedent(script)],
             capture_output=True,
             text=True,
             check=True,
             env=_env(cache),
         )
-    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def kernel_times() -> list[dict]:
+    rows = _fresh_json(KERNEL_SCRIPT)
     for row in rows:
         kind = "full batch" if row["batch"] is None else f"batches of {row['batch']}"
         print(f"{row['dtype']}, {kind}: {row['total_s']:.2f} s to the end of epoch 2")
@@ -232,15 +237,7 @@ print(json.dumps({"compile_s": seconds[0] - seconds[1], "step_64_s": steps[64],
 
 def batch_steps() -> dict[str, float]:
     """Compile seconds and reference step seconds (``--batch-steps``), and what follows."""
-    with tempfile.TemporaryDirectory() as cache:
-        done = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(STEPS_SCRIPT)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=_env(cache),
-        )
-    r = json.loads(done.stdout.strip().splitlines()[-1])
+    r = _fresh_json(STEPS_SCRIPT)
     params = 73  # the 7-8-1 network
     per_row_param = (r["step_1024_s"] - r["step_64_s"]) / ((1024 - 64) * params)  # b
     overhead = r["step_64_s"] - 64 * params * per_row_param  # a

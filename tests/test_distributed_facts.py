@@ -15,6 +15,7 @@ import json
 
 import numpy as np
 import pytest
+from table_support import parquet_parts
 
 from backprop_lab.classifier.card_facts import training_facts
 from backprop_lab.classifier.drift import psi
@@ -42,14 +43,8 @@ def loans(tmp_path_factory):
     frame["purpose"] = rng.choice(["car", "home", "study"], size=len(frame))
     frame["late_payments"] = rng.choice([0.0, 0.0, 0.0, 1.0, 2.0], size=len(frame))
     frame.loc[rng.random(len(frame)) < 0.05, "annual_income"] = np.nan
-    folder = tmp_path_factory.mktemp("facts")
-    files, start = [], 0
-    for i, n in enumerate(SIZES):
-        path = folder / f"part{i}.parquet"
-        frame.iloc[start : start + n].reset_index(drop=True).to_parquet(path)
-        files.append(str(path))
-        start += n
-    return frame, str(folder / "*.parquet"), files
+    pattern, files = parquet_parts(frame, SIZES, tmp_path_factory.mktemp("facts"))
+    return frame, pattern, files
 
 
 @pytest.fixture(scope="module")

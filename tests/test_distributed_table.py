@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from table_support import parquet_parts
 
 from backprop_lab import BackpropClassifier
 from backprop_lab.classifier.metrics import credit_metrics
@@ -34,14 +35,8 @@ def loans(tmp_path_factory):
     rng = np.random.default_rng(1)
     frame["purpose"] = rng.choice(["car", "home", "study"], size=len(frame))
     frame.loc[rng.random(len(frame)) < 0.05, "annual_income"] = np.nan
-    folder = tmp_path_factory.mktemp("loans")
-    files, start = [], 0
-    for i, n in enumerate(SIZES):
-        path = folder / f"part{i}.parquet"
-        frame.iloc[start : start + n].reset_index(drop=True).to_parquet(path)
-        files.append(str(path))
-        start += n
-    return frame, str(folder / "*.parquet"), files
+    pattern, files = parquet_parts(frame, SIZES, tmp_path_factory.mktemp("loans"))
+    return frame, pattern, files
 
 
 def _rel(a, b) -> float:
