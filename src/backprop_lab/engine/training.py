@@ -155,7 +155,8 @@ def select_engine(
     when they do not implement the model, loss or optimiser. ``"auto"``: the fused engine
     when it applies, ``prefers_fused(model)`` (at most ``AUTO_MAX_PARAMETERS``
     parameters) and the run is worth compiling for (``worth_compiling``, which reads
-    the sizes and ``epochs``, the most epochs), else the reference engine. X and y are checked and prepared by ``train``.
+    the sizes and ``epochs``, the most epochs), else the reference engine. X and y are
+    checked and prepared by ``train``.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
