@@ -24,10 +24,30 @@ from .records import EpochOutcome, Status
 
 
 @njit(**JIT)
+def _sum16(a):
+    """a[0] + ... + a[15] in _reduce_lanes's tree (halves added pairwise: lane r + lane
+    r + 8, then r + 4, r + 2, r + 1), written out so that no short loop is left."""
+    t0, t1, t2, t3 = a[0] + a[8], a[1] + a[9], a[2] + a[10], a[3] + a[11]
+    t4, t5, t6, t7 = a[4] + a[12], a[5] + a[13], a[6] + a[14], a[7] + a[15]
+    u0, u1, u2, u3 = t0 + t4, t1 + t5, t2 + t6, t3 + t7
+    return (u0 + u2) + (u1 + u3)
+
+
+@njit(**JIT)
 def _reduce_lanes(acc, p0, p1, width, out):
     """out[p] = sum of acc[p, :width] for p0 <= p < p1, added pairwise in a fixed tree
-    (width, the block size, is a power of 2)."""
+    (width, the block size, is a power of 2): while more than 16 lanes are left, lane r
+    takes lane r + half; the last 16 are added by _sum16 in the same tree."""
     half = width // 2
+    while half >= 16:
+        for p in range(p0, p1):
+            for r in range(half):
+                acc[p, r] += acc[p, r + half]
+        half //= 2
+    if half == 8:
+        for p in range(p0, p1):
+            out[p] = _sum16(acc[p])
+        return
     while half >= 1:
         for p in range(p0, p1):
             for r in range(half):
@@ -138,15 +158,17 @@ def finish_batch(out, theta, layout, l2, w_sum, need_grad, grad):
     penalised), as in Sequential.loss_and_gradients.
     """
     n_params = theta.shape[0]
-    total = np.zeros(out.shape[1])
+    value, hits = 0.0, 0.0
     for chunk in range(out.shape[0]):
-        for p in range(out.shape[1]):
-            total[p] += out[chunk, p]
-    value = total[n_params]
-    accuracy = total[n_params + 1] / w_sum
+        value += out[chunk, n_params]
+        hits += out[chunk, n_params + 1]
+    accuracy = hits / w_sum
     if need_grad:
         for p in range(n_params):
-            grad[p] = total[p]
+            total = 0.0
+            for chunk in range(out.shape[0]):
+                total += out[chunk, p]
+            grad[p] = total
     if l2 != 0.0:
         for layer in range(layout.shape[0]):
             n_in, n_out, w_off = layout[layer, 0], layout[layer, 1], layout[layer, 2]
@@ -247,7 +269,10 @@ def train_epoch(data, net, loss, batch, l2, max_block, backprop, opt, m, v, t, g
     grad = np.zeros(n_params)
     total_w = weight_total(weights)
     n_targets = data.targets.shape[1]
-    ws = workspace(layout, n_params, n_targets, block_size(min(batch, n), max_block), theta)
+    largest = block_size(min(batch, n), max_block)
+    ws = workspace(layout, n_params, n_targets, largest, theta)
+    # Every batch has at most as many chunks as the first (a full-size batch).
+    sums = np.empty((chunk_count((min(batch, n) + largest - 1) // largest), n_params + 2))
     epoch_loss = 0.0
     epoch_acc = 0.0
     status, bad_loss, bad_index = Status.COMPLETED, 0.0, -1
@@ -260,7 +285,7 @@ def train_epoch(data, net, loss, batch, l2, max_block, backprop, opt, m, v, t, g
                 w_batch += weights[order[q] if order.shape[0] > 0 else q]
         block = block_size(s1 - s0, max_block)
         chunks = chunk_count((s1 - s0 + block - 1) // block)
-        out = np.empty((chunks, n_params + 2))
+        out = sums[:chunks]
         w_norm = normaliser(w_batch)
         for chunk in range(chunks):
             _chunk(data, net, loss, backprop, s0, s1, w_norm, block, chunk, chunks, ws, out[chunk])
