@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from .layout import BCE, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
-from .maths import JIT, exp_nonpositive, log1p_unit
+from .maths import JIT, as_float_of, exp_nonpositive, exp_nonpositive_of, log1p_unit_of
 from .records import Workspace
 
 
@@ -132,9 +132,10 @@ def forward_block(net, A, Z, nb):
                     A[layer + 1, j, r] = math.tanh(Z[layer, j, r])
             elif act == SIGMOID:  # 1 / (1 + e^-z), with e = e^-|z| so nothing overflows
                 for r in range(nb):
-                    z = np.float64(Z[layer, j, r])
-                    e = exp_nonpositive(-abs(z))
-                    A[layer + 1, j, r] = (1.0 if z >= 0.0 else e) / (1.0 + e)
+                    z = Z[layer, j, r]
+                    e = exp_nonpositive_of(-abs(z))
+                    one = as_float_of(z, 1.0)
+                    A[layer + 1, j, r] = (one if z >= 0.0 else e) / (one + e)
             else:
                 for r in range(nb):
                     A[layer + 1, j, r] = Z[layer, j, r]
@@ -156,17 +157,20 @@ def loss_block(loss, out, n_out, nb, T, C, W, G, acc, n_params, R):
     for r in range(nb):
         lrow[r] = 0.0
         hit[r] = 1.0
-    if loss == BCE:
-        e = top  # e = e^-|z|
+    if loss == BCE:  # in the model's dtype, as the reference's layers compute it
+        e = G[1, 0]  # e = e^-|z| (G[1] is free until the backward pass)
         for k in range(n_out):
             for r in range(nb):
-                e[r] = exp_nonpositive(-abs(np.float64(out[k, r])))
+                e[r] = exp_nonpositive_of(-abs(out[k, r]))
             for r in range(nb):
-                z = np.float64(out[k, r])
-                lrow[r] += max(z, 0.0) - T[k, r] * z + log1p_unit(e[r])
+                z = out[k, r]
+                y = as_float_of(z, T[k, r])
+                lrow[r] += max(z, as_float_of(z, 0.0)) - y * z + log1p_unit_of(e[r])
             for r in range(nb):
-                sigmoid = (1.0 if out[k, r] >= 0.0 else e[r]) / (1.0 + e[r])
-                G[0, k, r] = W[0, r] * (sigmoid - T[k, r])
+                z = out[k, r]
+                one = as_float_of(z, 1.0)
+                sigmoid = (one if z >= 0.0 else e[r]) / (one + e[r])
+                G[0, k, r] = as_float_of(z, W[0, r]) * (sigmoid - as_float_of(z, T[k, r]))
             for r in range(nb):
                 hit[r] = hit[r] if (1.0 if out[k, r] > 0.0 else 0.0) == T[k, r] else 0.0
     elif loss == SOFTMAX:
