@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from .. import __version__
-from .._util.validation import InputError
+from .._util.errors import InputError
 from . import explore, monitor, reproduce, responsible, tabular
 
 if TYPE_CHECKING:
