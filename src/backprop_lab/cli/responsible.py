@@ -15,9 +15,9 @@ import argparse
 import sys
 import warnings
 
+from .._util.errors import InputError
 from .._util.outputs import check_figure_formats, check_outputs
-from .._util.validation import InputError
-from ..responsible.integrated import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
+from ..responsible.integrated_settings import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
 from .common import ROWS_NOTE, file_sha256, one_line_warnings
 from .options import add_force_option, add_points_options, count, number, points_scale
 
@@ -49,7 +49,6 @@ def _audit(args: argparse.Namespace) -> int:
     from .._util.memory import require_memory
     from ..classifier.tabular_model import load_model
     from ..responsible.audit import audit_csv
-    from ..responsible.figures import model_audit_figure, save_figure
 
     check_outputs(
         {"model": args.model, "data": args.csv},
