@@ -145,6 +145,33 @@ def test_predict_and_evaluate_load_no_scikit_learn_scipy_stats_or_matplotlib(tmp
     assert (tmp_path / "p.parquet").exists()
 
 
+def test_explain_and_audit_load_matplotlib_only_to_draw(tmp_path):
+    """explain without --importance and audit without --plot draw no figure, so they load
+    no matplotlib (with the option they do: the probe can see it)."""
+    from cli_support import train_tiny_model, write_loans
+
+    data = write_loans(tmp_path / "loans.csv")
+    model = train_tiny_model(data, tmp_path / "model.blab")
+
+    def commands(draw: bool) -> str:
+        figures = (["--importance", str(tmp_path / "i.png")], ["--plot", str(tmp_path / "a.png")])
+        explain = ["explain", str(model), str(data), "-o", str(tmp_path / "e.json")]
+        audit = ["audit", str(model), str(data), "--group", "home_owner"]
+        if draw:
+            explain, audit = explain + figures[0], audit + figures[1]
+        return (
+            "import contextlib, io\n"
+            "from backprop_lab.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main({explain!r}) == 0\n"
+            f"    assert main({audit!r}) == 0\n"
+        )
+
+    assert _loaded_after(commands(draw=False), ("matplotlib",)) == []
+    assert _loaded_after(commands(draw=True), ("matplotlib",)) == ["matplotlib"]
+    assert (tmp_path / "i.png").exists() and (tmp_path / "a.png").exists()
+
+
 def test_the_probe_sees_a_heavy_import():
     """The check above can fail: drawing borrowers does load pandas."""
     code = "from backprop_lab.data.synthetic import make_credit_risk\nmake_credit_risk(5)\n"
