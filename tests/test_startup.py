@@ -172,6 +172,20 @@ def test_explain_and_audit_load_matplotlib_only_to_draw(tmp_path):
     assert (tmp_path / "i.png").exists() and (tmp_path / "a.png").exists()
 
 
+def test_gradcheck_loads_the_tutorial_experiments_only_for_their_data():
+    """`gradcheck` on fresh borrowers needs NumPy and the synthetic data (pandas), not the
+    tutorial's experiments, which load scikit-learn and scipy.stats; `--tutorial` does."""
+    code = (
+        "import contextlib, io\n"
+        "from backprop_lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['gradcheck', '--n', '50']) == 0\n"
+    )
+    assert _loaded_after(code) == ["pandas"]
+    tutorial = code.replace("'--n', '50'", "'--tutorial'")
+    assert "sklearn" in _loaded_after(tutorial)
+
+
 def test_the_probe_sees_a_heavy_import():
     """The check above can fail: drawing borrowers does load pandas."""
     code = "from backprop_lab.data.synthetic import make_credit_risk\nmake_credit_risk(5)\n"
