@@ -42,9 +42,10 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
-def _loaded_after(code: str) -> list[str]:
-    """The HEAVY modules in sys.modules after running ``code`` in a fresh interpreter."""
-    probe = f"{code}\nimport sys\nprint([m for m in {HEAVY!r} if m in sys.modules])\n"
+def _loaded_after(code: str, modules: tuple[str, ...] = HEAVY) -> list[str]:
+    """The ``modules`` (default: HEAVY) in sys.modules after running ``code`` in a fresh
+    interpreter."""
+    probe = f"{code}\nimport sys\nprint([m for m in {modules!r} if m in sys.modules])\n"
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=_env()
     )
@@ -64,12 +65,51 @@ def test_the_command_line_and_the_explorer_server_load_no_heavy_library():
     assert _loaded_after(code) == []
 
 
+#: What no command's parser needs. NumPy alone takes about 0.2 s to load, SciPy's special
+#: functions another 0.4 s (they load NumPy's testing and f2py packages too).
+NUMERICAL = ("numpy", "pandas", "pyarrow", "scipy", "sklearn", "matplotlib", "numba", "torch")
+
+
+def test_the_help_of_every_command_loads_no_numerical_library():
+    """`backprop-lab --help` and `backprop-lab COMMAND --help`, through the program's entry
+    point: the parser of every command is built, and nothing numerical is loaded for it
+    (a command loads what it uses when it runs)."""
+    code = (
+        "import argparse, contextlib, io\n"
+        "from backprop_lab.__main__ import run\n"
+        "from backprop_lab.cli import build_parser\n"
+        "sub = next(a for a in build_parser()._actions\n"
+        "           if isinstance(a, argparse._SubParsersAction))\n"
+        "assert len(sub.choices) >= 10, sorted(sub.choices)\n"
+        "for argv in [['--help'], *([c, '--help'] for c in sub.choices)]:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "        with contextlib.suppress(SystemExit):\n"
+        "            run(argv)\n"
+        "    assert 'usage: backprop-lab' in out.getvalue(), argv\n"
+    )
+    assert _loaded_after(code, NUMERICAL) == []
+
+
+#: What scoring a file needs none of, besides HEAVY: SciPy's optimisers (fitting Platt
+#: scaling), scikit-learn's base, the training loop and its progress bar (tqdm), the
+#: attributions of explain and audit, and the module that opens a web browser.
+SCORING_FREE = (
+    "scipy.optimize",
+    "sklearn.base",
+    "backprop_lab.engine.training",
+    "tqdm",
+    "backprop_lab.responsible.integrated",
+    "webbrowser",
+)
+
+
 def test_predict_and_evaluate_load_no_scikit_learn_scipy_stats_or_matplotlib(tmp_path):
     """Scoring a file with a saved model (a calibrated one: the calibration report and
     the KS p-value run too) needs pandas and, for large files, Numba's kernels; it loads
     neither scikit-learn nor scipy.stats nor scipy.optimize nor matplotlib. The file has
     more than KS_EXACT_MAX_ROWS rows of each class (fewer run ks_2samp itself, from
-    scipy.stats) and fewer rows x parameters than the fused engine's threshold."""
+    scipy.stats) and fewer rows x parameters than the fused engine's threshold. Nor do
+    they load anything of SCORING_FREE."""
     from cli_support import write_loans
 
     from backprop_lab.classifier.fitting import fit_tabular
@@ -93,7 +133,7 @@ def test_predict_and_evaluate_load_no_scikit_learn_scipy_stats_or_matplotlib(tmp
         f"    main(['predict', {str(tmp_path / 'model.blab')!r}, {str(data)!r},\n"
         f"          '-o', {str(tmp_path / 'p.parquet')!r}])\n"
         "import sys\n"
-        "print([m for m in ('scipy.optimize', 'sklearn.base') if m in sys.modules])\n"
+        f"print([m for m in {SCORING_FREE!r} if m in sys.modules])\n"
     )
     assert _loaded_after(code) == ["pandas"]
     assert (
@@ -103,6 +143,47 @@ def test_predict_and_evaluate_load_no_scikit_learn_scipy_stats_or_matplotlib(tmp
         ).stdout
     )
     assert (tmp_path / "p.parquet").exists()
+
+
+def test_explain_and_audit_load_matplotlib_only_to_draw(tmp_path):
+    """explain without --importance and audit without --plot draw no figure, so they load
+    no matplotlib (with the option they do: the probe can see it)."""
+    from cli_support import train_tiny_model, write_loans
+
+    data = write_loans(tmp_path / "loans.csv")
+    model = train_tiny_model(data, tmp_path / "model.blab")
+
+    def commands(draw: bool) -> str:
+        figures = (["--importance", str(tmp_path / "i.png")], ["--plot", str(tmp_path / "a.png")])
+        explain = ["explain", str(model), str(data), "-o", str(tmp_path / "e.json")]
+        audit = ["audit", str(model), str(data), "--group", "home_owner"]
+        if draw:
+            explain, audit = explain + figures[0], audit + figures[1]
+        return (
+            "import contextlib, io\n"
+            "from backprop_lab.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main({explain!r}) == 0\n"
+            f"    assert main({audit!r}) == 0\n"
+        )
+
+    assert _loaded_after(commands(draw=False), ("matplotlib",)) == []
+    assert _loaded_after(commands(draw=True), ("matplotlib",)) == ["matplotlib"]
+    assert (tmp_path / "i.png").exists() and (tmp_path / "a.png").exists()
+
+
+def test_gradcheck_loads_the_tutorial_experiments_only_for_their_data():
+    """`gradcheck` on fresh borrowers needs NumPy and the synthetic data (pandas), not the
+    tutorial's experiments, which load scikit-learn and scipy.stats; `--tutorial` does."""
+    code = (
+        "import contextlib, io\n"
+        "from backprop_lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['gradcheck', '--n', '50']) == 0\n"
+    )
+    assert _loaded_after(code) == ["pandas"]
+    tutorial = code.replace("'--n', '50'", "'--tutorial'")
+    assert "sklearn" in _loaded_after(tutorial)
 
 
 def test_the_probe_sees_a_heavy_import():

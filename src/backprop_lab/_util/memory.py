@@ -2,7 +2,7 @@
 
     require_memory("--hidden 100000 100000", network_bytes(7, [100000, 100000], 1, 500))
 
-raises :class:`~backprop_lab._util.validation.InputError` naming the option, the bytes it would
+raises :class:`~backprop_lab._util.errors.InputError` naming the option, the bytes it would
 need and the bytes available, instead of a ``MemoryError`` traceback minutes later (or
 the kernel's out-of-memory killer). Estimates are deliberately rough lower bounds, so
 that a run that fits is never refused; what they count is in each docstring.
@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .validation import InputError
+from .errors import InputError
 
 #: Bytes of one float64.
 FLOAT_BYTES = 8

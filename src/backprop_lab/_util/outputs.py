@@ -6,7 +6,7 @@
         force=args.force,
     )
 
-raises :class:`~backprop_lab._util.validation.InputError` (one line naming the option and the
+raises :class:`~backprop_lab._util.errors.InputError` (one line naming the option and the
 path) when an output
 
 - is the same file as an input (same path, a hard link or a symbolic link to it:
@@ -36,7 +36,7 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 from .atomic import TEMP_SUFFIX, temporary_prefix
-from .validation import InputError
+from .errors import InputError
 
 PathLike = str | Path | None
 

@@ -2,38 +2,17 @@
 
 Each check raises :class:`ValueError` (or its subclass :class:`InputError`) with a
 message that names the problem: which array or file, which column, which row.
-This module imports nothing else from the package, so anything may use it.
+This module imports nothing else from the package but :mod:`.errors` (where
+:class:`InputError` lives, so that what needs only the error loads no NumPy), so anything
+may use it.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from numpy.typing import ArrayLike
 
-
-class InputError(ValueError):
-    """Bad input, with the place it was found (file, column, row) in the message."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        file: str | Path | None = None,
-        column: str | None = None,
-        row: int | None = None,
-    ) -> None:
-        where = []
-        if file is not None:
-            where.append(str(file))
-        if column is not None:
-            where.append(f"column '{column}'")
-        if row is not None:
-            where.append(f"row {row}")
-        self.file, self.column, self.row = file, column, row
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
-
+from .errors import InputError as InputError
 
 #: Rows per block in the finiteness check of check_features.
 _FINITE_CHECK_ROWS = 65536

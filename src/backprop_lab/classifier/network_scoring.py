@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..engine.training import AUTO_MIN_SCORE_ROW_PARAMETERS
+from ..engine.base import AUTO_MIN_SCORE_ROW_PARAMETERS
 from ..nn import Sequential
 from ..nn.monotone import MonotoneConstraint, check_monotonic_cst
 

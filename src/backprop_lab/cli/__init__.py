@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from .. import __version__
-from .._util.validation import InputError
+from .._util.errors import InputError
 from . import explore, monitor, reproduce, responsible, tabular
 
 if TYPE_CHECKING:
@@ -122,7 +122,6 @@ def _gradcheck(args: argparse.Namespace) -> int:
     from ..engine.training import train
     from ..nn import mlp
     from ..nn.optim import GradientDescent
-    from ..tutorial.experiments.setup import Config, make_split
 
     _check_gradcheck_options(args)
     hidden = " ".join(map(str, args.hidden))
@@ -132,6 +131,9 @@ def _gradcheck(args: argparse.Namespace) -> int:
         network_bytes(7, args.hidden, 1, args.n, parameter_copies=3),
     )
     if args.tutorial:
+        # the tutorial's experiments load scikit-learn: only for their data
+        from ..tutorial.experiments.setup import Config, make_split
+
         # the tutorial's training split (Config.n borrowers, 80%), standardised
         split = make_split(Config().n, args.seed)
         X, y = split.X_train, split.y_train

@@ -19,8 +19,8 @@ import time
 from contextlib import contextmanager
 from typing import Any
 
+from .._util.errors import InputError
 from .._util.outputs import check_outputs
-from .._util.validation import InputError
 from .options import positive_count
 
 SCHEDULER_HELP = (

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-import webbrowser
 
-from .._util.validation import InputError
+from .._util.errors import InputError
 
 
 def _warm_up() -> None:
@@ -36,6 +35,8 @@ def _explore(args: argparse.Namespace) -> int:
     threading.Thread(target=_warm_up, name="explorer-warm-up", daemon=True).start()
     print(f"backprop-lab explorer: {server.url}  (Ctrl-C stops it)", flush=True)
     if not args.no_browser:
+        import webbrowser  # its subprocess and shutil only for a browser to open
+
         webbrowser.open(server.url)
     try:
         server.serve_forever()  # returns on Ctrl-C (werkzeug catches the KeyboardInterrupt)

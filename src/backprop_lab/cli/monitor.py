@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._util.errors import InputError
 from .._util.outputs import check_figure_formats, check_outputs
-from .._util.validation import InputError
 from .common import ROWS_NOTE, one_line_warnings
 from .options import add_force_option, number, positive_count
 

@@ -15,9 +15,9 @@ import argparse
 import sys
 import warnings
 
+from .._util.errors import InputError
 from .._util.outputs import check_figure_formats, check_outputs
-from .._util.validation import InputError
-from ..responsible.integrated import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
+from ..responsible.integrated_settings import DEFAULT_MAX_STEPS, DEFAULT_STEPS, DEFAULT_TOLERANCE
 from .common import ROWS_NOTE, file_sha256, one_line_warnings
 from .options import add_force_option, add_points_options, count, number, points_scale
 
@@ -49,7 +49,6 @@ def _audit(args: argparse.Namespace) -> int:
     from .._util.memory import require_memory
     from ..classifier.tabular_model import load_model
     from ..responsible.audit import audit_csv
-    from ..responsible.figures import model_audit_figure, save_figure
 
     check_outputs(
         {"model": args.model, "data": args.csv},
@@ -82,11 +81,17 @@ def _audit(args: argparse.Namespace) -> int:
         }
         print(f"audit of {args.model} on {args.csv}:")
         print(result.text())
-        figure = model_audit_figure(result) if args.plot else None  # all ready before writing
+        figure = None
+        if args.plot:  # drawn before anything is written; matplotlib loads only for it
+            from ..responsible.figures import model_audit_figure
+
+            figure = model_audit_figure(result)
         if args.output:
             atomic_write_text(args.output, result.to_json())
             print(f"wrote {args.output}", file=sys.stderr)
         if figure is not None:
+            from ..responsible.figures import save_figure
+
             save_figure(figure, args.plot)
             print(f"wrote {args.plot}", file=sys.stderr)
     if result.age_check is not None and not result.age_check.passed:
@@ -104,7 +109,6 @@ def _explain(args: argparse.Namespace) -> int:
     from ..classifier.tabular_model import load_model
     from ..responsible.explain import BASELINE_NAMES, METHOD_NAMES
     from ..responsible.explain_file import explain_csv
-    from ..responsible.figures import importance_figure, save_figure
 
     check_outputs(
         {"model": args.model, "data": args.csv, "reference": args.reference},
@@ -160,7 +164,9 @@ def _explain(args: argparse.Namespace) -> int:
         if args.summary:
             _write_explain_summary(result, args)
             print(f"wrote {args.summary}", file=sys.stderr)
-        if args.importance:
+        if args.importance:  # matplotlib loads only for the figure
+            from ..responsible.figures import importance_figure, save_figure
+
             fig = importance_figure(
                 result.importance,
                 subtitle=f"mean |{METHOD_NAMES[result.method]}| over {result.n_rows} applicants, "

@@ -145,7 +145,7 @@ def _predict(args: argparse.Namespace) -> int:
         from .cluster import predict
 
         return predict(args)
-    from .._util.validation import InputError
+    from .._util.errors import InputError
     from ..classifier.tabular_model import load_model
     from ..data.table_files import CsvChunkWriter
 

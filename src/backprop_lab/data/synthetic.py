@@ -17,23 +17,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._util.validation import check_labels_and_scores
+from .feature_names import FEATURES as FEATURES
 
 if TYPE_CHECKING:
     import pandas as pd
 
 # pandas, SciPy and scikit-learn load in the functions that use them (a second or more
-# together), so that what needs only FEATURES and the constants (the command line, the
-# explorer's server) starts at once.
-
-FEATURES: tuple[str, ...] = (
-    "age",
-    "annual_income",
-    "debt_to_income",
-    "credit_history_years",
-    "late_payments",
-    "home_owner",
-    "employment_years",
-)
+# together), so that what needs only FEATURES and the constants (the explorer's server)
+# starts at once; FEATURES itself lives in feature_names, which needs no NumPy either.
 
 # Weights of the hidden risk score on standardised features (+ raises risk).
 TRUE_WEIGHTS: dict[str, float] = {

@@ -40,6 +40,7 @@ from .._util.validation import (
 from ..nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy, get_loss
 from ..nn.model import Sequential
 from ..nn.optim import GradientDescent, Optimizer
+from .base import AUTO_MIN_SCORE_ROW_PARAMETERS as AUTO_MIN_SCORE_ROW_PARAMETERS
 from .base import Engine, nonfinite_array, nonfinite_loss
 from .reference import ReferenceEngine
 
@@ -70,10 +71,8 @@ AUTO_MIN_ROW_PARAMETERS = 2**19
 AUTO_MIN_BATCH_STEPS = 2**16
 #: Rows x parameters in one reference step that cost as much as its fixed overhead.
 AUTO_STEP_ROW_PARAMETERS = 2**16
-#: Scoring, one forward pass, uses the compiled kernel from this many rows x parameters
-#: (``BackpropClassifier.decision_function``): below it the layers take milliseconds,
-#: less than compiling the kernel or loading it from the cache.
-AUTO_MIN_SCORE_ROW_PARAMETERS = 2**24
+#: Scoring's threshold (rows x parameters) for the compiled kernel lives in ``base``,
+#: so that scoring loads none of the training loop.
 
 
 class TrainingDiverged(FloatingPointError):

@@ -19,12 +19,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .gradients import _baseline_array, _inputs, _logits, _path_integral, _quadrature
+from .integrated_settings import DEFAULT_MAX_STEPS as DEFAULT_MAX_STEPS
+from .integrated_settings import DEFAULT_STEPS as DEFAULT_STEPS
+from .integrated_settings import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE
 from .segments import _piecewise_linear, _piecewise_linear_gradients
-
-#: Default quadrature steps of integrated gradients, and the completeness target.
-DEFAULT_STEPS = 64
-DEFAULT_TOLERANCE = 1e-3
-DEFAULT_MAX_STEPS = 4096
 
 
 @dataclass(frozen=True)

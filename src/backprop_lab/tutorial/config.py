@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .._util.validation import InputError
-from ..data.synthetic import FEATURES
+from .._util.errors import InputError
+from ..data.feature_names import FEATURES
 
 #: Inputs of the tutorial's network: one per feature of the synthetic borrowers.
 N_INPUTS = len(FEATURES)
