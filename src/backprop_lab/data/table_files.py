@@ -14,9 +14,20 @@ numbers are the ones the text reader of :mod:`~backprop_lab.data.csv_files` give
   file is read on from the same row by the text reader, whose messages name the file,
   column and row. So a clean file is fast and a bad one fails as it always did.
 
-Frames come in chunks of at most ``chunk_size`` rows whose index counts data rows from 0
-across chunks (row ``i`` of the index is data row ``i + 1`` in messages), so memory is
-bounded by the chunk, whatever the file's length.
+Frames come in chunks of ``chunk_size`` rows (the last one shorter) whose index counts
+data rows from 0 across chunks (row ``i`` of the index is data row ``i + 1`` in messages),
+so memory is bounded by the chunk, whatever the file's length. Arrow reads ahead of the
+frame handed out, and its read-ahead is kept small and fixed:
+
+* the CSV reader queues up to 32 blocks of raw bytes ahead of the parser (a fixed depth
+  that pyarrow does not expose), so blocks are small (:func:`_block_bytes`, 1 MiB for
+  rows of up to 256 bytes: at most 32 MiB ahead) and a chunk is made of several of them.
+  Blocks of a whole chunk each (10 MiB at 100,000 rows of 106 bytes) queued 32 chunks:
+  a file of 2,000,000 such rows was held whole (212 MB) while its first chunk was scored.
+* the Parquet reader reads a column chunk (one column of a row group) through a buffer
+  of :data:`_PARQUET_BUFFER_BYTES` instead of whole: a row group is as long as the file's
+  writer made it (pyarrow writes 1,048,576 rows by default) and was read whole,
+  about 50 MB at 1,048,576 rows of the columns a model reads, before its first batch.
 """
 
 from __future__ import annotations
@@ -62,12 +73,17 @@ NA_VALUES = (
     "null",
 )
 
-#: Bytes of a CSV file sampled to estimate the length of a row.
+#: Bytes of a CSV file sampled for the length of its longest row.
 _SAMPLE_BYTES = 1 << 20
-#: Arrow reads a CSV file in blocks of bytes; a block holds about a chunk of rows, and
-#: never less than this, so that a long row fits in one block.
+#: Arrow reads a CSV file in blocks of bytes, queueing up to 32 of them ahead of the
+#: parser, and a row must fit in one block (a longer row hands the file to the text
+#: reader): a block holds this many of the longest rows of the sample, and is never
+#: smaller than Arrow's default of 1 MiB.
+_ROWS_PER_BLOCK = 4096
 _MIN_BLOCK_BYTES = 1 << 20
 _MAX_BLOCK_BYTES = 1 << 30
+#: Bytes read at a time from a Parquet column chunk.
+_PARQUET_BUFFER_BYTES = 1 << 20
 
 
 def is_parquet(path: str | Path) -> bool:
@@ -149,34 +165,50 @@ def _arrow_csv_frames(
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowKeyError):
         raise _NotArrowReadable from None
     start = 0
+    pieces: list = []  # record batches of the chunk being gathered, ``held`` rows in all
+    held = 0
     with contextlib.closing(reader):
         while True:
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
-                return
+                break
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowKeyError):
+                # the rows gathered but not handed out are read again by the text reader
                 raise _NotArrowReadable from None
-            for offset in range(0, batch.num_rows, chunk_size):
-                piece = batch.slice(offset, chunk_size)
-                yield _to_frame(piece, columns, start)
-                start += piece.num_rows
+            offset = 0
+            while offset < batch.num_rows:
+                take = min(chunk_size - held, batch.num_rows - offset)
+                pieces.append(batch.slice(offset, take))
+                held += take
+                offset += take
+                if held == chunk_size:
+                    yield _to_frame(pieces, columns, start)
+                    start += held
+                    pieces, held = [], 0
+    if held:
+        yield _to_frame(pieces, columns, start)
 
 
 def _block_bytes(path: Path, chunk_size: int) -> int:
-    """Bytes per Arrow block: about ``chunk_size`` rows, from the first rows' length."""
+    """Bytes per Arrow block: :data:`_ROWS_PER_BLOCK` (at most ``chunk_size``) of the
+    longest line among the first :data:`_SAMPLE_BYTES` of the file (the whole sample when
+    it has no line break), clipped to [:data:`_MIN_BLOCK_BYTES`, :data:`_MAX_BLOCK_BYTES`]."""
     with open(path, "rb") as handle:
         sample = handle.read(_SAMPLE_BYTES)
-    lines = max(sample.count(b"\n"), 1)
-    per_row = max(len(sample) // lines, 1)
-    return int(np.clip(per_row * chunk_size, _MIN_BLOCK_BYTES, _MAX_BLOCK_BYTES))
+    longest = max(len(line) + 1 for line in sample.split(b"\n"))
+    rows = min(chunk_size, _ROWS_PER_BLOCK)
+    return int(np.clip(longest * rows, _MIN_BLOCK_BYTES, _MAX_BLOCK_BYTES))
 
 
-def _to_frame(batch: object, columns: list[str], start: int) -> pd.DataFrame:
-    """An Arrow record batch as a frame indexed from ``start``: floats as float64, text as
+def _to_frame(batches: list, columns: list[str], start: int) -> pd.DataFrame:
+    """Arrow record batches as one frame indexed from ``start``: floats as float64, text as
     pandas's string dtype (missing as NA), as the text reader gives them."""
-    frame = batch.to_pandas()
-    frame.index = pd.RangeIndex(start, start + batch.num_rows)
+    import pyarrow as pa
+
+    table = pa.Table.from_batches(batches)
+    frame = table.to_pandas()
+    frame.index = pd.RangeIndex(start, start + table.num_rows)
     return frame[columns]
 
 
@@ -186,7 +218,7 @@ def _parquet_file(path: str | Path) -> object:
 
     path = _check_file(path)
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, buffer_size=_PARQUET_BUFFER_BYTES, pre_buffer=False)
     except (pa.ArrowInvalid, OSError) as error:
         raise InputError(f"not a readable Parquet file: {error}", file=path) from None
 
