@@ -115,8 +115,9 @@ def _loans(tmp_path, n=3000, name="loans.csv"):
 
 
 def test_a_bad_cell_late_in_the_file_is_named_as_the_text_reader_names_it(tmp_path):
-    # 30,000 rows (about 3 MB) are several of Arrow's 1 MiB blocks: the first ones come
-    # through Arrow, and the text reader takes over at the block with the bad cell.
+    # 30,000 rows (about 3 MB) are several of Arrow's blocks (about 0.5 MB at chunks of
+    # 5000 rows): the first ones come through Arrow, and the text reader takes over at
+    # the block with the bad cell.
     path, frame = _loans(tmp_path, n=30_000)
     text = path.read_text().splitlines()
     cells = text[25_001].split(",")

@@ -119,10 +119,14 @@ def brier_from_checked(y: np.ndarray, p: np.ndarray) -> float:
     """(1/N) sum_i (p_i - y_i)^2 for checked 0/1 int64 labels and float64 probabilities,
     with ``sklearn.metrics.brier_score_loss``'s operations and so its bits: half the mean
     over rows of ((1 - y) - (1 - p))^2 + (y - p)^2 (its two columns 1 - p and p)."""
-    yf = y.astype(np.float64)
-    a = (1.0 - yf) - (1.0 - p)
-    b = yf - p
-    return float(np.mean(a * a + b * b) * 0.5)
+    b = y.astype(np.float64)  # the same operations, in place: b = y - p
+    a = 1.0 - b
+    a -= 1.0 - p  # a = (1 - y) - (1 - p)
+    b -= p
+    a *= a
+    b *= b
+    a += b
+    return float(np.mean(a) * 0.5)
 
 
 def log_loss_from_logits(y_true: ArrayLike, logits: ArrayLike) -> float:
@@ -146,17 +150,27 @@ def calibration_report(
     with q = p clipped to [eps, 1 - eps]."""
     y, p = _check_probs(y_true, p_pred)
     curve = _reliability(y, p, n_bins, strategy)
-    eps = np.finfo(np.float64).eps
-    q = np.clip(p, eps, 1 - eps)
     summary = {
         "brier_score": brier_from_checked(y, p),
         "expected_calibration_error": _ece(curve),
-        "log_loss": float(-np.mean(np.where(y == 1, np.log(q), np.log1p(-q)))),
+        "log_loss": _log_loss(y, p),
         "mean_predicted": float(p.mean()),
         "observed_rate": float(y.mean()),
         "n": int(y.size),
     }
     return summary, curve
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """-(1/N) sum_i [y_i log q_i + (1 - y_i) log(1 - q_i)], q = p clipped to [eps, 1 - eps]:
+    the terms log q (defaults) and log1p(-q) (the others) in one array, and its mean."""
+    eps = np.finfo(np.float64).eps
+    q = np.clip(p, eps, 1 - eps)
+    log_q = np.log(q)
+    terms = np.negative(q, out=q)
+    np.log1p(terms, out=terms)
+    np.copyto(terms, log_q, where=y == 1)
+    return float(-np.mean(terms))
 
 
 # ---- post-hoc calibration -----------------------------------------------------------

@@ -66,7 +66,7 @@ def check_binary_scores(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndar
         raise ValueError("y must hold 0 (no default) and 1 (default) only")
     if not (np.all(np.isfinite(p)) and np.all((p >= 0) & (p <= 1))):
         raise ValueError("p must hold probabilities between 0 and 1")
-    return y.astype(np.int64), p
+    return y.astype(np.int64, copy=False), p  # no copy of labels that are int64 already
 
 
 def decile_table(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
@@ -184,6 +184,8 @@ def credit_metrics(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> dict:
     auc = ks = ks_pvalue = None
     if both:
         auc, ks, ks_pvalue = _rank_statistics(y, p, ys, ps)
+    deciles = _decile_records(ys, ps)
+    del ys, ps  # the sorted copies go before the element-wise metrics make theirs
     return {
         "n": n,
         "defaults": defaults,
@@ -202,7 +204,7 @@ def credit_metrics(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> dict:
         "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
         "true_positive_rate": tp / (tp + fn) if tp + fn else None,
         "false_positive_rate": fp / (fp + tn) if fp + tn else None,
-        "deciles": _decile_records(ys, ps),
+        "deciles": deciles,
     }
 
 
@@ -211,22 +213,33 @@ def _rank_statistics(
 ) -> tuple[float, float, float]:
     """(ROC AUC, KS, KS p-value) from labels ``ys`` and scores ``ps`` sorted by score
     (both classes present); ``y``, ``p`` in the file's order, for ``ks_2samp``."""
-    # the last row of each tie group: where the next score differs, and the last row
+    # the last row of each tie group: where the next score differs, and the last row.
+    # One array per group at a time where it can be (in place): a file's rows are mostly
+    # groups of their own, and each array is as long as the file.
     ends = np.flatnonzero(np.append(ps[1:] != ps[:-1], True))
     pos_cum = np.cumsum(ys)[ends]  # C1_g: defaults up to the end of group g
-    neg_cum = ends + 1 - pos_cum  # C0_g
+    neg_cum = ends  # C0_g = ends + 1 - C1_g, in the array of ends
+    neg_cum += 1
+    neg_cum -= pos_cum
+    del ends
     P, N = int(pos_cum[-1]), int(neg_cum[-1])
-    pos_g = np.diff(pos_cum, prepend=0)
-    neg_g = np.diff(neg_cum, prepend=0)
-    # 2 P N AUC = sum_g pos_g (2 neg_{<g} + neg_g), exact in int64 below 2^63 (N < 4e9)
-    twice = int(np.sum(pos_g * (2 * (neg_cum - neg_g) + neg_g)))
+    # 2 P N AUC = sum_g pos_g (2 neg_{<g} + neg_g) = sum_g pos_g (C0_{g-1} + C0_g), with
+    # C0_{-1} = 0 and pos_g = C1_g - C1_{g-1}: integers, exact in int64 below 2^63
+    # (N < 4e9), so the same sum in any order
+    term = np.empty_like(neg_cum)
+    term[0] = neg_cum[0]
+    np.add(neg_cum[1:], neg_cum[:-1], out=term[1:])
+    term *= np.diff(pos_cum, prepend=0)
+    twice = int(np.sum(term))
+    del term
     auc = twice / (2 * P * N)  # Python's int / int: correctly rounded
     if max(P, N) <= KS_EXACT_MAX_ROWS:
         from scipy.stats import ks_2samp
 
         result = ks_2samp(p[y == 1], p[y == 0])
         return auc, float(result.statistic), float(result.pvalue)
-    diff = pos_cum / P - neg_cum / N  # ks_2samp's cdf1 - cdf2 at the end of each group
+    diff = pos_cum / P  # ks_2samp's cdf1 - cdf2 at the end of each group
+    diff -= neg_cum / N
     low = float(np.clip(-np.min(diff), 0, 1))
     high = float(np.max(diff))
     ks = low if low > high else high
@@ -272,7 +285,10 @@ def binary_log_loss(y: np.ndarray, p: np.ndarray) -> float:
     ``y``: 0/1 int64, ``p``: float64, as :func:`check_binary_scores` returns them."""
     eps = np.finfo(np.float64).eps
     q = np.where(y == 1, p, 1 - p)
-    return float(np.mean(-np.log(np.clip(q, eps, 1 - eps))))
+    np.clip(q, eps, 1 - eps, out=q)  # the same operations, in place
+    np.log(q, out=q)
+    np.negative(q, out=q)
+    return float(np.mean(q))
 
 
 def multiclass_metrics(y: ArrayLike, proba: ArrayLike, classes: ArrayLike) -> dict:

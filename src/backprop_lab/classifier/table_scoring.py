@@ -230,6 +230,9 @@ class TableScoring:
         """
         if network_too and not self.is_binary:
             raise ValueError("network_too is for binary models")
+        # Per row, only what the exact metrics need: the probabilities, the label (0/1 for
+        # a binary model, else the class index), the network's own probability of default
+        # and the points when asked for; each chunk's frames go once it is scored.
         parts, labels, network, scores = [], [], [], []
         target_column = self.target if target_column is None else target_column
         for out, y, own in self._iter_scored(
@@ -242,23 +245,30 @@ class TableScoring:
             ranges=ranges,
         ):
             parts.append(out[self.output_columns].to_numpy())
-            labels.append(y)
+            labels.append((y == self.positive_index).astype(np.int64) if self.is_binary else y)
             if own is not None:
                 network.append(own)
             if points is not None:
                 scores.append(out["points"].to_numpy())
-        proba = np.concatenate(parts)
-        index = np.concatenate(labels)
+        proba, index = _joined(parts), _joined(labels)
         if self.is_binary:
-            y01 = (index == self.positive_index).astype(np.int64)
+            y01 = index
             metrics = credit_metrics(y01, proba[:, 0], threshold)
             if points is not None:
                 width = points.pdo if band_width is None else band_width
                 bands = score_band_table(
-                    y01, proba[:, 0], np.concatenate(scores), width, anchor=points.base_score
+                    y01, proba[:, 0], _joined(scores), width, anchor=points.base_score
                 )
                 metrics["points_scale"] = points.to_dict()
                 metrics["score_bands"] = bands.to_dict(orient="records")
             result = (metrics, y01, proba[:, 0])
-            return (*result, np.concatenate(network)) if network_too else result
+            return (*result, _joined(network)) if network_too else result
         return multiclass_metrics(self.classes_[index], proba, self.classes_), index, proba
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The arrays of ``parts`` end to end; ``parts`` is emptied, so that the pieces are
+    freed as soon as they are copied (the whole and its pieces are never held for long)."""
+    whole = np.concatenate(parts)
+    parts.clear()
+    return whole
