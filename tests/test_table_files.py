@@ -4,7 +4,8 @@
 hold it to :func:`backprop_lab.data.csv_files.iter_csv` followed by ``to_numbers`` (the
 path every other command uses): the same float64 numbers (the same bits but for the
 sign of a zero), the same rows in the same chunks, the same error naming the same row,
-and a file that is half clean, half not, read seamlessly.
+a file that is half clean, half not, read seamlessly, and memory that does not grow
+with the file.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import backprop_lab
 from backprop_lab._util.validation import InputError
 from backprop_lab.cli import main
 from backprop_lab.data.columns import to_numbers, to_text
@@ -294,3 +300,71 @@ def test_evaluate_without_a_figure_does_not_load_matplotlib(scored):
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "False"
+
+
+#: Scores a file with ``predict`` in a fresh interpreter (so with an Arrow memory pool of
+#: its own) and prints the most bytes that pool held at once.
+ARROW_PEAK_SCRIPT = """
+import sys
+import pyarrow as pa
+from backprop_lab.classifier.tabular_model import load_model
+load_model(sys.argv[1]).predict_csv(sys.argv[2], sys.argv[3], chunk_size=int(sys.argv[4]))
+print(pa.default_memory_pool().max_memory())
+"""
+
+
+def _arrow_peak(model, source, chunk_size):
+    src = str(Path(backprop_lab.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    output = source.with_name(f"scores{source.suffix}")
+    done = subprocess.run(
+        [sys.executable, "-c", ARROW_PEAK_SCRIPT, str(model), str(source), str(output),
+         str(chunk_size)],
+        capture_output=True, text=True, env=env, check=True, timeout=300,
+    )  # fmt: skip
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.parametrize(
+    ("suffix", "rows", "chunk_size"), [(".csv", 50_000, 500), (".parquet", 150_000, 50_000)]
+)
+def test_predict_memory_does_not_grow_with_the_file(scored, tmp_path, suffix, rows, chunk_size):
+    """Arrow's peak while ``predict`` scores a file 10x as long is that of the shorter one.
+
+    Each file is the 2,500 loans of ``scored`` over and over. The bound is 8 bytes per
+    extra row, one float64 a row, the least that anything kept per row adds: 450,000
+    extra CSV rows 3.4 MiB, 1,350,000 extra Parquet rows 10.3 MiB. What Arrow holds does
+    not depend on the file's length:
+
+    * CSV (5 and 50 MB, chunks of 500 rows): blocks of 64 KiB (500 rows of at most 103
+      bytes are less), of which the reader queues up to 32 (2 MiB, less than the shorter
+      file, so both fill the queue), a chunk's batches and the writer's table. With blocks
+      of 1 MiB, as before, it queued 32 MiB, most of the longer file: 31.0 MiB more than
+      for the shorter one.
+    * Parquet (one row group each, chunks of 50,000 rows), written plain and uncompressed
+      so that a column takes 8 bytes a row as a portfolio's distinct values do: each column
+      chunk read through a 1 MiB buffer, a chunk's batches and the writer's row group.
+      Column chunks read whole, as before: 72.1 MiB more.
+
+    Measured: 0.00 to 0.06 MiB more for the longer CSV file, 0.15 MiB for the longer
+    Parquet file (the pool's peak is the same in every run but for the CSV reader's
+    queue, which is filled by a thread of its own).
+    """
+    _, csv_path, parquet_path, model = scored
+    small, large = tmp_path / f"small{suffix}", tmp_path / f"large{suffix}"
+    if suffix == ".csv":
+        header, *lines = csv_path.read_text().splitlines(keepends=True)
+        small.write_text(header + "".join(lines * (rows // len(lines))))
+        large.write_text(header + "".join(lines * (10 * rows // len(lines))))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        loans = pd.read_parquet(parquet_path)
+        for path, n in ((small, rows), (large, 10 * rows)):
+            table = pa.Table.from_pandas(
+                pd.concat([loans] * (n // len(loans))), preserve_index=False
+            )
+            pq.write_table(table, path, row_group_size=n, use_dictionary=False, compression="none")
+    peak_small, peak_large = (_arrow_peak(model, path, chunk_size) for path in (small, large))
+    assert peak_large - peak_small < 8 * (10 * rows - rows), (peak_small, peak_large)
