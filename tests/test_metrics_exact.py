@@ -26,6 +26,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from backprop_lab.classifier import metrics
 from backprop_lab.classifier.calibration import (
     brier_score,
     calibration_summary,
@@ -128,6 +129,23 @@ def test_large_samples_take_the_asymptotic_ks_path_with_scipy_s_bits(distinct):
     equal = np.searchsorted(neg_sorted, p[y == 1], side="right") - below
     wins = int(np.sum(2 * below + equal))
     assert m["roc_auc"] == float(Fraction(wins, 2 * int(y.sum()) * int(n - y.sum())))
+
+
+@pytest.mark.parametrize("distinct", [None, 7])
+@pytest.mark.parametrize("block", [3, 7, 4096])
+def test_the_rank_statistics_are_the_same_in_blocks_of_any_length(monkeypatch, distinct, block):
+    """The sorted rows are taken _RANK_BLOCK (65,536) at a time: with blocks of 3 rows,
+    tie groups (7 distinct scores: thousands of rows each) across many blocks, and
+    blocks inside one group, every number has the bits of one block of all the rows."""
+    rng = np.random.default_rng(11)
+    n = 3 * KS_EXACT_MAX_ROWS  # the asymptotic KS path, from the sorted counts
+    p = rng.beta(2, 3, n)
+    if distinct is not None:
+        p = np.round(p * (distinct - 1)) / (distinct - 1)
+    y = (rng.random(n) < p).astype(np.int64)
+    whole = credit_metrics(y, p, 0.4)
+    monkeypatch.setattr(metrics, "_RANK_BLOCK", block)
+    assert credit_metrics(y, p, 0.4) == whole
 
 
 def test_one_class_gives_the_same_numbers_and_none_where_both_are_needed():

@@ -52,6 +52,8 @@ ECE_BINS = 10
 #: ``ks_2samp``'s limit for its exact p-value (``MAX_AUTO_N``): with at most this many
 #: rows in each class, ``ks_2samp`` itself computes KS and its p-value.
 KS_EXACT_MAX_ROWS = 10_000
+#: Sorted rows taken at a time by the rank statistics (:func:`_rank_statistics`).
+_RANK_BLOCK = 1 << 16
 
 
 def check_binary_scores(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -212,36 +214,44 @@ def _rank_statistics(
     y: np.ndarray, p: np.ndarray, ys: np.ndarray, ps: np.ndarray
 ) -> tuple[float, float, float]:
     """(ROC AUC, KS, KS p-value) from labels ``ys`` and scores ``ps`` sorted by score
-    (both classes present); ``y``, ``p`` in the file's order, for ``ks_2samp``."""
-    # the last row of each tie group: where the next score differs, and the last row.
-    # One array per group at a time where it can be (in place): a file's rows are mostly
-    # groups of their own, and each array is as long as the file.
-    ends = np.flatnonzero(np.append(ps[1:] != ps[:-1], True))
-    pos_cum = np.cumsum(ys)[ends]  # C1_g: defaults up to the end of group g
-    neg_cum = ends  # C0_g = ends + 1 - C1_g, in the array of ends
-    neg_cum += 1
-    neg_cum -= pos_cum
-    del ends
-    P, N = int(pos_cum[-1]), int(neg_cum[-1])
-    # 2 P N AUC = sum_g pos_g (2 neg_{<g} + neg_g) = sum_g pos_g (C0_{g-1} + C0_g), with
-    # C0_{-1} = 0 and pos_g = C1_g - C1_{g-1}: integers, exact in int64 below 2^63
-    # (N < 4e9), so the same sum in any order
-    term = np.empty_like(neg_cum)
-    term[0] = neg_cum[0]
-    np.add(neg_cum[1:], neg_cum[:-1], out=term[1:])
-    term *= np.diff(pos_cum, prepend=0)
-    twice = int(np.sum(term))
-    del term
+    (both classes present); ``y``, ``p`` in the file's order, for ``ks_2samp``.
+
+    The sorted rows are taken :data:`_RANK_BLOCK` at a time, so that the arrays of tie
+    groups stay that short whatever the number of rows: the counts C1_g, C0_g are
+    cumulative across blocks, and every quantity below is an exact integer sum, a
+    maximum or a minimum of values computed one by one, so the blocks change no bit."""
+    P = int(np.sum(ys))
+    N = int(ys.size) - P
+    twice, low, high = 0, np.inf, -np.inf
+    before, pos_prev, neg_prev = 0, 0, 0  # defaults before the block; C1, C0 of the last end
+    for start in range(0, ps.size, _RANK_BLOCK):
+        stop = min(start + _RANK_BLOCK, ps.size)
+        # the last row of each tie group: where the next score differs, and the last row
+        following = ps[start + 1 : stop + 1]
+        last = np.append(ps[start : start + following.size] != following, stop == ps.size)
+        ends = np.flatnonzero(last[: stop - start])
+        cum = np.cumsum(ys[start:stop])
+        if ends.size:
+            pos_cum = cum[ends]  # C1_g: defaults up to the end of group g
+            pos_cum += before
+            neg_cum = ends + (start + 1) - pos_cum  # C0_g
+            # 2 P N AUC = sum_g pos_g (2 neg_{<g} + neg_g) = sum_g pos_g (C0_{g-1} + C0_g),
+            # pos_g = C1_g - C1_{g-1}: integers, exact in int64 below 2^63 (N < 4e9)
+            pos_g = np.diff(pos_cum, prepend=pos_prev)
+            twice += int(np.sum(pos_g * (np.append(neg_prev, neg_cum[:-1]) + neg_cum)))
+            diff = pos_cum / P  # ks_2samp's cdf1 - cdf2 at the end of each group
+            diff -= neg_cum / N
+            low, high = min(low, np.min(diff)), max(high, np.max(diff))
+            pos_prev, neg_prev = int(pos_cum[-1]), int(neg_cum[-1])
+        before += int(cum[-1])
     auc = twice / (2 * P * N)  # Python's int / int: correctly rounded
     if max(P, N) <= KS_EXACT_MAX_ROWS:
         from scipy.stats import ks_2samp
 
         result = ks_2samp(p[y == 1], p[y == 0])
         return auc, float(result.statistic), float(result.pvalue)
-    diff = pos_cum / P  # ks_2samp's cdf1 - cdf2 at the end of each group
-    diff -= neg_cum / N
-    low = float(np.clip(-np.min(diff), 0, 1))
-    high = float(np.max(diff))
+    low = float(np.clip(-low, 0, 1))
+    high = float(high)
     ks = low if low > high else high
     m, k = sorted([float(P), float(N)], reverse=True)
     n = np.round(m * k / (m + k))
