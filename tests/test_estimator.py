@@ -349,3 +349,25 @@ def test_dataframe_input_with_string_labels(credit):
     assert clf.classes_.tolist() == ["default", "repaid"]
     # classes_[1] ('repaid') is the positive output: P(repaid) = sigmoid(z)
     np.testing.assert_allclose(clf.predict_proba(X)[:, 1], expit(clf.decision_function(X)))
+
+
+def test_scoring_in_blocks_equals_one_pass_of_the_layers(monkeypatch):
+    """network_logits scores SCORE_BLOCK_ROWS rows at a time (memory bounded); each row's
+    logit is the same dot products as in one pass over all rows. BLAS may add a product's
+    terms in another order for another number of rows, so the blocks are held to 1e-13
+    (relative and absolute): a logit here sums at most 16 terms of size about 1 per layer,
+    and rounding them in any order moves it by less than 16 x 1.1e-16 = 1.8e-15 per
+    layer, far inside; a block scored wrongly (shifted rows, a lost block) is off by O(1)."""
+    from backprop_lab.classifier import network_scoring
+    from backprop_lab.nn import mlp
+
+    network = mlp(7, hidden=(16, 8), n_outputs=2, seed=3)
+    X = np.random.default_rng(4).normal(size=(1000, 7))
+    whole = network.predict_logits(X)
+    monkeypatch.setattr(network_scoring, "SCORE_BLOCK_ROWS", 64)  # 15 full blocks and 40 rows
+    blocks = network_scoring.network_logits(network, X)
+    assert blocks.shape == whole.shape == (1000, 2)
+    np.testing.assert_allclose(blocks, whole, rtol=1e-13, atol=1e-13)
+    one = network_scoring.network_logits(mlp(7, seed=3), X)  # one output: shape (N,)
+    assert one.shape == (1000,)
+    assert network_scoring.network_logits(network, X[:0]).shape == (0, 2)

@@ -105,11 +105,11 @@ SCORING_FREE = (
 
 def test_predict_and_evaluate_load_no_scikit_learn_scipy_stats_or_matplotlib(tmp_path):
     """Scoring a file with a saved model (a calibrated one: the calibration report and
-    the KS p-value run too) needs pandas and, for large files, Numba's kernels; it loads
-    neither scikit-learn nor scipy.stats nor scipy.optimize nor matplotlib. The file has
-    more than KS_EXACT_MAX_ROWS rows of each class (fewer run ks_2samp itself, from
-    scipy.stats) and fewer rows x parameters than the fused engine's threshold. Nor do
-    they load anything of SCORING_FREE."""
+    the KS p-value run too) needs pandas; it loads neither Numba nor scikit-learn nor
+    scipy.stats nor scipy.optimize nor matplotlib. The file has more than
+    KS_EXACT_MAX_ROWS rows of each class (fewer run ks_2samp itself, from scipy.stats),
+    and its 30,000 rows x about 1,400 parameters are far above the 2^24 from which
+    scoring used to load the fused engine. Nor do they load anything of SCORING_FREE."""
     from cli_support import write_loans
 
     from backprop_lab.classifier.fitting import fit_tabular
@@ -121,9 +121,10 @@ def test_predict_and_evaluate_load_no_scikit_learn_scipy_stats_or_matplotlib(tmp
         pd.read_csv(data, nrows=600),
         "default",
         calibrate="platt",
-        hidden_layer_sizes=(4,),
+        hidden_layer_sizes=(64,),
         max_epochs=20,
     )
+    assert len(labels) * model.network.n_parameters() > 2**25
     model.save(tmp_path / "model.blab")
     code = (
         "import contextlib, io\n"

@@ -444,11 +444,9 @@ class BackpropClassifier(FitPieces, ClassifierMixin, BaseEstimator):
     def decision_function(self, X: ArrayLike) -> np.ndarray:
         """The logits: z of shape (N,) for two classes, (N, K) for more.
 
-        Computed block by block by the fused engine (memory bounded whatever N is; the
-        same numbers as ``network_.forward`` to rounding), or, for rows x parameters
-        below ``training.AUTO_MIN_SCORE_ROW_PARAMETERS``, by the network's own layers in
-        one pass (milliseconds there, and nothing to compile); kept nowhere: a fitted
-        classifier never carries the rows it scored.
+        Computed by the network's own layers, ``SCORE_BLOCK_ROWS`` rows at a time
+        (memory bounded whatever N is; see ``network_scoring.network_logits``); kept
+        nowhere: a fitted classifier never carries the rows it scored.
         """
         if _is_dask(X):  # a dask collection of logits, computed where the rows lie
             from ..distributed.scoring import decision_function

@@ -7,9 +7,8 @@ hundred thousand rows. The scoring rule and the checks that loading a model runs
 here, so that ``predict`` and ``evaluate`` score a saved model without that import;
 the estimator calls the same functions, so both give the same numbers:
 
-* :func:`network_logits`: z = the network's output layer, block by block by the fused
-  engine's ``predict_logits`` when rows x parameters reach
-  ``AUTO_MIN_SCORE_ROW_PARAMETERS``, else by the network's own layers in one pass;
+* :func:`network_logits`: z = the network's output layer, by its own layers, in blocks
+  of at most SCORE_BLOCK_ROWS rows (memory bounded whatever N is);
 * :func:`check_loaded_network`: classes (two or more, distinct, sorted), outputs (one for
   two classes, K for K > 2) and the monotone constraint (satisfied by the weights);
 * :func:`monotone_constraint`: ``monotonic_cst`` checked, as the constraint on the
@@ -21,21 +20,27 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..engine.base import AUTO_MIN_SCORE_ROW_PARAMETERS
 from ..nn import Sequential
 from ..nn.monotone import MonotoneConstraint, check_monotonic_cst
+
+#: Rows scored per pass of the layers: the activations of a block stay a few MB for any
+#: width, so scoring N rows needs memory for the N logits and one block.
+SCORE_BLOCK_ROWS = 2**15
 
 
 def network_logits(network: Sequential, X: np.ndarray) -> np.ndarray:
     """z = the network's logits for float64 rows X of shape (N, n_inputs): (N,) for one
-    output, (N, K) for K; the fused engine's blocks from AUTO_MIN_SCORE_ROW_PARAMETERS rows
-    x parameters on (memory bounded whatever N is), else the network's own layers."""
-    if X.shape[0] * network.n_parameters() >= AUTO_MIN_SCORE_ROW_PARAMETERS:
-        from ..engine.fused import predict_logits
+    output, (N, K) for K, by the network's own layers (``predict_logits``: z = x W + b
+    and the activations, layer by layer), SCORE_BLOCK_ROWS rows at a time.
 
-        z = predict_logits(network, X)
-    else:
-        z = network.predict_logits(X)
+    Scoring is one pass: the fused engine's kernel would save about a third of it but
+    costs loading Numba and its cached kernels (about 0.9 s), more than it saves below
+    some 20 million rows, and a command that scores a file would pay it every time."""
+    blocks = [
+        network.predict_logits(X[start : start + SCORE_BLOCK_ROWS])
+        for start in range(0, max(X.shape[0], 1), SCORE_BLOCK_ROWS)
+    ]
+    z = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
     return z[:, 0] if z.shape[1] == 1 else z
 
 

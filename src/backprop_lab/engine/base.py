@@ -22,12 +22,6 @@ from typing import ClassVar
 
 import numpy as np
 
-#: Scoring, one forward pass, uses the compiled kernel from this many rows x parameters
-#: (``BackpropClassifier.decision_function``): below it the layers take milliseconds,
-#: less than compiling the kernel or loading it from the cache. Here rather than beside
-#: training's thresholds, so that scoring a file loads no training loop (nor tqdm).
-AUTO_MIN_SCORE_ROW_PARAMETERS = 2**24
-
 
 @dataclass(frozen=True)
 class EpochResult:

@@ -40,7 +40,6 @@ from .._util.validation import (
 from ..nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy, get_loss
 from ..nn.model import Sequential
 from ..nn.optim import GradientDescent, Optimizer
-from .base import AUTO_MIN_SCORE_ROW_PARAMETERS as AUTO_MIN_SCORE_ROW_PARAMETERS
 from .base import Engine, nonfinite_array, nonfinite_loss
 from .reference import ReferenceEngine
 
