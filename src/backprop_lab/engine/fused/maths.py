@@ -122,6 +122,18 @@ _HALF_32, _ZERO_32, _TWO_32 = _F32(0.5), _F32(0.0), _F32(2.0)
 
 
 @njit(**JIT)
+def _horner8(c, x):
+    """c[0] + c[1] x + ... + c[7] x^7 by Horner's rule, in the type of x and c."""
+    p = c[7] * x + c[6]
+    p = p * x + c[5]
+    p = p * x + c[4]
+    p = p * x + c[3]
+    p = p * x + c[2]
+    p = p * x + c[1]
+    return p * x + c[0]
+
+
+@njit(**JIT)
 def exp_nonpositive32(x: float) -> float:
     """e^x for float32 x <= 0 (NaN stays NaN), to a few float32 ulps, in float32.
 
@@ -132,14 +144,7 @@ def exp_nonpositive32(x: float) -> float:
     xc = x if x >= _EXP_MIN_32 else _EXP_MIN_32
     n = np.floor(xc * _LOG2E_32 + _HALF_32)
     r = (xc - n * _LN2_HI_32) - n * _LN2_LO_32
-    c = _EXP_C_32
-    p = c[7] * r + c[6]
-    p = p * r + c[5]
-    p = p * r + c[4]
-    p = p * r + c[3]
-    p = p * r + c[2]
-    p = p * r + c[1]
-    p = p * r + c[0]
+    p = _horner8(_EXP_C_32, r)
     k = np.int32(n)
     half = k >> np.int32(1)
     y = p * float32_from_bits((half + np.int32(127)) << np.int32(23))
@@ -157,15 +162,7 @@ def log1p_unit32(e: float) -> float:
     """
     s = e / (_TWO_32 + e)
     w = s * s
-    c = _ATANH_C_32
-    p = c[7] * w + c[6]
-    p = p * w + c[5]
-    p = p * w + c[4]
-    p = p * w + c[3]
-    p = p * w + c[2]
-    p = p * w + c[1]
-    p = p * w + c[0]
-    return _TWO_32 * s * p
+    return _TWO_32 * s * _horner8(_ATANH_C_32, w)
 
 
 def as_float_of(template: float, value: float) -> float:
